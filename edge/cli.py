@@ -1,0 +1,128 @@
+"""The `edge` command: serve, build, load, evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from edge import artifacts
+from edge.errors import ConfigError
+from edge.settings import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge", description="Edge: real-time on-site personalization.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP service (builds the demo store on first start)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+
+    build = commands.add_parser("build", help="build artifacts (index, lists, profiles) into EDGE_ARTIFACTS")
+    source = build.add_mutually_exclusive_group()
+    source.add_argument("--synthetic", action="store_true", help="a deterministic demo store (the default)")
+    source.add_argument("--data", type=Path, help="Online Retail directory or a generic CSV directory (EDGE_DATA)")
+    build.add_argument("--out", type=Path, help="artifact directory (default: EDGE_ARTIFACTS or ./artifacts)")
+    build.add_argument("--seed", type=int, default=7, help="synthetic: random seed")
+    build.add_argument("--items", type=int, default=3000, help="synthetic: number of products")
+    build.add_argument("--customers", type=int, default=3000, help="synthetic: number of customers")
+    build.add_argument("--anchor", type=date.fromisoformat, help="synthetic: last day of history (default today)")
+    build.add_argument("--redis", metavar="URL", help="also bulk-load the profiles into this Redis")
+
+    load = commands.add_parser("load", help="bulk-load the built profiles into Redis (idempotent)")
+    load.add_argument("--redis", metavar="URL", help="Redis URL (default: EDGE_REDIS_URL)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        if args.command == "serve":
+            return serve(settings, args.host, args.port, args.workers)
+        if args.command == "build":
+            return build(settings, args)
+        if args.command == "load":
+            return load(settings, args.redis or settings.redis_url)
+    except ConfigError as exc:
+        print(f"edge: {exc.message}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def build_synthetic(
+    root: Path, seed: int = 7, items: int = 3000, customers: int = 3000, anchor: date | None = None
+) -> Path:
+    """Generate the demo store and build its artifacts under `root`."""
+    from models import build as model_build
+    from models import synthetic
+
+    dataset = synthetic.generate(n_items=items, n_customers=customers, seed=seed, anchor=anchor)
+    return model_build.build(dataset, root, log=print)
+
+
+def build(settings: Settings, args: argparse.Namespace) -> int:
+    root = args.out or settings.artifacts
+    data = args.data or (None if args.synthetic else settings.data)
+    if data is not None:
+        from models.realdata import build_real
+
+        path = build_real(data, root, log=print)
+    else:
+        path = build_synthetic(root, args.seed, args.items, args.customers, args.anchor)
+    print(f"artifacts: {path}")
+    if args.redis:
+        return load(settings, args.redis, root)
+    return 0
+
+
+def load(settings: Settings, url: str | None, root: Path | None = None) -> int:
+    from edge.redis_store import RedisStore, load_profiles
+    from edge.store import profiles_from_records
+
+    if not url:
+        raise ConfigError("no Redis URL: pass --redis URL or set EDGE_REDIS_URL", field="EDGE_REDIS_URL")
+    art = artifacts.load(root or settings.artifacts)
+    store = RedisStore.from_url(url, settings.redis_prefix, 5000.0, 4)
+
+    async def run() -> int:
+        try:
+            return await load_profiles(store, profiles_from_records(art.profiles), art.user_vectors)
+        finally:
+            await store.close()
+
+    written = asyncio.run(run())
+    print(f"loaded {written} profiles into {url} (prefix {settings.redis_prefix!r}, build {art.version})")
+    return 0
+
+
+def serve(settings: Settings, host: str, port: int, workers: int) -> int:
+    import uvicorn
+
+    if not artifacts.exists(settings.artifacts):
+        if not settings.build_if_missing:
+            raise ConfigError(f"no artifacts in {settings.artifacts} (run `edge build`)", field="EDGE_ARTIFACTS")
+        print(f"no artifacts in {settings.artifacts}: building the synthetic demo store")
+        build_synthetic(settings.artifacts)
+    from edge.runtime import Runtime
+
+    Runtime.open(settings)  # fail here, loudly and once, on a bad artifact/content/experiments file
+    uvicorn.run(
+        "edge.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+    )
+    return 0

@@ -1,0 +1,82 @@
+"""Runtime: what a worker opens at start-up (artifacts, content, experiments, store) and swaps on reload."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from edge import artifacts
+from edge import index as item_index
+from edge.content import Content, load_content
+from edge.decide import Decider, Engine
+from edge.experiments import ExperimentsConfig, load_experiments
+from edge.metrics import Metrics
+from edge.recommend import Model
+from edge.redis_store import RedisStore
+from edge.settings import Settings
+from edge.store import MemoryStore, ProfileStore, profiles_from_records
+
+log = logging.getLogger("edge")
+
+
+def load_model(root: Path) -> tuple[Model, artifacts.Artifacts]:
+    """Load the live build under `root` (strict; raises `ArtifactError`)."""
+    art = artifacts.load(root)
+    index = item_index.ItemIndex.load(art.index_path, art.item_vectors)
+    return Model.from_artifacts(art, index), art
+
+
+def load_experiments_setting(path: Path | None) -> ExperimentsConfig:
+    return ExperimentsConfig.empty() if path is None else load_experiments(path)
+
+
+@dataclass
+class Runtime:
+    """One worker's live state; `engine` is replaced whole, so a request keeps the one it started with."""
+
+    settings: Settings
+    engine: Engine
+    store: ProfileStore
+    decider: Decider
+    metrics: Metrics = field(default_factory=Metrics)
+    reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Runtime:
+        """Load everything; a missing or broken artifact, content or experiments file fails loudly."""
+        item_index.set_threads(settings.faiss_threads)
+        content: Content = load_content(settings.content)
+        experiments = load_experiments_setting(settings.experiments)
+        model, art = load_model(settings.artifacts)
+        store: ProfileStore
+        if settings.redis_url is None:
+            store = MemoryStore(profiles_from_records(art.profiles), art.user_vectors)
+        else:
+            store = RedisStore.from_url(
+                settings.redis_url, settings.redis_prefix, settings.redis_timeout_ms, settings.redis_pool_size
+            )
+        engine = Engine(model, content, experiments, ttl_s=settings.ttl_s)
+        decider = Decider(store, settings.deadline_ms / 1000.0)
+        log.info(
+            "edge ready: model %s (%d items), content %s, experiments %s, store %s",
+            model.version, len(model.catalog), content.version, experiments.version,
+            "redis" if settings.redis_url else f"embedded ({len(art.profiles)} profiles)",
+        )  # fmt: skip
+        return cls(settings, engine, store, decider)
+
+    async def reload(self) -> Engine:
+        """Re-read content, experiments and artifacts; on any error the old engine stays and the error propagates."""
+        async with self.reload_lock:
+            settings = self.settings
+            content = await asyncio.to_thread(load_content, settings.content)
+            experiments = await asyncio.to_thread(load_experiments_setting, settings.experiments)
+            model = self.engine.model
+            if artifacts.resolve(settings.artifacts) != model.path:
+                model, _ = await asyncio.to_thread(load_model, settings.artifacts)
+            self.engine = replace(self.engine, model=model, content=content, experiments=experiments)
+            return self.engine
+
+    async def close(self) -> None:
+        await self.store.close()

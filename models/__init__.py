@@ -1,0 +1,1 @@
+"""Offline side of Edge: datasets in, versioned artifacts out, and their evaluation."""

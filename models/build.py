@@ -1,0 +1,269 @@
+"""Build: turn a `Dataset` into the artifacts the service loads (vectors, index, lists, profiles)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from edge import artifacts
+from edge import index as item_index
+from models.dataset import Dataset, Interactions
+
+TOP_LIST = 500  # rows kept per popularity list
+NEIGHBOURS = 20  # co-purchase neighbours kept per item
+TRENDING_DAYS = 30
+MIN_COUNTRY_LINES = 50  # a country needs this many purchase lines for its own lists
+TIER_SHARES = {"platinum": 0.05, "gold": 0.10, "silver": 0.25}  # of customers, top down
+
+
+@dataclass(frozen=True, slots=True)
+class TierThresholds:
+    """Minimum spend for each tier above bronze."""
+
+    silver: float
+    gold: float
+    platinum: float
+
+    def tier(self, spend: float) -> str:
+        if spend >= self.platinum:
+            return "platinum"
+        if spend >= self.gold:
+            return "gold"
+        if spend >= self.silver:
+            return "silver"
+        return "bronze"
+
+
+Log = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def tier_thresholds(spend: np.ndarray, shares: dict[str, float] = TIER_SHARES) -> TierThresholds:
+    """Spend thresholds so that roughly the given top shares of customers land in each tier."""
+    ordered = np.sort(spend)[::-1]
+    n = len(ordered)
+
+    def cut(share: float) -> float:
+        return float(ordered[max(0, min(n - 1, round(n * share) - 1))]) if n else 0.0
+
+    platinum = cut(shares["platinum"])
+    gold = cut(shares["platinum"] + shares["gold"])
+    silver = cut(shares["platinum"] + shares["gold"] + shares["silver"])
+    return TierThresholds(silver=silver, gold=gold, platinum=platinum)
+
+
+def popularity(ds: Dataset, now: np.datetime64 | None = None) -> dict[str, Any]:
+    """Ranked rows: overall, trending (last 30 days), and both per country with enough data."""
+    lines = ds.interactions
+    now = ds.end if now is None else now
+    recent = lines.ts >= now - np.timedelta64(TRENDING_DAYS, "D")
+    n_items = len(ds.items)
+
+    def ranked(mask: np.ndarray) -> list[int]:
+        # distinct orders per item: robust against one bulk buyer
+        weights = np.bincount(lines.item[mask], minlength=n_items).astype(np.float64)
+        order = np.argsort(-weights, kind="stable")
+        return [int(r) for r in order[:TOP_LIST] if weights[r] > 0]
+
+    everything = np.ones(len(lines), dtype=bool)
+    result: dict[str, Any] = {
+        "global": ranked(everything),
+        "trending": ranked(recent) or ranked(everything),
+        "by_country": {},
+        "trending_by_country": {},
+    }
+    countries, counts = np.unique(lines.country, return_counts=True)
+    for country, count in zip(countries.tolist(), counts.tolist(), strict=True):
+        if not country or count < MIN_COUNTRY_LINES:
+            continue
+        in_country = lines.country == country
+        result["by_country"][country] = ranked(in_country)
+        trending = ranked(in_country & recent)
+        if len(trending) >= 10:
+            result["trending_by_country"][country] = trending
+    return result
+
+
+def co_purchase_neighbours(ds: Dataset, k: int = NEIGHBOURS) -> np.ndarray:
+    """For each item, the `k` items most often in the same order (cosine-normalised counts)."""
+    lines = ds.interactions
+    n_items = len(ds.items)
+    orders, order_rows = np.unique(lines.order, return_inverse=True)
+    basket = sparse.csr_matrix(
+        (np.ones(len(lines), dtype=np.float32), (order_rows, lines.item)), shape=(len(orders), n_items)
+    )
+    basket.data[:] = 1.0  # duplicates in one order count once
+    basket.sum_duplicates()
+    basket.data[:] = 1.0
+    co = (basket.T @ basket).tocsr().astype(np.float32)
+    counts = np.asarray(co.diagonal()).ravel()
+    co.setdiag(0)
+    co.eliminate_zeros()
+    norm = np.sqrt(np.maximum(counts, 1.0))
+    result = np.full((n_items, k), -1, dtype=np.int32)
+    for row in range(n_items):
+        start, end = co.indptr[row], co.indptr[row + 1]
+        if start == end:
+            continue
+        cols = co.indices[start:end]
+        scores = co.data[start:end] / (norm[row] * norm[cols])
+        best = np.argsort(-scores, kind="stable")[:k]
+        result[row, : len(best)] = cols[best]
+    return result
+
+
+def user_vectors_from_history(ds: Dataset, item_vectors: np.ndarray, users: Sequence[str]) -> np.ndarray:
+    """A taste vector per user: recency-weighted mean of the vectors of what they bought, normalised."""
+    lines = ds.interactions
+    position = {u: i for i, u in enumerate(users)}
+    known = np.array([u in position for u in lines.user.tolist()], dtype=bool)
+    rows = np.array([position[u] for u in lines.user[known].tolist()], dtype=np.int64)
+    age_days = (ds.end - lines.ts[known]).astype("timedelta64[D]").astype(np.float32)
+    weights = np.power(0.5, age_days / 90.0).astype(np.float32)  # 90-day half-life
+    out = np.zeros((len(users), item_vectors.shape[1]), dtype=np.float32)
+    np.add.at(out, rows, item_vectors[lines.item[known]] * weights[:, None])
+    return item_index.normalize(out)
+
+
+def profiles(ds: Dataset, thresholds: TierThresholds | None = None) -> tuple[list[dict[str, Any]], TierThresholds]:
+    """One profile per customer with purchases or known facts, in the admin API's shape."""
+    lines = ds.interactions
+    customer_lines = lines.select(lines.user != "")
+    users = sorted(set(customer_lines.user.tolist()) | set(ds.customers))
+    spend_by_user = _group_sum(customer_lines.user, customer_lines.quantity * customer_lines.price)
+    spend = np.array([spend_by_user.get(u, 0.0) for u in users])
+    thresholds = thresholds or tier_thresholds(spend)
+    grouped = _group_lines(customer_lines)
+    result = []
+    for user, user_spend in zip(users, spend.tolist(), strict=True):
+        facts = dict(ds.customers.get(user, {}))
+        mine = grouped.get(user)
+        profile: dict[str, Any] = {"user_id": user}
+        if mine is not None:
+            profile.update(_purchase_facts(ds, mine))
+        profile["spend"] = round(user_spend, 2)
+        profile["points"] = int(user_spend)  # one point per currency unit
+        profile["tier"] = thresholds.tier(user_spend)
+        profile.update(facts)  # a source's own facts win (names, consent, complaints, ...)
+        result.append(profile)
+    return result, thresholds
+
+
+def _purchase_facts(ds: Dataset, mine: Interactions) -> dict[str, Any]:
+    first, last = mine.ts.min(), mine.ts.max()
+    countries, counts = np.unique(mine.country, return_counts=True)
+    seen: dict[str, None] = {}
+    for row in mine.item[np.argsort(mine.ts, kind="stable")].tolist():
+        seen[ds.items[row].id] = None
+    return {
+        "orders": len(set(mine.order.tolist())),
+        "first_purchase_at": _rfc3339(first),
+        "last_purchase_at": _rfc3339(last),
+        "joined_at": _rfc3339(first),
+        "country": str(countries[int(np.argmax(counts))]) or None,
+        "purchased": list(seen),
+    }
+
+
+def _group_lines(lines: Interactions) -> dict[str, Interactions]:
+    order = np.argsort(lines.user, kind="stable")
+    users = lines.user[order]
+    boundaries = np.flatnonzero(users[1:] != users[:-1]) + 1
+    groups: dict[str, Interactions] = {}
+    for chunk in np.split(order, boundaries):
+        if len(chunk):
+            groups[str(lines.user[chunk[0]])] = lines.select(chunk)
+    return groups
+
+
+def _group_sum(keys: np.ndarray, values: np.ndarray) -> dict[str, float]:
+    uniques, inverse = np.unique(keys, return_inverse=True)
+    sums = np.bincount(inverse, weights=values.astype(np.float64), minlength=len(uniques))
+    return {str(k): float(v) for k, v in zip(uniques.tolist(), sums.tolist(), strict=True)}
+
+
+def _rfc3339(ts: np.datetime64) -> str:
+    return str(np.datetime64(ts, "s")) + "Z"
+
+
+def build(
+    ds: Dataset,
+    root: Path,
+    *,
+    item_vectors: np.ndarray | None = None,
+    index_kind: str | None = None,
+    log: Log = _quiet,
+    extra_manifest: dict[str, Any] | None = None,
+) -> Path:
+    """Compute every artifact from `ds` and write them as the live version under `root`."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def step(name: str, began: float) -> None:
+        timings[name] = round(time.perf_counter() - began, 3)
+        log(f"  {name:<12} {timings[name]:7.2f} s")
+
+    t = time.perf_counter()
+    vectors = item_vectors if item_vectors is not None else ds.item_vectors
+    if vectors is None:
+        raise ValueError("no item vectors: the dataset has none and none were given")
+    vectors = item_index.normalize(vectors)
+    step("vectors", t)
+    t = time.perf_counter()
+    index, index_type = item_index.build_index(vectors, index_kind)
+    recall = item_index.measure_recall(index, vectors)
+    step("index", t)
+    t = time.perf_counter()
+    neighbours = co_purchase_neighbours(ds)
+    step("neighbours", t)
+    t = time.perf_counter()
+    lists = popularity(ds)
+    step("popularity", t)
+    t = time.perf_counter()
+    customer_profiles, thresholds = profiles(ds)
+    users = [p["user_id"] for p in customer_profiles]
+    user_vectors = user_vectors_from_history(ds, vectors, users)
+    step("profiles", t)
+    manifest: dict[str, Any] = {
+        "source": ds.source,
+        "metric": "inner_product",
+        "index_type": index_type,
+        "recall_at_50": round(recall, 4),
+        "data_start": _rfc3339(ds.interactions.ts.min()),
+        "data_end": _rfc3339(ds.end),
+        "n_interactions": len(ds.interactions),
+        "categories": sorted({item.category for item in ds.items}),
+        "tier_thresholds": {"silver": thresholds.silver, "gold": thresholds.gold, "platinum": thresholds.platinum},
+        "report": ds.report,
+        "timings_s": timings,
+        **(extra_manifest or {}),
+    }
+    t = time.perf_counter()
+    path = artifacts.write(
+        root,
+        items=ds.items,
+        item_vectors=vectors,
+        index_bytes=item_index.serialize(index),
+        neighbors=neighbours,
+        popularity=lists,
+        profiles=customer_profiles,
+        user_vectors=user_vectors,
+        manifest=manifest,
+    )
+    step("write", t)
+    log(f"built {path.name} in {time.perf_counter() - started:.2f} s ({len(ds.items)} items, {len(users)} customers)")
+    return path
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,61 @@
+"""Dataset: the one in-memory shape every source (synthetic, CSV, Online Retail) is turned into."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge.artifacts import Item
+
+
+@dataclass(slots=True)
+class Interactions:
+    """Purchase lines as parallel columns; `user` is "" for guest checkouts."""
+
+    user: np.ndarray  # str (object), "" = guest
+    item: np.ndarray  # int32 row into Dataset.items
+    ts: np.ndarray  # datetime64[s], UTC
+    quantity: np.ndarray  # float32, > 0
+    price: np.ndarray  # float32 unit price
+    country: np.ndarray  # str (object), ISO alpha-2 or "" when unknown
+    order: np.ndarray  # str (object) order / invoice id
+
+    def __len__(self) -> int:
+        return int(self.item.shape[0])
+
+    def select(self, which: np.ndarray) -> Interactions:
+        """The lines picked by a boolean mask or an array of positions."""
+        return Interactions(
+            self.user[which],
+            self.item[which],
+            self.ts[which],
+            self.quantity[which],
+            self.price[which],
+            self.country[which],
+            self.order[which],
+        )
+
+
+@dataclass(slots=True)
+class Dataset:
+    """Items, purchases and what else is known about customers, ready for `models.build`."""
+
+    source: str
+    items: list[Item]
+    interactions: Interactions
+    # per-customer facts a source knows besides purchases (names, consent, complaints, ...)
+    customers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    item_vectors: np.ndarray | None = None  # given by a source that knows them (synthetic)
+    report: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def end(self) -> np.datetime64:
+        """The time of the last interaction: the dataset's own "now"."""
+        return np.datetime64(self.interactions.ts.max(), "s")
+
+    def item_rows(self) -> Mapping[str, int]:
+        """Item id -> row."""
+        return {item.id: row for row, item in enumerate(self.items)}
