@@ -1,0 +1,138 @@
+"""Shared fixtures: a small synthetic build, settings, the app with its lifespan, a real Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from starlette.testclient import TestClient
+
+from edge.app import create_app
+from edge.cli import build_synthetic
+from edge.settings import Settings
+
+ANCHOR = date(2026, 11, 1)  # the synthetic store's last day of history
+NOW = "2026-11-01T10:30:00Z"  # a decision time inside it
+ADMIN = "test-admin-token"
+AUTH = {"Authorization": f"Bearer {ADMIN}"}
+REDIS_URL = os.environ.get("EDGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("artifacts")
+    build_synthetic(root, seed=7, items=900, customers=600, anchor=ANCHOR)
+    return root
+
+
+@pytest.fixture()
+def settings(artifacts_dir: Path) -> Settings:
+    return Settings(artifacts=artifacts_dir, admin_token=ADMIN, build_if_missing=False)
+
+
+@pytest.fixture()
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def require_redis(url: str = REDIS_URL) -> redis.Redis:
+    """A client of the test Redis; fails (never skips) when it is not there."""
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis-backed test needs a redis-server at {url}: {exc}")
+    return client
+
+
+@pytest.fixture()
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test's own; every key under it is deleted afterwards."""
+    client = require_redis()
+    prefix = f"edge-test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PrivateRedis:
+    """A redis-server of the test's own on a free port, which the test may stop and restart."""
+
+    def __init__(self, tmp: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed (apt-get install redis-server)")
+        self.binary = binary
+        self.port = free_port()
+        self.dir = tmp
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis(port=self.port, socket_timeout=0.2).ping()
+                return
+            except redis.RedisError:
+                time.sleep(0.05)
+        pytest.fail("private redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture()
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def catalog(artifacts_dir: Path) -> dict[str, Any]:
+    """Item ids of the test build, by category and by country where they are out of stock."""
+    from edge import artifacts
+
+    art = artifacts.load(artifacts_dir)
+    by_category: dict[str, list[str]] = {}
+    out_of_stock: dict[str, list[str]] = {}
+    for item in art.items:
+        by_category.setdefault(item.category, []).append(item.id)
+        for country, units in (item.stock or {}).items():
+            if units <= 0:
+                out_of_stock.setdefault(country, []).append(item.id)
+    repeatable = [item.id for item in art.items if item.repeatable]
+    return {"by_category": by_category, "out_of_stock": out_of_stock, "repeatable": repeatable, "artifacts": art}

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import copy
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from edge.content import Overrides, Visitor, choose, day_part, format_number, language_for, load_content, parse_content
+from edge.errors import ConfigError
+from edge.settings import PACKAGE_DATA
+
+RAW = yaml.safe_load((PACKAGE_DATA / "content.yaml").read_text())
+CONTENT = parse_content(RAW, "content.yaml", "test")
+NOW = datetime(2026, 11, 1, 10, 30, tzinfo=UTC)
+
+
+def page(visitor: Visitor, lang: str = "en", shown: dict[str, int] | None = None, **kw: Any) -> Any:
+    return choose(CONTENT, visitor, lang, NOW, NOW, shown or {}, kw.get("overrides"))
+
+
+def test_the_shipped_file_loads(tmp_path: Path) -> None:
+    content = load_content(PACKAGE_DATA / "content.yaml")
+    assert content.languages == ("en", "nl")
+    assert set(content.segments) == {
+        "new_visitor", "campaign", "new_member", "active", "ambassador", "at_risk", "lapsed", "lost",
+    }  # fmt: skip
+
+
+def broken(mutate: Any) -> str:
+    raw = copy.deepcopy(RAW)
+    mutate(raw)
+    with pytest.raises(ConfigError) as caught:
+        parse_content(raw, "content.yaml", "x")
+    return caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("mutate", "named"),
+    [
+        (lambda r: r["segments"]["lost"]["cta"]["text"].pop("nl"), "segments.lost.cta.text.nl"),
+        (lambda r: r["segments"].pop("at_risk"), "missing at_risk"),
+        (
+            lambda r: r["segments"]["active"]["greeting"]["named"].update(en="Hi {email}"),
+            "segments.active.greeting.named.en",
+        ),
+        (lambda r: r["segments"]["active"].update(exclusive=True), "segments.active.exclusive"),
+        (
+            lambda r: r["segments"]["lapsed"]["cta"]["offer"].update(code="WELCOMEBACK20"),
+            "segments.lapsed.cta.offer.code",
+        ),
+        (lambda r: r["rules"]["tier_discounts"].update(gold=3), "rules.tier_discounts"),
+        (
+            lambda r: r["segments"]["lost"]["cta"]["offer"].update(discount_pct=0),
+            "segments.lost.cta.offer.discount_pct",
+        ),
+        (lambda r: r["segments"]["lost"]["cta"].pop("text_without_offer"), "segments.lost.cta.text_without_offer"),
+        (lambda r: r["time_of_day"]["nl"].pop("evening"), "time_of_day.nl.evening"),
+        (lambda r: r.update(default_language="de"), "default_language"),
+    ],
+)
+def test_a_broken_file_names_the_entry(mutate: Any, named: str) -> None:
+    assert named in broken(mutate)
+
+
+def test_missing_or_invalid_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_content(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("segments: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_content(bad)
+
+
+def test_named_greeting_only_with_a_name() -> None:
+    named = page(Visitor("active", tier="silver", first_name="Anna", points=1250))
+    assert named.greeting["text"] == "Good morning, Anna! You have 1,250 points."
+    anonymous = page(Visitor("active", tier="silver", points=1250))
+    assert anonymous.greeting["text"] == "Good morning! You have 1,250 points."
+
+
+def test_offer_cap_removes_the_offer_and_its_promise() -> None:
+    visitor = Visitor("ambassador", tier="platinum", first_name="Anna", points=10)
+    fresh = page(visitor)
+    assert fresh.cta["offer"]["code"] == "PLATINUM15" and "15%" in fresh.cta["text"]
+    capped = page(visitor, shown={"PLATINUM15": 3})
+    assert capped.cta["offer"] is None and capped.offer_code is None and "%" not in capped.cta["text"]
+
+
+def test_exclusive_content_never_below_gold() -> None:
+    for tier in (None, "bronze", "silver"):
+        result = page(Visitor("ambassador", tier=tier))
+        assert result.cta["id"] != "ambassador-exclusive" and result.variant != "home-ambassador"
+
+
+def test_occasions_only_for_celebrating_segments() -> None:
+    birthday = date(1990, 11, 1)
+    assert page(Visitor("active", tier="silver", first_name="Jo", points=1, birthday=birthday)).occasion == "birthday"
+    assert page(Visitor("lost", first_name="Jo", birthday=birthday)).occasion is None
+    assert page(Visitor("at_risk", first_name="Jo", birthday=birthday)).occasion is None
+
+
+def test_experiment_overrides() -> None:
+    over = Overrides(variant="home-lifestyle", greeting={"nl": "Hoi {first_name}!"}, cta_text={"nl": "Shop de look"})
+    result = page(Visitor("active", tier="gold", first_name="Anna", points=5), "nl", overrides=over)
+    assert result.variant == "home-lifestyle"
+    assert result.greeting["text"] == "Hoi Anna!"
+    assert result.cta["text"] == "Shop de look"
+
+
+def test_language_day_part_and_numbers() -> None:
+    assert language_for(CONTENT, "nl-BE") == "nl"
+    assert language_for(CONTENT, "de-DE", "nl-NL") == "nl"
+    assert language_for(CONTENT, "fr-FR") == "en"
+    assert language_for(CONTENT, None, country="BE") == "nl"
+    assert [day_part(datetime(2026, 1, 1, h)) for h in (4, 5, 12, 18, 23)] == [
+        "night", "morning", "afternoon", "evening", "night",
+    ]  # fmt: skip
+    assert format_number(1250, "nl") == "1.250" and format_number(1250, "en") == "1,250"
