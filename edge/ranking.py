@@ -93,6 +93,10 @@ def rank_scores(n: int, half_life: float = 10.0) -> np.ndarray:
     return (1.0 / (1.0 + np.arange(n, dtype=np.float32) / half_life)).astype(np.float32)
 
 
+RANK_SCORES = rank_scores(4096)  # shared, read-only prefix for lists up to this long
+RANK_SCORES.flags.writeable = False
+
+
 def category_cap(limit: int, share: float = MAX_CATEGORY_SHARE) -> int:
     """How many items of one category a list of `limit` may hold (at least one)."""
     return max(1, math.floor(limit * share + 1e-9))
@@ -106,15 +110,17 @@ def blend(sources: Sequence[Source], weights: Mapping[str, float]) -> tuple[np.n
         return empty, np.empty(0, dtype=np.float32), empty
     rows = np.concatenate([s.rows for s in parts]).astype(np.int64, copy=False)
     contrib = np.concatenate([s.scores * np.float32(weights[s.reason]) for s in parts])
-    reasons = np.concatenate([np.full(len(s.rows), REASON_CODE[s.reason], dtype=np.int64) for s in parts])
-    order = np.lexsort((reasons, -contrib))  # best contribution first; ties by reason order
+    reasons = np.repeat(np.array([REASON_CODE[s.reason] for s in parts], dtype=np.int64), [len(s.rows) for s in parts])
+    # group by row, best contribution first within a row (ties: the reason listed first)
+    order = np.lexsort((reasons, -contrib, rows))
     rows, contrib, reasons = rows[order], contrib[order], reasons[order]
-    unique_rows, first, inverse, counts = np.unique(rows, return_index=True, return_inverse=True, return_counts=True)
-    total = np.bincount(inverse, weights=contrib, minlength=len(unique_rows)).astype(np.float32)
-    best = contrib[first]
-    score = best + np.float32(SUPPORT_BONUS) * np.minimum(total - best, np.float32(counts - 1))
+    starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
+    best = contrib[starts]
+    others = np.add.reduceat(contrib, starts) - best
+    extra = np.diff(np.append(starts, len(rows))) - 1  # how many other sources agree
+    score = best + np.float32(SUPPORT_BONUS) * np.minimum(others, extra.astype(np.float32))
     final = np.argsort(-score, kind="stable")
-    return unique_rows[final], score[final], reasons[first][final]
+    return rows[starts][final], score[final], reasons[starts][final]
 
 
 def select(
@@ -127,26 +133,33 @@ def select(
     share: float = MAX_CATEGORY_SHARE,
     taken: list[Ranked] | None = None,
 ) -> list[Ranked]:
-    """Best candidates that are not blocked, at most `category_cap` per category, up to `limit`."""
+    """Best candidates (`rows` unique, best first) that are not blocked, at most `category_cap` per
+    category counting what is `taken` already, up to `limit`; vectorised, no per-candidate Python."""
     cap = category_cap(limit, share)
     chosen = list(taken or [])
-    seen = {r.row for r in chosen}
-    per_category: dict[int, int] = {}
-    for r in chosen:
-        code = int(categories[r.row])
-        per_category[code] = per_category.get(code, 0) + 1
     keep = ~blocked[rows]
-    for row, score, reason in zip(rows[keep].tolist(), scores[keep].tolist(), reasons[keep].tolist(), strict=True):
-        if len(chosen) >= limit:
-            break
-        if row in seen:
-            continue
-        code = int(categories[row])
-        if per_category.get(code, 0) >= cap:
-            continue
-        per_category[code] = per_category.get(code, 0) + 1
-        seen.add(row)
-        chosen.append(Ranked(row, round(score, 4), REASONS[reason]))
+    if chosen:
+        keep &= ~np.isin(rows, [r.row for r in chosen])
+    rows, scores, reasons = rows[keep], scores[keep], reasons[keep]
+    if not len(rows) or len(chosen) >= limit:
+        return chosen
+    codes = categories[rows]
+    order = np.argsort(codes, kind="stable")  # groups by category, best first within each
+    sorted_codes = codes[order]
+    starts = np.flatnonzero(np.concatenate(([True], sorted_codes[1:] != sorted_codes[:-1])))
+    sizes = np.diff(np.append(starts, len(order)))
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order)) - np.repeat(starts, sizes)  # rank within its category
+    if chosen:
+        used = np.bincount(categories[[r.row for r in chosen]], minlength=int(categories.max()) + 1)
+        position += used[codes]
+    picks = np.flatnonzero(position < cap)[: limit - len(chosen)]
+    chosen.extend(
+        Ranked(row, round(score, 4), REASONS[reason])
+        for row, score, reason in zip(
+            rows[picks].tolist(), scores[picks].tolist(), reasons[picks].tolist(), strict=True
+        )
+    )
     return chosen
 
 
