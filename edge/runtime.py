@@ -11,6 +11,7 @@ from edge import artifacts
 from edge import index as item_index
 from edge.content import Content, load_content
 from edge.decide import Decider, Engine
+from edge.errors import ConfigError
 from edge.experiments import ExperimentsConfig, load_experiments
 from edge.metrics import Metrics
 from edge.recommend import Model
@@ -77,6 +78,40 @@ class Runtime:
                 model, _ = await asyncio.to_thread(load_model, settings.artifacts)
             self.engine = replace(self.engine, model=model, content=content, experiments=experiments)
             return self.engine
+
+    def watched_files(self) -> tuple[Path, ...]:
+        """Files whose change triggers a reload: content, experiments, the artifacts' CURRENT pointer."""
+        files = [self.settings.content, self.settings.artifacts / "CURRENT"]
+        if self.settings.experiments is not None:
+            files.append(self.settings.experiments)
+        return tuple(files)
+
+    def fingerprint(self) -> tuple[tuple[int, int], ...]:
+        """(mtime, size) of every watched file; (0, 0) for a missing one."""
+        stamps = []
+        for path in self.watched_files():
+            try:
+                stat = path.stat()
+                stamps.append((stat.st_mtime_ns, stat.st_size))
+            except OSError:
+                stamps.append((0, 0))
+        return tuple(stamps)
+
+    async def watch(self, interval_s: float = 1.0) -> None:
+        """Reload whenever a watched file changes; a broken change is logged and the old config kept."""
+        last = self.fingerprint()
+        while True:
+            await asyncio.sleep(interval_s)
+            current = self.fingerprint()
+            if current == last:
+                continue
+            last = current
+            try:
+                engine = await self.reload()
+                log.info("reloaded after a file change: content %s, experiments %s, model %s",
+                         engine.content.version, engine.experiments.version, engine.model.version)  # fmt: skip
+            except ConfigError as exc:
+                log.warning("file change not applied, old config kept: %s", exc.message)
 
     async def close(self) -> None:
         await self.store.close()

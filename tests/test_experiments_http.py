@@ -1,0 +1,210 @@
+"""Experiments through HTTP, as a storefront and an analyst see them."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scipy.stats import chisquare
+from starlette.testclient import TestClient
+
+from edge.app import create_app
+from edge.settings import Settings
+from tests.conftest import AUTH, NOW
+
+HALF = """
+experiments:
+  - key: hero-test
+    unit: user_id
+    arms:
+      - {key: control, weight: 0.5}
+      - {key: b, weight: 0.5}
+"""
+ARMS = """
+experiments:
+  - key: hero-test
+    arms:
+      - {key: control, weight: 0.5}
+      - key: b
+        weight: 0.5
+        variant: home-lifestyle
+        content:
+          en: {greeting: "Hi {first_name}, new looks are in!", cta_text: "Shop the look"}
+          nl: {greeting: "Hoi {first_name}, nieuwe looks!", cta_text: "Shop de look"}
+        ranking: {strategy: popular, max_category_share: 0.2}
+    when: {country: [NL, BE]}
+"""
+HOLDOUT = "holdout: {percent: 5, seed: global-holdout}\n"
+
+
+@pytest.fixture()
+def experiments_file(tmp_path: Path) -> Path:
+    return tmp_path / "experiments.yaml"
+
+
+def app_with(settings: Settings, path: Path, text: str) -> TestClient:
+    path.write_text(text)
+    return TestClient(create_app(Settings(artifacts=settings.artifacts, admin_token=settings.admin_token,
+                                          build_if_missing=False, experiments=path)))  # fmt: skip
+
+
+def decide(client: TestClient, **body: Any) -> dict[str, Any]:
+    body.setdefault("now", NOW)
+    response = client.post("/v1/decide", json=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+@pytest.fixture()
+def half_client(settings: Settings, experiments_file: Path) -> Iterator[TestClient]:
+    with app_with(settings, experiments_file, HALF) as client:
+        yield client
+
+
+def test_fifty_fifty_split_is_fair_and_sticky(half_client: TestClient) -> None:
+    arms: Counter[str] = Counter()
+    first_arm = {}
+    for n in range(20_000):
+        result = decide(half_client, session_id=f"anon-{n}", limit=1)
+        (exp,) = result["experiments"]
+        arms[exp["arm"]] += 1
+        if n < 200:
+            first_arm[n] = exp["arm"]
+    assert chisquare([arms["control"], arms["b"]]).pvalue > 0.01, arms
+    for n, arm in first_arm.items():
+        assert decide(half_client, session_id=f"anon-{n}", limit=1)["experiments"][0]["arm"] == arm
+
+
+def test_a_user_keeps_the_arm_across_sessions_and_reloads(
+    settings: Settings, experiments_file: Path, half_client: TestClient
+) -> None:
+    before = {u: decide(half_client, session_id="s-a", user_id=f"user-{u}")["experiments"][0] for u in range(50)}
+    for u, exp in before.items():
+        assert decide(half_client, session_id="s-other", user_id=f"user-{u}")["experiments"][0] == exp
+    experiments_file.write_text(HALF.replace("coverage", "coverage") + "  - key: other\n    arms:\n"
+                                "      - {key: x, weight: 0.5}\n      - {key: y, weight: 0.5}\n")  # fmt: skip
+    reloaded = half_client.post("/v1/admin/reload", headers=AUTH)
+    assert reloaded.status_code == 200
+    for u, exp in before.items():
+        after = decide(half_client, session_id="s-b", user_id=f"user-{u}")["experiments"]
+        assert after[0] == exp and after[1]["key"] == "other"
+
+
+def test_holdout_gets_no_personalization(settings: Settings, experiments_file: Path) -> None:
+    with app_with(settings, experiments_file, HOLDOUT + HALF) as client:
+        held = 0
+        n = 4000
+        for i in range(n):
+            result = decide(client, session_id=f"h-{i}", limit=3, session={"viewed": ["SYN10001"]})
+            if not result["personalized"]:
+                held += 1
+                assert result["variant"]["id"] == "home-default"
+                assert result["experiments"] == []
+                assert {p["reason"] for p in result["products"]} <= {"trending_local", "best_seller", "on_sale"}
+                assert decide(client, session_id=f"h-{i}", limit=3)["personalized"] is False  # stable
+        assert 0.04 <= held / n <= 0.06, held
+
+
+MEMBER = {"first_name": "Anna", "tier": "silver", "points": 10, "last_purchase_at": "2026-10-20T10:00:00Z"}
+
+
+def test_an_arm_switches_variant_content_and_ranking(settings: Settings, experiments_file: Path) -> None:
+    with app_with(settings, experiments_file, ARMS) as client:
+        seen: dict[str, dict[str, Any]] = {}
+        for n in range(200):
+            if len(seen) == 2:
+                break
+            client.put(f"/v1/profiles/arm-{n}", json=MEMBER, headers=AUTH)
+            result = decide(
+                client, session_id=f"arm-{n}", user_id=f"arm-{n}", locale="nl-NL", location={"country": "NL"},
+                session={"viewed": ["SYN10001", "SYN10013"]}, limit=10,
+            )  # fmt: skip
+            seen.setdefault(result["experiments"][0]["arm"], result)
+        control, b = seen["control"], seen["b"]
+        assert control["variant"]["id"] == "home-personal" and b["variant"]["id"] == "home-lifestyle"
+        assert b["greeting"]["text"] == "Hoi Anna, nieuwe looks!" and b["cta"]["text"] == "Shop de look"
+        assert "nieuwe looks" not in control["greeting"]["text"]
+        assert "similar_to_viewed" in {p["reason"] for p in control["products"]}
+        assert {p["reason"] for p in b["products"]} <= {"trending_local", "best_seller", "on_sale"}
+        per_category = Counter(p["category"] for p in b["products"])
+        assert max(per_category.values()) <= 2  # max_category_share 0.2 of 10
+        outside = decide(client, session_id="arm-x", location={"country": "GB"})
+        assert outside["experiments"] == []  # targeting: NL and BE only
+
+
+def test_qa_override_forces_an_arm_with_the_admin_token(settings: Settings, experiments_file: Path) -> None:
+    with app_with(settings, experiments_file, ARMS) as client:
+        body = {"session_id": "qa-1", "location": {"country": "GB"}, "now": NOW}
+        for arm in ("control", "b"):
+            forced = client.post("/v1/decide", json=body, headers={**AUTH, "X-Edge-Force-Arm": f"hero-test={arm}"})
+            assert forced.json()["experiments"][0]["arm"] == arm
+        denied = client.post("/v1/decide", json=body, headers={"X-Edge-Force-Arm": "hero-test=b"})
+        assert denied.status_code == 401
+
+
+def test_experiments_endpoint_and_a_broken_reload(settings: Settings, experiments_file: Path) -> None:
+    with app_with(settings, experiments_file, HALF) as client:
+        shown = client.get("/v1/experiments", headers=AUTH).json()
+        assert shown["version"] and [e["key"] for e in shown["experiments"]] == ["hero-test"]
+        experiments_file.write_text(HALF.replace("weight: 0.5}\n      - {key: b, weight: 0.5}",
+                                                 "weight: 0.7}\n      - {key: b, weight: 0.7}"))  # fmt: skip
+        refused = client.post("/v1/admin/reload", headers=AUTH)
+        assert refused.status_code == 422
+        assert "hero-test" in refused.json()["error"]["message"]
+        assert client.get("/v1/experiments", headers=AUTH).json()["version"] == shown["version"]
+        assert decide(client, session_id="still-fine")["experiments"][0]["key"] == "hero-test"
+
+
+def test_reload_under_load_drops_no_request(settings: Settings, experiments_file: Path) -> None:
+    with app_with(settings, experiments_file, HALF) as client:
+        failures: list[int] = []
+
+        def hammer() -> None:
+            for n in range(150):
+                response = client.post("/v1/decide", json={"session_id": f"load-{n}", "now": NOW, "limit": 3})
+                if response.status_code != 200:
+                    failures.append(response.status_code)
+
+        threads = [threading.Thread(target=hammer) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for _ in range(10):
+            assert client.post("/v1/admin/reload", headers=AUTH).status_code == 200
+        for thread in threads:
+            thread.join()
+        assert failures == []
+
+
+def test_content_file_change_is_picked_up(settings: Settings, tmp_path: Path) -> None:
+    import asyncio
+
+    from edge.runtime import Runtime
+
+    content = tmp_path / "content.yaml"
+    shutil.copy(settings.content, content)
+    runtime = Runtime.open(Settings(artifacts=settings.artifacts, content=content, build_if_missing=False))
+
+    async def scenario() -> tuple[str, str, str]:
+        watcher = asyncio.create_task(runtime.watch(interval_s=0.05))
+        await asyncio.sleep(0.1)  # the watcher has taken its first look
+        before = runtime.engine.content.version
+        content.write_text(content.read_text().replace("home-elevator-pitch", "home-pitch-v2"))
+        await asyncio.sleep(0.3)
+        changed = runtime.engine.content.version
+        content.write_text("segments: [broken")
+        await asyncio.sleep(0.3)
+        kept = runtime.engine.content.version
+        watcher.cancel()
+        await runtime.close()
+        return before, changed, kept
+
+    before, changed, kept = asyncio.run(scenario())
+    assert changed != before
+    assert kept == changed
+    assert runtime.engine.content.segments["new_visitor"].variant == "home-pitch-v2"
