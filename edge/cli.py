@@ -34,6 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--customers", type=int, default=3000, help="synthetic: number of customers")
     build.add_argument("--anchor", type=date.fromisoformat, help="synthetic: last day of history (default today)")
     build.add_argument("--redis", metavar="URL", help="also bulk-load the profiles into this Redis")
+    build.add_argument(
+        "--rebase-to",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="real data: shift timestamps so the data ends on this day (demos)",
+    )
+    build.add_argument("--no-evaluate", action="store_true", help="real data: skip the held-out evaluation")
+
+    evaluate = commands.add_parser("evaluate", help="time-based held-out evaluation: model vs popularity baselines")
+    evaluate.add_argument("--data", type=Path, help="data directory (default: EDGE_DATA)")
+    evaluate.add_argument("--split", default="2011-09-01", help="train before, test after (YYYY-MM-DD)")
+    evaluate.add_argument("-k", type=int, default=10, help="list length (recall@k, NDCG@k)")
+    evaluate.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
 
     load = commands.add_parser("load", help="bulk-load the built profiles into Redis (idempotent)")
     load.add_argument("--redis", metavar="URL", help="Redis URL (default: EDGE_REDIS_URL)")
@@ -51,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return build(settings, args)
         if args.command == "load":
             return load(settings, args.redis or settings.redis_url)
+        if args.command == "evaluate":
+            return evaluate(settings, args)
     except ConfigError as exc:
         print(f"edge: {exc.message}", file=sys.stderr)
         return 2
@@ -74,12 +89,30 @@ def build(settings: Settings, args: argparse.Namespace) -> int:
     if data is not None:
         from models.realdata import build_real
 
-        path = build_real(data, root, log=print)
+        split = None if args.no_evaluate else "2011-09-01"
+        path = build_real(data, root, log=print, rebase_to=args.rebase_to, evaluate_split=split)
     else:
         path = build_synthetic(root, args.seed, args.items, args.customers, args.anchor)
     print(f"artifacts: {path}")
     if args.redis:
         return load(settings, args.redis, root)
+    return 0
+
+
+def evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    """Print the evaluation table (markdown); optionally write the JSON."""
+    import orjson
+
+    from models.evaluate import evaluate as run_evaluation
+    from models.evaluate import to_markdown
+
+    data = args.data or settings.data
+    if data is None:
+        raise ConfigError("no data: pass --data DIR or set EDGE_DATA", field="EDGE_DATA")
+    result = run_evaluation(data, split=args.split, k=args.k)
+    print(to_markdown(result))
+    if args.json:
+        args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
     return 0
 
 
