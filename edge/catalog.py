@@ -21,6 +21,9 @@ class Catalog:
     on_sale_rows: np.ndarray  # rows on sale, most popular first
     out_of_stock: Mapping[str, np.ndarray]  # country -> bool mask of rows with no stock there
     item_json: tuple[dict[str, object], ...]  # id, name, price, category per row
+    category_list: list[int]  # category code per row, as a list: the ranking loop indexes it per item
+    repeatable_rows: frozenset[int]
+    out_of_stock_rows: Mapping[str, frozenset[int]]  # country -> rows with no stock there
 
     @classmethod
     def from_items(cls, items: Sequence[Item], popular_rows: np.ndarray) -> Catalog:
@@ -56,6 +59,9 @@ class Catalog:
                 }
                 for item in items
             ),
+            category_list=[code_of[item.category] for item in items],
+            repeatable_rows=frozenset(row for row, item in enumerate(items) if item.repeatable),
+            out_of_stock_rows={c: frozenset(np.flatnonzero(mask).tolist()) for c, mask in out_of_stock.items()},
         )
 
     def __len__(self) -> int:

@@ -1,19 +1,20 @@
-"""Ranking: blend candidate sources into one list under the contract's rules; pure numpy.
+"""Ranking: blend candidate sources into one list under the contract's rules; pure Python.
 
 Each source scores its candidates in [0, 1]; an item's score is its best weighted contribution
 plus a small bonus for every other source that also proposed it, and its `reason` is the source
 of the best contribution. Selection then drops blocked items (excluded, already bought, out of
 stock, in the cart) and caps any one category at a third of the list.
+
+The lists are short (tens to a few hundred candidates), so plain lists, dicts and sets beat
+numpy here: a numpy call costs about a microsecond before it does any work.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
-
-import numpy as np
 
 Reason = Literal[
     "similar_to_viewed",
@@ -49,6 +50,8 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
 SUPPORT_BONUS = 0.1  # per additional source proposing the same item
 MAX_CATEGORY_SHARE = 1.0 / 3.0
 
+Candidate = tuple[float, int, int]  # (score, -row, reason code): sorts best first with reverse=True
+
 
 @dataclass(frozen=True, slots=True)
 class RankingParams:
@@ -57,7 +60,7 @@ class RankingParams:
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     max_category_share: float = MAX_CATEGORY_SHARE
     strategy: Literal["blend", "popular"] = "blend"
-    per_source: int = 60  # candidates fetched per source
+    per_source: int = 60  # most candidates fetched per source
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> RankingParams:
         """A copy with an arm's `ranking` overrides applied (validated when the config loads)."""
@@ -74,11 +77,11 @@ class RankingParams:
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """Candidates from one signal, each with a score in [0, 1]."""
+    """Candidates from one signal, best first, each with a score in [0, 1]."""
 
     reason: Reason
-    rows: np.ndarray
-    scores: np.ndarray
+    rows: Sequence[int]
+    scores: Sequence[float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +91,9 @@ class Ranked:
     reason: Reason
 
 
-def rank_scores(n: int, half_life: float = 10.0) -> np.ndarray:
+def rank_scores(n: int, half_life: float = 10.0) -> list[float]:
     """Scores for a ranked list: 1.0 at the top, 0.5 at position `half_life`."""
-    return (1.0 / (1.0 + np.arange(n, dtype=np.float32) / half_life)).astype(np.float32)
-
-
-RANK_SCORES = rank_scores(4096)  # shared, read-only prefix for lists up to this long
-RANK_SCORES.flags.writeable = False
+    return [1.0 / (1.0 + i / half_life) for i in range(n)]
 
 
 def category_cap(limit: int, share: float = MAX_CATEGORY_SHARE) -> int:
@@ -102,81 +101,91 @@ def category_cap(limit: int, share: float = MAX_CATEGORY_SHARE) -> int:
     return max(1, math.floor(limit * share + 1e-9))
 
 
-def blend(sources: Sequence[Source], weights: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unique candidate rows, their blended scores and reason codes, best first."""
-    parts = [s for s in sources if len(s.rows) and weights.get(s.reason, 0.0) > 0]
-    if not parts:
-        empty = np.empty(0, dtype=np.int64)
-        return empty, np.empty(0, dtype=np.float32), empty
-    rows = np.concatenate([s.rows for s in parts]).astype(np.int64, copy=False)
-    contrib = np.concatenate([s.scores * np.float32(weights[s.reason]) for s in parts])
-    reasons = np.repeat(np.array([REASON_CODE[s.reason] for s in parts], dtype=np.int64), [len(s.rows) for s in parts])
-    # group by row, best contribution first within a row (ties: the reason listed first)
-    order = np.lexsort((reasons, -contrib, rows))
-    rows, contrib, reasons = rows[order], contrib[order], reasons[order]
-    starts = np.flatnonzero(np.concatenate(([True], rows[1:] != rows[:-1])))
-    best = contrib[starts]
-    others = np.add.reduceat(contrib, starts) - best
-    extra = np.diff(np.append(starts, len(rows))) - 1  # how many other sources agree
-    score = best + np.float32(SUPPORT_BONUS) * np.minimum(others, extra.astype(np.float32))
-    final = np.argsort(-score, kind="stable")
-    return rows[starts][final], score[final], reasons[starts][final]
+def blend(
+    sources: Iterable[Source], weights: Mapping[str, float], known: Mapping[int, float] | None = None
+) -> list[Candidate]:
+    """Unique candidates as (score, -row, reason code), best first (ties: lower row first).
+
+    `known` maps rows of a list blended before (the popular lists, prepared at load) to their
+    scores: a row found there too earns the agreement bonus.
+    """
+    best: dict[int, list[float]] = {}  # row -> [best contribution, reason code, sum of others, count of others]
+    for source in sources:
+        weight = weights.get(source.reason, 0.0)
+        if weight <= 0:
+            continue
+        code = REASON_CODE[source.reason]
+        get = best.get
+        for row, score in zip(source.rows, source.scores, strict=True):
+            contribution = score * weight
+            entry = get(row)
+            if entry is None:
+                best[row] = [contribution, code, 0.0, 0]
+            elif contribution > entry[0]:
+                entry[2] += entry[0]
+                entry[3] += 1
+                entry[0] = contribution
+                entry[1] = code
+            else:
+                entry[2] += contribution
+                entry[3] += 1
+    if known:
+        for row, entry in best.items():
+            other = known.get(row)
+            if other is not None:
+                entry[2] += other
+                entry[3] += 1
+    bonus = SUPPORT_BONUS
+    candidates = [(e[0] + bonus * min(e[2], e[3]) if e[3] else e[0], -row, int(e[1])) for row, e in best.items()]
+    candidates.sort(reverse=True)
+    return candidates
 
 
 def select(
-    rows: np.ndarray,
-    scores: np.ndarray,
-    reasons: np.ndarray,
-    blocked: np.ndarray,
-    categories: np.ndarray,
+    candidates: Iterable[Candidate],
+    blocked: tuple[Container[int], Container[int]],
+    categories: Sequence[int],
     limit: int,
     share: float = MAX_CATEGORY_SHARE,
     taken: list[Ranked] | None = None,
 ) -> list[Ranked]:
-    """Best candidates (`rows` unique, best first) that are not blocked, at most `category_cap` per
-    category counting what is `taken` already, up to `limit`; vectorised, no per-candidate Python."""
+    """Best candidates in neither `blocked` set, at most `category_cap` per category
+    (counting what is `taken` already), up to `limit`."""
     cap = category_cap(limit, share)
     chosen = list(taken or [])
-    keep = ~blocked[rows]
-    if chosen:
-        keep &= ~np.isin(rows, [r.row for r in chosen])
-    rows, scores, reasons = rows[keep], scores[keep], reasons[keep]
-    if not len(rows) or len(chosen) >= limit:
+    seen = {r.row for r in chosen}
+    per_category: dict[int, int] = {}
+    for r in chosen:
+        per_category[categories[r.row]] = per_category.get(categories[r.row], 0) + 1
+    if len(chosen) >= limit:
         return chosen
-    codes = categories[rows]
-    order = np.argsort(codes, kind="stable")  # groups by category, best first within each
-    sorted_codes = codes[order]
-    starts = np.flatnonzero(np.concatenate(([True], sorted_codes[1:] != sorted_codes[:-1])))
-    sizes = np.diff(np.append(starts, len(order)))
-    position = np.empty(len(order), dtype=np.int64)
-    position[order] = np.arange(len(order)) - np.repeat(starts, sizes)  # rank within its category
-    if chosen:
-        used = np.bincount(categories[[r.row for r in chosen]], minlength=int(categories.max()) + 1)
-        position += used[codes]
-    picks = np.flatnonzero(position < cap)[: limit - len(chosen)]
-    chosen.extend(
-        Ranked(row, round(score, 4), REASONS[reason])
-        for row, score, reason in zip(
-            rows[picks].tolist(), scores[picks].tolist(), reasons[picks].tolist(), strict=True
-        )
-    )
+    first_blocked, second_blocked = blocked
+    for score, negative_row, code in candidates:
+        row = -negative_row
+        if row in seen or row in first_blocked or row in second_blocked:
+            continue
+        category = categories[row]
+        count = per_category.get(category, 0)
+        if count >= cap:
+            continue
+        per_category[category] = count + 1
+        seen.add(row)
+        chosen.append(Ranked(row, round(score, 4), REASONS[code]))
+        if len(chosen) >= limit:
+            break
     return chosen
 
 
 def rank(
-    sources: Sequence[Source],
-    blocked: np.ndarray,
-    categories: np.ndarray,
+    sources: Iterable[Source],
+    blocked: tuple[Container[int], Container[int]],
+    categories: Sequence[int],
     limit: int,
     params: RankingParams,
-    backfill: Source | None = None,
+    backfill: Iterable[Candidate] = (),
 ) -> list[Ranked]:
-    """Blend, filter and cap; `backfill` (popular items) tops up a list the sources could not fill."""
-    rows, scores, reasons = blend(sources, params.weights)
-    chosen = select(rows, scores, reasons, blocked, categories, limit, params.max_category_share)
-    if len(chosen) < limit and backfill is not None:
-        extra_rows, extra_scores, extra_reasons = blend([backfill], {backfill.reason: 0.1})
-        chosen = select(
-            extra_rows, extra_scores, extra_reasons, blocked, categories, limit, params.max_category_share, chosen
-        )
+    """Blend, filter and cap; `backfill` (popular items, best first) tops up a list the sources could not fill."""
+    chosen = select(blend(sources, params.weights), blocked, categories, limit, params.max_category_share)
+    if len(chosen) < limit:
+        chosen = select(backfill, blocked, categories, limit, params.max_category_share, chosen)
     return chosen

@@ -1,13 +1,16 @@
 """Recommend: candidate sources from a visitor's signals, then `ranking.rank`.
 
 The same function serves `/v1/decide` and the offline evaluation (`models.evaluate`), so what is
-measured offline is what storefronts get.
+measured offline is what storefronts get. Everything that does not depend on the visitor (the
+popular lists of each country, blended and stripped of what is out of stock there; neighbour
+tables as lists) is prepared once when a build is loaded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import heapq
+from collections.abc import Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +18,14 @@ import numpy as np
 from edge.artifacts import Artifacts, Popularity
 from edge.catalog import Catalog
 from edge.index import ItemIndex, Neighbours
-from edge.ranking import RANK_SCORES, Ranked, RankingParams, Source, rank, rank_scores
+from edge.ranking import REASON_CODE, Candidate, Ranked, RankingParams, Source, blend, rank_scores, select
 
 RECENT_VIEWS = 5  # views that shape `similar_to_viewed`
 RECENT_PURCHASES = 10  # purchases whose neighbours are `bought_together`
 NEIGHBOURS_PER_ANCHOR = 10
+POPULAR_REASONS = ("trending_local", "best_seller", "on_sale")
+BACKFILL_WEIGHT = 0.1
+MAX_OVER_FETCH = 2000  # index results fetched beyond k to make up for blocked (bought, excluded) items
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +36,15 @@ class Model:
     path: Path
     catalog: Catalog
     index: ItemIndex
-    neighbors: np.ndarray
+    neighbours: tuple[tuple[int, ...], ...]  # row -> its co-purchase neighbours, best first
     popularity: Popularity
     by_category: Mapping[int, Source]  # category code -> its popular items as a `preference` source
-    popular: Mapping[str, tuple[Source, ...]]  # country ("" = unknown) -> non-personal sources
-    backfill: Source  # every popular item, to top up short lists
+    popular_sources: Mapping[str, tuple[Source, ...]]  # country ("" = elsewhere) -> non-personal sources
+    backfill: tuple[Candidate, ...]  # every popular item, to top up short lists
+    per_source: int = 60
+    _blended: dict[tuple[str, tuple[float, ...]], tuple[list[Candidate], dict[int, float]]] = field(
+        default_factory=dict
+    )
 
     @classmethod
     def from_artifacts(cls, art: Artifacts, index: ItemIndex, per_source: int = 60) -> Model:
@@ -47,14 +57,29 @@ class Model:
             code: _list_source(ranked[codes == code], per_source // 2, "preference")
             for code in range(len(catalog.category_names))
         }
-        countries = {"", *pop.by_country, *pop.trending_by_country}
+        countries = {"", *pop.by_country, *pop.trending_by_country, *catalog.out_of_stock_rows}
         popular = {c: _popular_sources(pop, catalog, c, per_source) for c in countries}
-        backfill = _list_source(ranked, len(ranked), "best_seller")
-        return cls(art.version, art.path, catalog, index, art.neighbors, pop, by_category, popular, backfill)
+        backfill_code = REASON_CODE["best_seller"]
+        backfill = tuple(
+            (BACKFILL_WEIGHT * score, -row, backfill_code)
+            for row, score in zip(ranked.tolist(), rank_scores(len(ranked)), strict=True)
+        )
+        neighbours = tuple(tuple(r for r in row if r >= 0) for row in art.neighbors[:, :NEIGHBOURS_PER_ANCHOR].tolist())
+        return cls(art.version, art.path, catalog, index, neighbours, pop, by_category, popular, backfill, per_source)
 
-    def popular_sources(self, country: str | None) -> tuple[Source, ...]:
-        """Trending where the visitor is, best sellers, items on sale (prepared at load)."""
-        return self.popular.get(country or "") or self.popular[""]
+    def popular_candidates(
+        self, country: str | None, weights: Mapping[str, float]
+    ) -> tuple[list[Candidate], dict[int, float]]:
+        """The country's non-personal candidates blended with `weights`, best first, and row -> score
+        (memoised per country and weights)."""
+        key = (country if country in self.popular_sources else "", tuple(weights.get(r, 0.0) for r in POPULAR_REASONS))
+        found = self._blended.get(key)
+        if found is None:
+            candidates = blend(self.popular_sources[key[0]], weights)
+            found = (candidates, {-c[1]: c[0] for c in candidates})
+            if len(self._blended) < 1024:
+                self._blended[key] = found
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,83 +108,110 @@ class Signals:
         )
 
 
-def blocked_rows(model: Model, signals: Signals) -> np.ndarray:
-    """Mask of rows that must not be shown: excluded, in the cart, bought (unless repeatable), out of stock."""
+def blocked_rows(model: Model, signals: Signals) -> tuple[Container[int], Container[int]]:
+    """Rows that must not be shown: out of stock in the country; excluded, in the cart, bought (unless repeatable)."""
     catalog = model.catalog
-    out_of_stock = catalog.out_of_stock.get(signals.country or "")
-    blocked = np.zeros(len(catalog), dtype=bool) if out_of_stock is None else out_of_stock.copy()
-    if signals.exclude:
-        blocked[list(signals.exclude)] = True
-    if signals.cart:
-        blocked[list(signals.cart)] = True
+    out_of_stock = catalog.out_of_stock_rows.get(signals.country or "", frozenset())
+    blocked = set(signals.exclude)
+    blocked.update(signals.cart)
     if signals.purchased:
-        bought = np.asarray(signals.purchased, dtype=np.int64)
-        blocked[bought[~catalog.repeatable[bought]]] = True
-    return blocked
+        repeatable = catalog.repeatable_rows
+        blocked.update(row for row in signals.purchased if row not in repeatable)
+    return out_of_stock, blocked
 
 
 def _neighbour_source(model: Model, anchors: Sequence[int], reason: str) -> Source | None:
+    """Neighbours of the anchors (most recent last); recency and neighbour rank shape the score."""
     if not anchors:
         return None
-    table = model.neighbors[np.asarray(anchors, dtype=np.int64), :NEIGHBOURS_PER_ANCHOR]  # most recent last
-    k = table.shape[1]
-    recency = np.power(np.float32(0.9), np.arange(len(anchors) - 1, -1, -1, dtype=np.float32))[:, None]
-    scores = (1.0 - np.arange(k, dtype=np.float32) / k)[None, :] * recency
-    valid = table >= 0
-    return Source(reason, table[valid], scores[valid].astype(np.float32))  # type: ignore[arg-type]
+    rows: list[int] = []
+    scores: list[float] = []
+    table = model.neighbours
+    decay = 1.0
+    for anchor in reversed(anchors):
+        neighbours = table[anchor]
+        k = len(neighbours) or 1
+        rows.extend(neighbours)
+        scores.extend(decay * (1.0 - j / NEIGHBOURS_PER_ANCHOR) for j in range(k) if j < len(neighbours))
+        decay *= 0.9
+    return Source(reason, rows, scores)  # type: ignore[arg-type]
 
 
-def _similar_source(found: Neighbours, k: int, reason: str, skip: Sequence[int]) -> Source:
-    rows, scores = found.rows, found.scores
-    if skip:
-        skipped = set(skip)
-        keep = [i for i, row in enumerate(rows.tolist()) if row not in skipped]
-        rows, scores = rows[keep], scores[keep]
-    return Source(reason, rows[:k], np.clip(scores[:k], 0.0, 1.0))  # type: ignore[arg-type]
+def _similar_source(
+    found: Neighbours, k: int, reason: str, blocked: tuple[Container[int], Container[int]], skip: Container[int] = ()
+) -> Source:
+    """The first `k` found items neither blocked nor skipped, scores clipped to [0, 1]."""
+    rows: list[int] = []
+    scores: list[float] = []
+    first_blocked, second_blocked = blocked
+    for row, score in zip(found.rows.tolist(), found.scores.tolist(), strict=True):
+        if row in first_blocked or row in second_blocked or row in skip:
+            continue
+        rows.append(row)
+        scores.append(min(1.0, max(0.0, score)))
+        if len(rows) >= k:
+            break
+    return Source(reason, rows, scores)  # type: ignore[arg-type]
 
 
 def _list_source(rows: np.ndarray, k: int, reason: str) -> Source:
-    top = rows[:k]
-    scores = RANK_SCORES[: len(top)] if len(top) <= len(RANK_SCORES) else rank_scores(len(top))
-    return Source(reason, top, scores)  # type: ignore[arg-type]
+    top = rows[:k].tolist()
+    return Source(reason, top, rank_scores(len(top)))  # type: ignore[arg-type]
 
 
 def _popular_sources(pop: Popularity, catalog: Catalog, country: str, k: int) -> tuple[Source, ...]:
+    """Trending where the visitor is, best sellers, items on sale; out-of-stock items left out."""
     local_trending = pop.trending_by_country.get(country)
     local_best = pop.by_country.get(country)
+    out = catalog.out_of_stock_rows.get(country, frozenset())
+
+    def in_stock(rows: np.ndarray) -> np.ndarray:
+        return np.array([r for r in rows.tolist() if r not in out], dtype=np.int64) if out else rows
+
     return (
-        _list_source(local_trending if local_trending is not None else pop.trending_rows, k, "trending_local"),
-        _list_source(local_best if local_best is not None else pop.global_rows, k, "best_seller"),
-        _list_source(catalog.on_sale_rows, k // 2, "on_sale"),
+        _list_source(
+            in_stock(local_trending if local_trending is not None else pop.trending_rows), k, "trending_local"
+        ),
+        _list_source(in_stock(local_best if local_best is not None else pop.global_rows), k, "best_seller"),
+        _list_source(in_stock(catalog.on_sale_rows), k // 2, "on_sale"),
     )
 
 
-def candidate_sources(model: Model, signals: Signals, params: RankingParams, limit: int = 12) -> list[Source]:
-    """Every source the signals allow, personal ones first; about three candidates per slot each."""
-    k = min(params.per_source, max(3 * limit, 24))
+def personal_sources(
+    model: Model, signals: Signals, params: RankingParams, k: int, blocked: tuple[Container[int], Container[int]]
+) -> list[Source]:
+    """The sources only this visitor's signals produce; index searches over-fetch past what is blocked."""
+    if params.strategy != "blend":
+        return []
     sources: list[Source | None] = []
-    if params.strategy == "blend":
-        viewed_query = model.index.query_for_rows(list(signals.viewed[-RECENT_VIEWS:]))
-        queries = [q for q in (viewed_query, signals.user_vector) if q is not None]
-        found = model.index.search_many(queries, k + len(signals.viewed)) if queries else []
+    viewed_query = model.index.query_for_rows(list(signals.viewed[-RECENT_VIEWS:]))
+    queries = [q for q in (viewed_query, signals.user_vector) if q is not None]
+    if queries:
+        over_fetch = len(signals.viewed) + min(len(signals.purchased) + len(signals.exclude), MAX_OVER_FETCH)
+        found = model.index.search_many(queries, k + over_fetch)
         if viewed_query is not None:
-            sources.append(_similar_source(found[0], k, "similar_to_viewed", signals.viewed))
+            sources.append(_similar_source(found[0], k, "similar_to_viewed", blocked, set(signals.viewed)))
         if signals.user_vector is not None:
-            sources.append(_similar_source(found[-1], k, "for_you", ()))
-        sources.append(_neighbour_source(model, signals.cart, "in_cart_complement"))
-        anchors = [*signals.wishlist, *signals.purchased[-RECENT_PURCHASES:]]
-        sources.append(_neighbour_source(model, anchors, "bought_together"))
-        sources.extend(model.by_category.get(code) for code in signals.preferred_categories)
-    result = [s for s in sources if s is not None]
-    result.extend(
-        s if len(s.rows) <= k else Source(s.reason, s.rows[:k], s.scores[:k])
-        for s in model.popular_sources(signals.country)
-    )
-    return result
+            sources.append(_similar_source(found[-1], k, "for_you", blocked))
+    sources.append(_neighbour_source(model, signals.cart, "in_cart_complement"))
+    anchors = [*signals.wishlist, *signals.purchased[-RECENT_PURCHASES:]]
+    sources.append(_neighbour_source(model, anchors, "bought_together"))
+    sources.extend(model.by_category.get(code) for code in signals.preferred_categories)
+    return [s for s in sources if s is not None]
 
 
 def recommend(model: Model, signals: Signals, limit: int, params: RankingParams) -> list[Ranked]:
     """The ranked product list for these signals."""
-    sources = candidate_sources(model, signals, params, limit)
+    k = min(params.per_source, max(3 * limit, 24))
     blocked = blocked_rows(model, signals)
-    return rank(sources, blocked, model.catalog.category_codes, limit, params, model.backfill)
+    categories = model.catalog.category_list
+    share = params.max_category_share
+    popular, popular_score = model.popular_candidates(signals.country, params.weights)
+    personal = personal_sources(model, signals, params, k, blocked)
+    candidates: Iterable[Candidate] = popular
+    if personal:  # both lists are best first: merge lazily, select stops after `limit` picks
+        candidates = heapq.merge(blend(personal, params.weights, popular_score), popular, reverse=True)
+    chosen = select(candidates, blocked, categories, limit, share)
+    if len(chosen) < limit:
+        chosen = select(model.backfill, blocked, categories, limit, share, chosen)
+    return chosen

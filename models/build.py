@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,7 +48,7 @@ def _quiet(_: str) -> None:
     return None
 
 
-def tier_thresholds(spend: np.ndarray, shares: dict[str, float] = TIER_SHARES) -> TierThresholds:
+def tier_thresholds(spend: np.ndarray, shares: Mapping[str, float] = TIER_SHARES) -> TierThresholds:
     """Spend thresholds so that roughly the given top shares of customers land in each tier."""
     ordered = np.sort(spend)[::-1]
     n = len(ordered)
@@ -135,14 +135,16 @@ def user_vectors_from_history(ds: Dataset, item_vectors: np.ndarray, users: Sequ
     return item_index.normalize(out)
 
 
-def profiles(ds: Dataset, thresholds: TierThresholds | None = None) -> tuple[list[dict[str, Any]], TierThresholds]:
+def profiles(
+    ds: Dataset, thresholds: TierThresholds | None = None, tier_shares: Mapping[str, float] = TIER_SHARES
+) -> tuple[list[dict[str, Any]], TierThresholds]:
     """One profile per customer with purchases or known facts, in the admin API's shape."""
     lines = ds.interactions
     customer_lines = lines.select(lines.user != "")
     users = sorted(set(customer_lines.user.tolist()) | set(ds.customers))
     spend_by_user = _group_sum(customer_lines.user, customer_lines.quantity * customer_lines.price)
     spend = np.array([spend_by_user.get(u, 0.0) for u in users])
-    thresholds = thresholds or tier_thresholds(spend)
+    thresholds = thresholds or tier_thresholds(spend, tier_shares)
     grouped = _group_lines(customer_lines)
     result = []
     for user, user_spend in zip(users, spend.tolist(), strict=True):
@@ -157,6 +159,20 @@ def profiles(ds: Dataset, thresholds: TierThresholds | None = None) -> tuple[lis
         profile.update(facts)  # a source's own facts win (names, consent, complaints, ...)
         result.append(profile)
     return result, thresholds
+
+
+def aligned_user_vectors(
+    given: tuple[Sequence[str], np.ndarray], fallback: np.ndarray, users: Sequence[str]
+) -> np.ndarray:
+    """`given` (ids, vectors) in the order of `users`, used as they are; users it lacks keep their `fallback` row."""
+    ids, vectors = given
+    position = {u: i for i, u in enumerate(ids)}
+    out = fallback.copy()
+    for row, user in enumerate(users):
+        at = position.get(user)
+        if at is not None:
+            out[row] = vectors[at]
+    return out
 
 
 def _purchase_facts(ds: Dataset, mine: Interactions) -> dict[str, Any]:
@@ -204,8 +220,15 @@ def build(
     index_kind: str | None = None,
     log: Log = _quiet,
     extra_manifest: dict[str, Any] | None = None,
+    user_vectors: tuple[Sequence[str], np.ndarray] | None = None,
+    tier_shares: Mapping[str, float] = TIER_SHARES,
 ) -> Path:
-    """Compute every artifact from `ds` and write them as the live version under `root`."""
+    """Compute every artifact from `ds` and write them as the live version under `root`.
+
+    `user_vectors` (ids, vectors), e.g. calibrated ALS customer factors, replace the purchase-history
+    vectors of the customers they cover, unchanged (not normalised: their scale is the `for_you`
+    score scale); `tier_shares` sets the top shares of customers per tier.
+    """
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -230,9 +253,11 @@ def build(
     lists = popularity(ds)
     step("popularity", t)
     t = time.perf_counter()
-    customer_profiles, thresholds = profiles(ds)
+    customer_profiles, thresholds = profiles(ds, tier_shares=tier_shares)
     users = [p["user_id"] for p in customer_profiles]
-    user_vectors = user_vectors_from_history(ds, vectors, users)
+    customer_vectors = user_vectors_from_history(ds, vectors, users)
+    if user_vectors is not None:
+        customer_vectors = aligned_user_vectors(user_vectors, customer_vectors, users)
     step("profiles", t)
     manifest: dict[str, Any] = {
         "source": ds.source,
@@ -244,6 +269,8 @@ def build(
         "n_interactions": len(ds.interactions),
         "categories": sorted({item.category for item in ds.items}),
         "tier_thresholds": {"silver": thresholds.silver, "gold": thresholds.gold, "platinum": thresholds.platinum},
+        "tier_shares": dict(tier_shares),
+        "user_vectors": "given" if user_vectors is not None else "purchase_history",
         "report": ds.report,
         "timings_s": timings,
         **(extra_manifest or {}),
@@ -257,7 +284,7 @@ def build(
         neighbors=neighbours,
         popularity=lists,
         profiles=customer_profiles,
-        user_vectors=user_vectors,
+        user_vectors=customer_vectors,
         manifest=manifest,
     )
     step("write", t)

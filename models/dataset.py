@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -59,3 +60,25 @@ class Dataset:
     def item_rows(self) -> Mapping[str, int]:
         """Item id -> row."""
         return {item.id: row for row, item in enumerate(self.items)}
+
+
+def rebase(ds: Dataset, to: date) -> Dataset:
+    """`ds` with every timestamp shifted by whole days so that its last day becomes `to` (for demos).
+
+    Interactions move, and so do customer facts named `*_at` (RFC 3339 strings); the shift is
+    recorded in the report as `rebased_days`.
+    """
+    days = (np.datetime64(to.isoformat(), "D") - ds.end.astype("datetime64[D]")).astype(np.int64)
+    shift = np.timedelta64(int(days), "D")
+    lines = replace(ds.interactions, ts=ds.interactions.ts + shift)
+    customers = {user: _shift_facts(facts, shift) for user, facts in ds.customers.items()}
+    report = {**ds.report, "rebased_days": int(days)}
+    return replace(ds, interactions=lines, customers=customers, report=report)
+
+
+def _shift_facts(facts: dict[str, Any], shift: np.timedelta64) -> dict[str, Any]:
+    out = dict(facts)
+    for key, value in facts.items():
+        if key.endswith("_at") and isinstance(value, str) and value.endswith("Z"):
+            out[key] = str(np.datetime64(value[:-1], "s") + shift) + "Z"
+    return out

@@ -1,0 +1,93 @@
+"""Evaluate: metrics by hand, the time split, and the whole evaluation on synthetic and real data."""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge import artifacts
+from models.categories import CATEGORIES
+from models.evaluate import evaluate, held_out, score, split_dataset, to_markdown, top_unseen
+from models.realdata import build_real
+from models.sources import read_source, write_generic
+from models.synthetic import generate
+
+GENERIC = Path(__file__).parent / "data" / "generic"
+REAL_DATA = Path(os.environ.get("EDGE_DATA") or Path(__file__).parents[1].parent / "shared/data/online-retail")
+
+
+def test_score_by_hand() -> None:
+    recommended = [["a", "b", "c"], ["d", "e", "f"]]
+    truths = [{"b"}, {"x", "y", "z", "d"}]
+    result = score(recommended, truths, k=3, n_items=12)
+    # user 1: hit at rank 2 of 1 relevant; user 2: hit at rank 1 of 4 relevant (ideal: 3 hits)
+    assert result["recall"] == pytest.approx(round((1.0 + 1.0 / 3.0) / 2, 4))
+    ideal = 1.0 + 1.0 / np.log2(3) + 1.0 / np.log2(4)
+    assert result["ndcg"] == pytest.approx(round((1.0 / np.log2(3) + 1.0 / ideal) / 2, 4))
+    assert result["coverage"] == pytest.approx(0.5)
+
+
+def test_top_unseen_skips_what_was_bought() -> None:
+    assert top_unseen(["a", "b", "c", "d"], {"a", "c"}, 2) == ["b", "d"]
+
+
+def test_split_and_held_out_purchases() -> None:
+    ds = read_source(GENERIC)
+    train, test = split_dataset(ds, np.datetime64("2011-10-10", "s"))
+    assert bool(np.all(train.interactions.ts < np.datetime64("2011-10-10", "s")))
+    assert bool(np.all(test.interactions.ts >= np.datetime64("2011-10-10", "s")))
+    assert len(train.interactions) + len(test.interactions) == len(ds.interactions)
+    assert {item.id for item in train.items} == {"85123A", "71053", "84406B", "21212", "47566"}
+    # 17850 bought 22423 after the split (new); 12345 bought 47566 after (new); 13047 bought nothing after
+    assert held_out(train, test) == {"17850": {"22423"}, "12345": {"47566"}}
+
+
+def test_evaluation_on_a_synthetic_store(tmp_path: Path) -> None:
+    write_generic(generate(n_items=600, n_customers=800, seed=5, anchor=date(2011, 12, 1)), tmp_path)
+    result = evaluate(tmp_path, split="2011-11-01", k=10)
+    methods = result["methods"]
+    assert set(methods) == {"popularity", "recent_popularity", "model"}
+    assert result["test"]["warm_customers"] > 100
+    # purchases follow planted tastes, which the model learns and popularity cannot
+    assert methods["model"]["recall"] > 1.2 * methods["recent_popularity"]["recall"]
+    assert methods["model"]["coverage"] > methods["popularity"]["coverage"]
+    table = to_markdown(result)
+    assert "| method | recall@10 | NDCG@10 | coverage |" in table
+    assert "| model |" in table
+
+
+@pytest.mark.slow
+def test_real_data_build_and_evaluation(tmp_path: Path) -> None:
+    """The full Online Retail build: artifacts load, categories are readable, the model beats the target."""
+    if not REAL_DATA.is_dir():
+        pytest.fail(f"real data not found at {REAL_DATA} (set EDGE_DATA)")
+    path = build_real(REAL_DATA, tmp_path, log=lambda _: None)
+    art = artifacts.load(tmp_path)
+    assert art.path == path
+    manifest = art.manifest
+    assert manifest["source"] == "online-retail" and manifest["n_items"] > 3000
+    assert manifest["evaluation"]["target_met"], to_markdown(manifest["evaluation"])
+    assert {item.category for item in art.items} <= set(CATEGORIES)
+    by_id = {item.id: item for item in art.items}
+    assert by_id["85123A"].name == "WHITE HANGING HEART T-LIGHT HOLDER"
+    assert by_id["85123A"].category == "candles"
+    profiles = {p["user_id"]: p for p in art.profiles}
+    assert profiles["17850"]["country"] == "GB" and "first_name" not in profiles["17850"]
+    tiers = [p["tier"] for p in art.profiles if p.get("orders")]
+    assert 0.03 < tiers.count("platinum") / len(tiers) < 0.07
+
+
+def test_build_real_from_the_generic_format(tmp_path: Path) -> None:
+    """A shop's own export builds loadable artifacts; its given categories are kept."""
+    lines: list[str] = []
+    build_real(GENERIC, tmp_path, log=lines.append, evaluate_split="2011-10-10", rebase_to=date(2024, 5, 1))
+    art = artifacts.load(tmp_path)
+    assert [item.category for item in art.items] == ["candles", "lighting", "storage", "kitchen", "party", "party"]
+    assert art.manifest["source"] == "csv" and art.manifest["data_end"].startswith("2024-05-01")
+    assert "skipped" in art.manifest["evaluation"] or "methods" in art.manifest["evaluation"]
+    assert any("rebase" in line for line in lines)
+    assert {p["user_id"] for p in art.profiles} == {"12345", "13047", "17850"}
