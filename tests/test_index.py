@@ -36,7 +36,7 @@ def queries() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def built(vectors: np.ndarray) -> dict[str, faiss.Index]:
-    return {kind: item_index.build_index(vectors, kind)[0] for kind in ("flat", "hnsw")}
+    return {kind: item_index.build_index(vectors, kind)[0] for kind in ("flat", "hnsw", "ivf")}
 
 
 def exact(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
@@ -49,7 +49,7 @@ def recall(found: np.ndarray, truth: np.ndarray) -> float:
     return sum(len(set(f) & set(t)) for f, t in zip(found.tolist(), truth.tolist(), strict=True)) / truth.size
 
 
-@pytest.mark.parametrize(("kind", "least"), [("flat", 1.0), ("hnsw", 0.95)])
+@pytest.mark.parametrize(("kind", "least"), [("flat", 1.0), ("hnsw", 0.95), ("ivf", 0.9)])
 def test_recall_against_exact_search(
     vectors: np.ndarray, queries: np.ndarray, built: dict[str, faiss.Index], kind: str, least: float
 ) -> None:
@@ -60,7 +60,7 @@ def test_recall_against_exact_search(
     assert item_index.measure_recall(index, vectors, k=50, n_queries=300) >= least
 
 
-@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
 def test_each_item_finds_itself_first(vectors: np.ndarray, built: dict[str, faiss.Index], kind: str) -> None:
     """Known answers: an item's own vector is its best match (all vectors are unit length)."""
     index = built[kind]
@@ -72,8 +72,8 @@ def test_each_item_finds_itself_first(vectors: np.ndarray, built: dict[str, fais
 def test_kind_is_chosen_by_catalog_size(monkeypatch: pytest.MonkeyPatch) -> None:
     small = clustered(500, 16, 8, seed=1)
     assert item_index.build_index(small)[1] == "IndexFlatIP"
-    monkeypatch.setattr(item_index, "HNSW_THRESHOLD", 100)
-    assert item_index.build_index(small)[1].startswith("IndexHNSWFlat")
+    monkeypatch.setattr(item_index, "IVF_THRESHOLD", 100)
+    assert item_index.build_index(small)[1].startswith("IndexIVFFlat")
     with pytest.raises(ValueError, match="unknown index kind"):
         item_index.build_index(small, "lsh")
 
