@@ -277,7 +277,8 @@ def _read_matrix(path: Path, dtype: type[np.generic], shape: tuple[int, int | No
     _expect(array.ndim == 2 and array.shape[0] == shape[0], path, f"shape {array.shape}, expected rows {shape[0]}")
     if shape[1] is not None:
         _expect(array.shape[1] == shape[1], path, f"shape {array.shape}, expected {shape}")
-    return array
+    checked: np.ndarray = array
+    return checked
 
 
 def _expect(ok: bool, path: Path, message: str) -> None:

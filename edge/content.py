@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -146,7 +146,9 @@ def parse_content(raw: Any, source: str, version: str) -> Content:
     missing = [s for s in SEGMENTS if s not in segments_raw]
     if missing:
         p.fail("segments", f"missing {', '.join(missing)}")
-    segments = {name: _segment(p, segments_raw[name], f"segments.{name}") for name in SEGMENTS}
+    segments: dict[str, SegmentContent] = {
+        name: _segment(p, segments_raw[name], f"segments.{name}") for name in SEGMENTS
+    }
     for name, seg in segments.items():
         if seg.exclusive and name != "ambassador":
             p.fail(f"segments.{name}.exclusive", "only the ambassador segment may be exclusive")
@@ -204,7 +206,7 @@ class _Parser:
         self.source = source
         self.languages: tuple[str, ...] = ()
 
-    def fail(self, where: str, message: str) -> None:
+    def fail(self, where: str, message: str) -> NoReturn:
         raise ConfigError(f"{self.source}: {where}: {message}", field=where or None)
 
     def mapping(self, value: Any, where: str) -> dict[str, Any]:
@@ -242,7 +244,7 @@ def _rules(p: _Parser, data: dict[str, Any]) -> Rules:
     defaults = Rules()
     segment_rules = SegmentRules.from_config(p.mapping(data.get("segments", {}), "rules.segments"))
     discounts = p.mapping(data.get("tier_discounts", dict(defaults.tier_discounts)), "rules.tier_discounts")
-    values = []
+    values: list[int] = []
     for tier in TIERS:
         pct = discounts.get(tier)
         if not isinstance(pct, int) or not 0 <= pct <= 90:

@@ -72,7 +72,8 @@ class Model:
     ) -> tuple[list[Candidate], dict[int, float]]:
         """The country's non-personal candidates blended with `weights`, best first, and row -> score
         (memoised per country and weights)."""
-        key = (country if country in self.popular_sources else "", tuple(weights.get(r, 0.0) for r in POPULAR_REASONS))
+        place = country if country is not None and country in self.popular_sources else ""
+        key = (place, tuple(weights.get(r, 0.0) for r in POPULAR_REASONS))
         found = self._blended.get(key)
         if found is None:
             candidates = blend(self.popular_sources[key[0]], weights)

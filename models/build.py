@@ -209,7 +209,7 @@ def _group_sum(keys: np.ndarray, values: np.ndarray) -> dict[str, float]:
 
 
 def _rfc3339(ts: np.datetime64) -> str:
-    return str(np.datetime64(ts, "s")) + "Z"
+    return str(ts.astype("datetime64[s]")) + "Z"
 
 
 def build(
