@@ -18,7 +18,7 @@ import numpy as np
 from edge.errors import ArtifactError
 
 IVF_THRESHOLD = 50_000
-IVF_NPROBES = (16, 32, 64, 128, 256)
+IVF_NPROBES = (64, 128, 256)  # below 64, recall on hard (out-of-cluster) queries fell under 0.9
 TARGET_RECALL = 0.9
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
@@ -80,11 +80,19 @@ def serialize(index: faiss.Index) -> bytes:
 
 
 def measure_recall(index: faiss.Index, vectors: np.ndarray, k: int = 50, n_queries: int = 500, seed: int = 0) -> float:
-    """Recall@k of `index` against exact inner-product search, on queries drawn from `vectors`."""
+    """Recall@k of `index` against exact inner-product search.
+
+    Half the queries mix two random items (as a customer's taste or a session's views do), half
+    are random directions (the hardest case for a clustered index); an item's own vector would
+    find itself and flatter an approximate index.
+    """
     rng = np.random.default_rng(seed)
-    n = vectors.shape[0]
+    n, dim = vectors.shape
     k = min(k, n)
-    queries = vectors[rng.choice(n, size=min(n_queries, n), replace=False)]
+    half = max(1, min(n_queries, n) // 2)
+    pairs = rng.integers(0, n, size=(half, 2))
+    mixed = vectors[pairs[:, 0]] + vectors[pairs[:, 1]]
+    queries = normalize(np.vstack([mixed, rng.normal(size=(half, dim)).astype(np.float32)]))
     exact = faiss.IndexFlatIP(vectors.shape[1])
     exact.add(vectors)
     _, truth = exact.search(queries, k)
