@@ -10,6 +10,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -20,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from edge import __version__
+from edge.decide import Decider
 from edge.errors import (
     ConfigError,
     EdgeError,
@@ -30,6 +32,7 @@ from edge.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from edge.events import idempotency_key, ingest, parse_events, policy_for
 from edge.openapi import openapi_document
 from edge.profiles import parse_profile, profile_json
 from edge.requests import parse_decide
@@ -102,6 +105,18 @@ async def decide(request: Request) -> Response:
     return json_response(result)
 
 
+async def events(request: Request) -> Response:
+    """202 once every event is stored (stream and state, atomically); 503 with nothing stored otherwise."""
+    runtime = runtime_of(request)
+    settings = runtime.settings
+    body = await read_json(request, settings.events_max_body_bytes)
+    key = idempotency_key(request.headers.get("idempotency-key"))
+    batch = parse_events(body, datetime.now(UTC))
+    policy = policy_for(settings, runtime.engine.model.path)
+    await ingest(runtime.store, batch, policy, key, settings.events_timeout_ms / 1000.0)
+    return json_response({"accepted": len(batch)}, 202)
+
+
 async def get_profile(request: Request) -> Response:
     require_admin(request)
     user_id = identifier(request.path_params["user_id"], "user_id")
@@ -122,8 +137,10 @@ async def put_profile(request: Request) -> Response:
 
 async def delete_profile(request: Request) -> Response:
     require_admin(request)
+    runtime = runtime_of(request)
     user_id = identifier(request.path_params["user_id"], "user_id")
-    await runtime_of(request).store.delete_user(user_id)
+    await runtime.decider.drain()  # writes of this worker's earlier decisions land before the erasure
+    await runtime.store.delete_user(user_id)
     return Response(status_code=204)
 
 
@@ -203,13 +220,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         runtime = Runtime.open(settings)
+        # the decider with every EDGE_* setting it uses (session TTL, exposure retention)
+        runtime.decider = Decider.from_settings(runtime.store, settings)
         try:
             yield {"runtime": runtime}
         finally:
+            await runtime.decider.drain()  # background writes finish before the store closes
             await runtime.close()
 
     routes = [
         Route("/v1/decide", decide, methods=["POST"]),
+        Route("/v1/events", events, methods=["POST"]),
         Route("/v1/profiles/{user_id}", get_profile, methods=["GET"]),
         Route("/v1/profiles/{user_id}", put_profile, methods=["PUT"]),
         Route("/v1/profiles/{user_id}", delete_profile, methods=["DELETE"]),

@@ -1,8 +1,10 @@
 """Decide: one page decision, from a validated request and a store snapshot to the response body.
 
-The I/O is one `store.fetch` under the request's deadline (a failure or timeout degrades to a
-non-personalized answer) and a fire-and-forget frequency counter; everything else is the pure
-parts: segments, experiments, content, recommend.
+The I/O is one `store.fetch` under the request's deadline (profile, session and offer counters in
+one round trip; a failure or timeout degrades to a non-personalized answer) and, off the response
+path, the writes a decision causes: the offer counter and the exposure log (buffered and written in
+batches, `edge.background`), and the promotion of a session that just logged in. Everything else
+is the pure parts: segments, experiments, content, recommend.
 """
 
 from __future__ import annotations
@@ -10,22 +12,31 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from edge import content as content_mod
+from edge.background import WriteBehind
 from edge.content import Content, Overrides, Visitor, language_for
 from edge.errors import DependencyError
-from edge.experiments import Assignment, ExperimentsConfig, assign
-from edge.profiles import Profile
+from edge.experiments import ArmAssignment, Assignment, ExperimentsConfig, assign
+from edge.exposures import Exposure, exposure_program
 from edge.ranking import RankingParams
 from edge.recommend import Model, Signals, recommend
-from edge.requests import DecideRequest
+from edge.requests import DecideRequest, SessionSignals
 from edge.segments import assign_segment
-from edge.store import EMPTY, ProfileStore, Snapshot
+from edge.sessions import SessionPolicy, merged_signals
+from edge.settings import Settings
+from edge.store import EMPTY, ProfileStore, Snapshot, promote_session
 from edge.validation import zone_named
+from edge.writes import OFFERS_TTL_S, Group, Op, Program, register
+
+NO_SESSION = SessionSignals()
+PROMOTED_MEMORY = 10_000  # (user, session) pairs a worker remembers having tried to promote
+BACKGROUND_TIMEOUT_S = 1.0  # bound of a write off the response path (counter, exposures, promotion)
 
 COUNTRY_ZONES = {
     "NL": "Europe/Amsterdam", "BE": "Europe/Brussels", "GB": "Europe/London", "IE": "Europe/Dublin",
@@ -55,46 +66,107 @@ def local_zone(request: DecideRequest, profile_country: str | None) -> tzinfo:
     return (zone_named(name) if name else None) or UTC
 
 
-def consented(request: DecideRequest, profile: Profile | None) -> bool:
-    """The request's consent wins; absent, the profile's (unknown counts as given)."""
+def consented(request: DecideRequest, snapshot: Snapshot) -> bool:
+    """The request's consent wins; absent, the stored one (a consent event, else the profile's; unknown = given)."""
     if request.consent is not None:
         return request.consent
-    return profile is None or profile.consent_personalization is not False
+    return snapshot.consent is not False
 
 
 def new_decision_id() -> str:
     return f"d-{time.time_ns():x}{os.urandom(5).hex()}"
 
 
+def offer_shown(unit: str, day: str, offer_code: str) -> Program:
+    """The frequency counter a shown offer increments (per unit and UTC day)."""
+    key = f"offers:{day}"
+    return (Group(unit, (Op("I", key, (offer_code, 1)), Op("E", key, (OFFERS_TTL_S,)), *register(key))),)
+
+
+def exposures_of(
+    config: ExperimentsConfig, request: DecideRequest, arms: Sequence[ArmAssignment], decision_id: str, now: datetime
+) -> list[Exposure]:
+    """Exposure records of the arms a decision enrolled its unit in."""
+    units = {exp.key: exp.unit for exp in config.experiments}
+    ts = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    exposures = []
+    for arm in arms:
+        unit = "user_id" if request.user_id and units.get(arm.experiment) == "user_id" else "session_id"
+        exposures.append(
+            Exposure(arm.experiment, arm.arm, arm.bucket, unit, request.session_id, request.user_id, decision_id, ts)
+        )
+    return exposures
+
+
 class Decider:
     """Runs decisions against a store; keeps the background writes it started alive."""
 
-    def __init__(self, store: ProfileStore, deadline_s: float, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        store: ProfileStore,
+        deadline_s: float,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        sessions: SessionPolicy | None = None,
+        exposures_maxlen: int = 200_000,
+    ) -> None:
         self.store = store
         self.deadline_s = deadline_s
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.sessions = sessions or SessionPolicy()
+        self.exposures_maxlen = exposures_maxlen
+        self.background_timeout_s = max(BACKGROUND_TIMEOUT_S, deadline_s * 4)
+        self.writes = WriteBehind(store, self.background_timeout_s)
         self._background: set[asyncio.Task[None]] = set()
+        self._promoted: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    @classmethod
+    def from_settings(cls, store: ProfileStore, settings: Settings) -> Decider:
+        return cls(
+            store,
+            settings.deadline_ms / 1000.0,
+            sessions=settings.session_policy(),
+            exposures_maxlen=settings.exposures_maxlen,
+        )
 
     async def _fetch(self, request: DecideRequest, day: str) -> tuple[Snapshot, str | None]:
         try:
             async with asyncio.timeout(self.deadline_s):
-                return await self.store.fetch(request.user_id, request.unit_key, day), None
+                return await self.store.fetch(request.user_id, request.session_id, day), None
         except TimeoutError:
             return EMPTY, "store timeout"
         except DependencyError as exc:
             return EMPTY, exc.message
 
-    def _count_offer(self, unit: str, day: str, code: str) -> None:
-        async def write() -> None:
-            try:
-                async with asyncio.timeout(self.deadline_s * 4):
-                    await self.store.count_offer(unit, day, code)
-            except (TimeoutError, DependencyError):
-                pass  # a lost counter only means the cap may let one more offer through
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run `work` off the response path, bounded in time; a failure only loses that write."""
 
-        task = asyncio.get_running_loop().create_task(write())
+        async def run() -> None:
+            try:
+                async with asyncio.timeout(self.background_timeout_s):
+                    await work
+            except (TimeoutError, DependencyError):
+                pass  # the anonymous part stays where it is and expires on its own
+
+        task = asyncio.get_running_loop().create_task(run())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def _promote(self, user_id: str, session_id: str) -> None:
+        """Once per worker and pair: bring the anonymous part of a session that logged in to the user's slot."""
+        pair = (user_id, session_id)
+        if pair in self._promoted:
+            return
+        self._promoted[pair] = None
+        if len(self._promoted) > PROMOTED_MEMORY:
+            self._promoted.popitem(last=False)
+        self._spawn(promote_session(self.store, user_id, session_id, self.sessions))
+
+    async def drain(self) -> None:
+        """Wait for the background writes started so far (erasure runs after them)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self.writes.drain()
 
     async def decide(
         self, engine: Engine, request: DecideRequest, forced_arms: Mapping[str, str] | None = None
@@ -110,8 +182,14 @@ class Decider:
         fetched = time.perf_counter()
         body = decide_from_snapshot(engine, request, snapshot, now, failure, forced_arms)
         code = body.pop("_offer_code")
+        arms = body.pop("_arms")
         if code is not None:
-            self._count_offer(request.unit_key, day, code)
+            self.writes.add(offer_shown(request.unit_key, day, code))
+        if failure is None and request.user_id and snapshot.session is None and consented(request, snapshot):
+            self._promote(request.user_id, request.session_id)
+        if arms:
+            exposures = exposures_of(engine.experiments, request, arms, body["decision_id"], now)
+            self.writes.add(exposure_program(request.unit_key, exposures, self.exposures_maxlen))
         done = time.perf_counter()
         body["took_ms"] = round((done - started) * 1000, 3)
         if request.debug:
@@ -134,9 +212,9 @@ def decide_from_snapshot(
     content = engine.content
     model = engine.model
     catalog = model.catalog
-    allowed = consented(request, snapshot.profile)
+    allowed = consented(request, snapshot)
     profile = snapshot.profile if allowed else None
-    session = request.session if request.consent is not False else type(request.session)()
+    session = merged_signals(request.session, snapshot.session) if allowed else NO_SESSION
     segment, rule = assign_segment(profile, session, now, content.rules.segments)
     country = request.location.country or (profile.country if profile else None)
     tier = profile.tier if profile else None
@@ -170,14 +248,14 @@ def decide_from_snapshot(
         )
     local_now = now.astimezone(local_zone(request, country))
     exclude = catalog.rows(request.exclude)
-    if assignment.holdout or request.consent is False:
+    if assignment.holdout or not allowed:
         signals = Signals(country=country, exclude=exclude)
     else:
         signals = Signals(
             viewed=catalog.rows(session.viewed),
             cart=catalog.rows(session.cart),
-            purchased=catalog.rows(profile.purchased) if profile else (),
-            wishlist=catalog.rows(profile.wishlist) if profile else (),
+            purchased=catalog.rows((*profile.purchased, *session.purchased) if profile else session.purchased),
+            wishlist=catalog.rows((*profile.wishlist, *session.wishlist) if profile else session.wishlist),
             preferred_categories=[
                 catalog.category_code_of[c]
                 for c in (profile.preferred_categories if profile else ())
@@ -201,9 +279,7 @@ def decide_from_snapshot(
             campaign=session.utm.campaign if segment == "campaign" else None,
         )
         page = content_mod.choose(content, visitor, lang, local_now, now, snapshot.offers_shown, overrides)
-    personalized = (
-        not assignment.holdout and request.consent is not False and (profile is not None or not session.empty)
-    )
+    personalized = not assignment.holdout and allowed and (profile is not None or not session.empty)
     item_json = catalog.item_json
     body: dict[str, Any] = {
         "decision_id": new_decision_id(),
@@ -219,12 +295,14 @@ def decide_from_snapshot(
         "ttl_s": engine.ttl_s,
         "took_ms": 0.0,
         "_offer_code": page.offer_code,
+        "_arms": [arm for arm in assignment.arms if not arm.forced],
     }
     if request.debug:
         body["explain"] = {
             "segment_rule": rule,
             "consent": allowed if request.consent is None else request.consent,
             "profile": "used" if profile else ("ignored (no consent)" if snapshot.profile else "none"),
+            "session": "stored" if snapshot.session and allowed else "request only",
             "store": failure or "ok",
             "language": lang,
             "local_time": local_now.isoformat(),

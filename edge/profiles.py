@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Literal, cast
 
+import orjson
+
 from edge import validation as v
+from edge.errors import ValidationFailed
 
 Tier = Literal["bronze", "silver", "gold", "platinum"]
 TIERS: tuple[Tier, ...] = ("bronze", "silver", "gold", "platinum")
 SUBSCRIPTIONS = ("active", "cancelled", "none")
 MAX_ITEMS = 5000
+# Fields events write next to the stored profile document (docs/redis-format.md); PUT clears them.
+EVENT_FIELDS = (
+    "e:orders", "e:spend", "e:points", "e:purchased", "e:wishlist", "e:last_purchase_at",
+    "e:complaints", "e:subscription", "e:consent", "e:tier", "e:first_seen",
+)  # fmt: skip
+_KNOWN_FROM_EVENTS = frozenset(EVENT_FIELDS) - {"e:consent", "e:first_seen"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +112,78 @@ def profile_json(profile: Profile) -> dict[str, Any]:
 
 def _ts(value: datetime | None) -> str | None:
     return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def latest_unique(items: Iterable[str], cap: int) -> tuple[str, ...]:
+    """Items without repeats, each at its latest position; the last `cap` kept."""
+    seen: set[str] = set()
+    backwards = []
+    for item in reversed(list(items)):
+        if item not in seen:
+            seen.add(item)
+            backwards.append(item)
+    return tuple(reversed(backwards[:cap]))
+
+
+def event_consent(fields: Mapping[str, str]) -> bool | None:
+    """Consent given or withdrawn by a `consent` event, None when there was none."""
+    value = fields.get("e:consent")
+    return None if value is None else value == "1"
+
+
+def with_events(base: Profile | None, user_id: str, fields: Mapping[str, str]) -> Profile | None:
+    """The profile as events changed it: the stored document plus the event-driven `e:*` fields.
+
+    None when there is no document and events only recorded a consent (nothing to personalize with).
+    """
+    if base is None and not _KNOWN_FROM_EVENTS.intersection(fields):
+        return None
+    profile = base or Profile(user_id=user_id, joined_at=_parse_ts(fields.get("e:first_seen")))
+    if not fields:
+        return profile
+    last = _parse_ts(fields.get("e:last_purchase_at"))
+    if profile.last_purchase_at is not None and (last is None or profile.last_purchase_at > last):
+        last = profile.last_purchase_at
+    tier = as_tier(fields.get("e:tier"))
+    consent = event_consent(fields)
+    return replace(
+        profile,
+        orders=profile.orders + int(fields.get("e:orders", 0)),
+        spend=round(profile.spend + float(fields.get("e:spend", 0.0)), 2),
+        points=profile.points + int(fields.get("e:points", 0)),
+        purchased=latest_unique((*profile.purchased, *_list(fields.get("e:purchased"))), MAX_ITEMS),
+        wishlist=latest_unique((*profile.wishlist, *_list(fields.get("e:wishlist"))), MAX_ITEMS),
+        last_purchase_at=last,
+        complaints_90d=profile.complaints_90d + int(fields.get("e:complaints", 0)),
+        subscription=fields.get("e:subscription", profile.subscription),
+        consent_personalization=profile.consent_personalization if consent is None else consent,
+        tier=tier if _rank(tier) > _rank(profile.tier) else profile.tier,
+    )
+
+
+def as_tier(value: str | None) -> Tier | None:
+    """`value` when it names a tier, else None."""
+    for tier in TIERS:
+        if value == tier:
+            return tier
+    return None
+
+
+def _rank(tier: Tier | None) -> int:
+    return 0 if tier is None else TIERS.index(tier) + 1
+
+
+def _list(raw: str | None) -> list[str]:
+    if not raw:
+        return []
+    value = orjson.loads(raw)
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _parse_ts(raw: str | None) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return v.parse_timestamp(raw, "ts")
+    except ValidationFailed:
+        return None

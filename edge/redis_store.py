@@ -1,133 +1,336 @@
-"""RedisStore: profiles, vectors and frequency counters in Redis; the only module that knows Redis.
+"""RedisStore: profiles, sessions, counters and streams in Redis (or a Redis Cluster); the only module that knows Redis.
 
-Key layout (docs/redis-format.md): every key of one visitor shares the hash tag `{u:<user_id>}`
-(or `{s:<session_id>}` when anonymous), so one decision is one pipelined round trip, on one shard
-in a Redis Cluster too.
+Key layout (docs/redis-format.md): every key of a unit (`u=<user_id>`, or `s=<session_id>` for an
+anonymous session) carries the hash tag of the unit's partition, `{crc32(unit) % 64}`, and so do
+the partition's event and exposure streams. One decision is one round trip on one shard (a
+read-only script that returns the unit's hashes), one `/v1/events` call is one Lua script (one
+per partition in a cluster):
 
-    <prefix>:{u:<id>}:profile            hash  p = profile JSON, v = float32 vector bytes
-    <prefix>:{<unit>}:offers:<YYYYMMDD>  hash  offer code -> times shown that day; TTL 2 days
+    <prefix>:{<p>}:u=<user_id>:profile                hash: p (JSON), v (float32), e:* (from events)
+    <prefix>:{<p>}:u=<user_id>:s=<session_id>:session  hash: the session of a logged-in visitor
+    <prefix>:{<p>}:s=<session_id>:session              hash: an anonymous session
+    <prefix>:{<p>}:<unit>:offers:<YYYYMMDD>            hash: offer code -> times shown that day
+    <prefix>:{<p>}:events / :exposures                 streams, MAXLEN ~ per partition
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import asyncio
+import hashlib
+import math
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
-from edge.errors import StoreUnavailable
-from edge.profiles import Profile, parse_profile, profile_json
-from edge.store import Snapshot
+from edge.errors import StoreUnavailable, ValidationFailed
+from edge.profiles import EVENT_FIELDS, Profile, parse_profile, profile_json, with_events
+from edge.sessions import session_rel
+from edge.store import STREAMS, Snapshot, snapshot_from
+from edge.writes import Applied, Arg, Group, Op, Program, erase_keys, session_unit, user_unit
 
-OFFER_TTL_S = 2 * 86400
+PARTITIONS = 64  # part of every key name: changing it is a data migration (docs/redis-format.md)
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+WRITE_TIMEOUT_S = 2.0  # socket timeout of the write client; callers bound the wait with their own deadline
+SCRIPT = (Path(__file__).parent / "data" / "apply.lua").read_text()
+SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+# A decision's read: every hash of the unit in one call. Flagged no-writes, so it also runs while
+# writes are paused (CLIENT PAUSE WRITE) and on replicas; one command costs the client less than a pipeline.
+READ = """#!lua flags=no-writes
+local found = {}
+for i, key in ipairs(KEYS) do found[i] = redis.call('HGETALL', key) end
+return found
+"""
+READ_SHA = hashlib.sha1(READ.encode()).hexdigest()
+PURGE_PAGE = 1000
+ERRORS = (RedisError, RedisClusterException)
+
+Client = aioredis.Redis | RedisCluster
+
+
+def partition(unit: str) -> int:
+    """The partition (and hash tag) of a unit: stable across processes and languages (CRC-32)."""
+    return zlib.crc32(unit.encode()) % PARTITIONS
+
+
+def cluster_url(url: str) -> str | None:
+    """`redis+cluster://host:port` -> `redis://host:port` (None when `url` is not a cluster URL)."""
+    scheme, sep, rest = url.partition("://")
+    return f"{CLUSTER_SCHEMES[scheme]}://{rest}" if sep and scheme in CLUSTER_SCHEMES else None
+
+
+def _client(url: str, timeout: float, connect_timeout: float, pool_size: int) -> Client:
+    """Explicit network knobs: short timeouts, no retries (the caller's deadline decides)."""
+    cluster = cluster_url(url)
+    if cluster is not None:
+        return RedisCluster.from_url(
+            cluster,
+            socket_timeout=timeout,
+            socket_connect_timeout=connect_timeout,
+            retry=Retry(NoBackoff(), 0),
+            max_connections=pool_size,
+            health_check_interval=30,
+        )
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=pool_size,
+        timeout=connect_timeout,  # wait this long for a free connection, then fail (degrade)
+        socket_timeout=timeout,
+        socket_connect_timeout=connect_timeout,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=30,
+    )
+    return aioredis.Redis.from_pool(pool)
+
+
+def _text(fields: Mapping[Any, Any]) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in fields.items()}
 
 
 class RedisStore:
-    """A `ProfileStore` over one Redis server (or cluster node set)."""
+    """A `ProfileStore` over one Redis server or a Redis Cluster (`redis+cluster://` URLs)."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str = "edge") -> None:
+    def __init__(self, client: Client, prefix: str = "edge", writer: Client | None = None, pool_size: int = 64) -> None:
         self._redis = client
+        self._writer = writer or client
         self.prefix = prefix
+        self.cluster = isinstance(client, RedisCluster)
+        # a cluster client raises when a node's pool is full: queue for a connection instead, as the
+        # blocking pool of a single server does (the caller's deadline bounds the wait)
+        self._read_gate = asyncio.Semaphore(pool_size) if self.cluster else None
+        self._write_gate = asyncio.Semaphore(pool_size) if self.cluster else None
+        self._topology = asyncio.Lock()
 
     @classmethod
     def from_url(cls, url: str, prefix: str, timeout_ms: float, pool_size: int) -> RedisStore:
-        """Explicit network knobs: short timeouts, no retries on the hot path, a pool that waits."""
+        """A reader with the decision timeout, and a writer whose socket waits longer (events, counters)."""
         timeout = timeout_ms / 1000.0
-        pool = aioredis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=pool_size,
-            timeout=timeout,  # wait this long for a free connection, then fail (degrade)
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=30,
-        )
-        return cls(aioredis.Redis.from_pool(pool), prefix)
+        reader = _client(url, timeout, timeout, pool_size)
+        # a busy event loop must not turn into spurious write failures: the caller's deadline decides
+        writer = _client(url, max(WRITE_TIMEOUT_S, timeout), max(WRITE_TIMEOUT_S / 2, timeout), pool_size)
+        return cls(reader, prefix, writer, pool_size)
 
-    # keys -----------------------------------------------------------------------------------
+    # keys -------------------------------------------------------------------------------------
+    def key(self, unit: str, rel: str) -> str:
+        """The Redis key of `rel` (edge/writes.py) for `unit`: `@name` keys belong to the partition."""
+        tag = partition(unit)
+        return f"{self.prefix}:{{{tag}}}:{rel[1:]}" if rel[0] == "@" else f"{self.prefix}:{{{tag}}}:{unit}:{rel}"
+
     def profile_key(self, user_id: str) -> str:
-        return f"{self.prefix}:{{u:{user_id}}}:profile"
+        return self.key(user_unit(user_id), "profile")
 
-    def offers_key(self, unit: str, day: str) -> str:
-        return f"{self.prefix}:{{{unit}}}:offers:{day}"
+    def session_key(self, user_id: str | None, session_id: str) -> str:
+        unit = user_unit(user_id) if user_id else session_unit(session_id)
+        return self.key(unit, session_rel(user_id, session_id))
 
-    # ProfileStore ---------------------------------------------------------------------------
-    async def fetch(self, user_id: str | None, unit: str, day: str) -> Snapshot:
+    def stream_keys(self, name: str) -> list[str]:
+        """Every partition's stream `events` or `exposures` (for consumers and tests)."""
+        return [f"{self.prefix}:{{{p}}}:{name}" for p in range(PARTITIONS)]
+
+    async def _ready(self, client: Client) -> None:
+        """A cluster client learns the topology before it is used concurrently.
+
+        redis-py's async cluster client can hand a connection that its own (re)initialization is
+        closing to a concurrent command ('NoneType' object has no attribute 'writelines'), so the
+        topology is fetched under a lock first, and again whenever the client flags it as stale.
+        """
+        if isinstance(client, RedisCluster) and getattr(client, "_initialize", False):
+            async with self._topology:
+                await client.initialize()
+
+    # reads ------------------------------------------------------------------------------------
+    async def fetch(self, user_id: str | None, session_id: str, day: str) -> Snapshot:
+        """One round trip: `HGETALL` of the profile (with a user), the session and today's counters."""
+        unit = user_unit(user_id) if user_id else session_unit(session_id)
+        base = f"{self.prefix}:{{{partition(unit)}}}:{unit}:"
+        keys = [base + session_rel(user_id, session_id), base + "offers:" + day]
+        if user_id:
+            keys.insert(0, base + "profile")
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                if user_id:
-                    pipe.hmget(self.profile_key(user_id), ["p", "v"])
-                pipe.hgetall(self.offers_key(unit, day))
-                replies = await pipe.execute()
-        except RedisError as exc:
+            await self._ready(self._redis)
+            if self._read_gate is None:
+                replies = await self._read(keys)
+            else:
+                async with self._read_gate:
+                    replies = await self._read(keys)
+        except ERRORS as exc:
             raise StoreUnavailable(f"redis fetch failed: {exc.__class__.__name__}") from exc
-        counts = {k.decode(): int(v) for k, v in replies[-1].items()}
-        if not user_id or replies[0][0] is None:
-            return Snapshot(offers_shown=counts)
-        profile, vector = _decode(user_id, replies[0][0], replies[0][1])
-        return Snapshot(profile, vector, counts)
-
-    async def count_offer(self, unit: str, day: str, code: str) -> None:
-        key = self.offers_key(unit, day)
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hincrby(key, code, 1)
-                pipe.expire(key, OFFER_TTL_S)
-                await pipe.execute()
-        except RedisError as exc:
-            raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
+            hashes = [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in replies]
+            profile, vector, fields = _profile_parts(user_id, hashes[0]) if user_id else (None, None, {})
+            return snapshot_from(user_id, profile, vector, fields, _text(hashes[-2]), _text(hashes[-1]))
+        except (ValueError, ValidationFailed) as exc:  # a decision degrades rather than fail on bad data
+            raise StoreUnavailable(f"unreadable stored data: {exc.__class__.__name__}") from exc
+
+    async def _read(self, keys: list[str]) -> Any:
+        try:
+            return await self._redis.evalsha(READ_SHA, len(keys), *keys)
+        except NoScriptError:
+            return await self._redis.eval(READ, len(keys), *keys)
+
+    async def read_hash(self, unit: str, rel: str) -> dict[str, str]:
+        try:
+            await self._ready(self._writer)
+            return _text(await self._writer.hgetall(self.key(unit, rel)))
+        except ERRORS as exc:
+            raise StoreUnavailable(f"redis read failed: {exc.__class__.__name__}") from exc
 
     async def get_profile(self, user_id: str) -> tuple[Profile, np.ndarray | None] | None:
         try:
-            raw, vector = await self._redis.hmget(self.profile_key(user_id), ["p", "v"])
-        except RedisError as exc:
+            await self._ready(self._writer)
+            raw = await self._writer.hgetall(self.profile_key(user_id))
+        except ERRORS as exc:
             raise StoreUnavailable(f"redis read failed: {exc.__class__.__name__}") from exc
-        return None if raw is None else _decode(user_id, raw, vector)
+        try:
+            base, vector, fields = _profile_parts(user_id, raw)
+            profile = with_events(base, user_id, fields)
+        except (ValueError, ValidationFailed) as exc:
+            raise StoreUnavailable(f"unreadable stored profile: {exc.__class__.__name__}") from exc
+        return None if profile is None else (profile, vector)
+
+    # writes -----------------------------------------------------------------------------------
+    async def apply(self, program: Program) -> Applied:
+        """One script for the program; in a cluster one per partition, concurrently."""
+        if not program:
+            return Applied()
+        if not self.cluster:
+            return await self._run(program)
+        by_partition: dict[int, list[Group]] = {}
+        for group in program:
+            by_partition.setdefault(partition(group.unit), []).append(group)
+        results = await asyncio.gather(*(self._run(groups) for groups in by_partition.values()))
+        return Applied(sum(r.duplicates for r in results), tuple(tag for r in results for tag in r.created))
+
+    async def _run(self, groups: Sequence[Group]) -> Applied:
+        keys: dict[str, int] = {}
+        encoded = []
+        for group in groups:
+            shared = f"{self.prefix}:{{{partition(group.unit)}}}:"
+            own = f"{shared}{group.unit}:"
+            ops: list[list[Arg]] = []
+            for op in group.ops:
+                name = shared + op.key[1:] if op.key[0] == "@" else own + op.key
+                index = keys.get(name) or keys.setdefault(name, len(keys) + 1)
+                if op.code == "X":  # a stream's MAXLEN is spread over the partitions
+                    ops.append(["X", index, max(1, math.ceil(int(op.args[0]) / PARTITIONS)), *op.args[1:]])
+                else:
+                    ops.append([op.code, index, *op.args])
+            encoded.append(ops)
+        argv = orjson.dumps(encoded)
+        try:
+            await self._ready(self._writer)
+            if self._write_gate is None:
+                reply = await self._script(keys, argv)
+            else:
+                async with self._write_gate:
+                    reply = await self._script(keys, argv)
+        except ERRORS as exc:
+            raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
+        return Applied(int(reply[0]), tuple(t.decode() if isinstance(t, bytes) else str(t) for t in reply[1:]))
+
+    async def _script(self, keys: dict[str, int], argv: bytes) -> Any:
+        try:
+            return await self._writer.evalsha(SCRIPT_SHA, len(keys), *keys, argv)
+        except NoScriptError:
+            return await self._writer.eval(SCRIPT, len(keys), *keys, argv)
 
     async def put_profile(self, profile: Profile, vector: np.ndarray | None = None) -> None:
-        await self.put_profiles([(profile, vector)])
+        """The document replaces the old one and what events had added to it (`e:*`), atomically."""
+        if vector is not None:
+            await self.put_profiles([(profile, vector)])
+        document = orjson.dumps(profile_json(profile)).decode()
+        ops = (Op("S", "profile", ("p", document)), Op("HD", "profile", EVENT_FIELDS))
+        await self.apply((Group(user_unit(profile.user_id), ops),))
 
     async def put_profiles(self, entries: Sequence[tuple[Profile, np.ndarray | None]]) -> None:
-        """Upsert many profiles in one pipeline (idempotent: same input, same keys)."""
+        """Upsert many profile documents in one pipeline (idempotent; event-driven fields are kept)."""
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
+            await self._ready(self._writer)
+            async with self._writer.pipeline(transaction=False) as pipe:
                 for profile, vector in entries:
-                    mapping: dict[str, Any] = {"p": orjson.dumps(profile_json(profile))}
+                    fields: list[str | bytes] = ["p", orjson.dumps(profile_json(profile))]
                     if vector is not None:
-                        mapping["v"] = np.ascontiguousarray(vector, dtype=np.float32).tobytes()
-                    pipe.hset(self.profile_key(profile.user_id), mapping=mapping)
+                        fields += ["v", np.ascontiguousarray(vector, dtype=np.float32).tobytes()]
+                    pipe.hset(self.profile_key(profile.user_id), items=fields)
                 await pipe.execute()
-        except RedisError as exc:
+        except ERRORS as exc:
             raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
 
     async def delete_user(self, user_id: str) -> bool:
+        """Erase the user's keys, the anonymous sessions that became theirs, and their stream entries."""
+        unit = user_unit(user_id)
         try:
-            keys = [self.profile_key(user_id)]
-            async for key in self._redis.scan_iter(match=f"{self.prefix}:{{u:{user_id}}}:*", count=500):
-                keys.append(key.decode() if isinstance(key, bytes) else key)
-            deleted = await self._redis.delete(*set(keys))
-        except RedisError as exc:
+            await self._ready(self._writer)
+            async with self._writer.pipeline(transaction=False) as pipe:
+                pipe.smembers(self.key(unit, "index"))
+                pipe.smembers(self.key(unit, "links"))
+                pipe.exists(self.key(unit, "profile"))
+                indexed, links, existed = await pipe.execute()
+            sessions = sorted(s.decode() for s in links)
+            anonymous_indexes: list[set[bytes]] = []
+            if sessions:
+                async with self._writer.pipeline(transaction=False) as pipe:
+                    for session_id in sessions:
+                        pipe.smembers(self.key(session_unit(session_id), "index"))
+                    anonymous_indexes = await pipe.execute()
+            groups = [erase_keys(unit, sorted(m.decode() for m in indexed))]
+            for session_id, members in zip(sessions, anonymous_indexes, strict=True):
+                groups.append(erase_keys(session_unit(session_id), sorted(m.decode() for m in members)))
+            await self.apply(tuple(groups))
+            purged = await self._purge(user_id, sessions)
+        except ERRORS as exc:
             raise StoreUnavailable(f"redis delete failed: {exc.__class__.__name__}") from exc
-        return bool(deleted)
+        return bool(existed or indexed or links or purged)
+
+    async def _purge(self, user_id: str, sessions: Iterable[str]) -> int:
+        """XDEL the stream entries that carry the user id or one of their sessions' ids."""
+        linked = {s.encode() for s in sessions}
+        partitions = {partition(user_unit(user_id))} | {partition(session_unit(s.decode())) for s in linked}
+        wanted = user_id.encode()
+        removed = 0
+        for p in sorted(partitions):
+            for name in STREAMS:
+                key = f"{self.prefix}:{{{p}}}:{name}"
+                start = "-"
+                while True:
+                    page: Any = await self._writer.xrange(key, start, "+", count=PURGE_PAGE)
+                    doomed = [i for i, f in page if f.get(b"user_id") == wanted or f.get(b"session_id") in linked]
+                    if doomed:
+                        removed += await self._writer.xdel(key, *doomed)
+                    if len(page) < PURGE_PAGE:
+                        break
+                    start = "(" + page[-1][0].decode()
+        return removed
 
     async def ping(self) -> bool:
         try:
+            await self._ready(self._redis)
             return bool(await self._redis.ping())
-        except RedisError:
+        except ERRORS:
             return False
 
     async def close(self) -> None:
         await self._redis.aclose()
+        if self._writer is not self._redis:
+            await self._writer.aclose()
 
 
-def _decode(user_id: str, raw: bytes, vector: bytes | None) -> tuple[Profile, np.ndarray | None]:
-    profile = parse_profile(user_id, orjson.loads(raw))
-    return profile, None if vector is None else np.frombuffer(vector, dtype=np.float32)
+def _profile_parts(
+    user_id: str | None, raw: dict[Any, Any]
+) -> tuple[Profile | None, np.ndarray | None, dict[str, str]]:
+    """The stored document, the vector and the event-driven fields of one profile hash."""
+    document = raw.pop(b"p", None)
+    vector = raw.pop(b"v", None)
+    base = parse_profile(user_id or "", orjson.loads(document)) if document is not None else None
+    return base, None if vector is None else np.frombuffer(vector, dtype=np.float32), _text(raw)
 
 
 async def load_profiles(store: RedisStore, profiles: Iterable[Profile], vectors: np.ndarray, batch: int = 1000) -> int:

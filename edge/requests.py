@@ -46,10 +46,14 @@ class SessionSignals:
     utm: Utm = field(default_factory=Utm)
     referrer: str | None = None
     first_visit: bool | None = None
+    purchased: tuple[str, ...] = ()  # bought in this session (from events; not part of a decide request)
+    wishlist: tuple[str, ...] = ()  # wished for in this session (from events)
 
     @property
     def empty(self) -> bool:
-        return not (self.viewed or self.cart or self.searches or self.utm or self.referrer)
+        return not (
+            self.viewed or self.cart or self.searches or self.utm or self.referrer or self.purchased or self.wishlist
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +75,8 @@ class DecideRequest:
 
     @property
     def unit_key(self) -> str:
-        """Who a frequency cap counts: `u:<user_id>`, else `s:<session_id>`."""
-        return f"u:{self.user_id}" if self.user_id else f"s:{self.session_id}"
+        """Who a frequency cap counts: `u=<user_id>`, else `s=<session_id>` (see `edge.writes`)."""
+        return f"u={self.user_id}" if self.user_id else f"s={self.session_id}"
 
 
 def parse_decide(body: Any) -> DecideRequest:

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from edge.errors import ConfigError
+from edge.loyalty import TierThresholds
+from edge.sessions import SessionPolicy
 
 PACKAGE_DATA = Path(__file__).parent / "data"
 
@@ -17,7 +19,7 @@ PACKAGE_DATA = Path(__file__).parent / "data"
 class Settings:
     """Everything configurable about one Edge process. Tests build these directly."""
 
-    redis_url: str | None = None  # unset = embedded in-process store
+    redis_url: str | None = None  # unset = embedded in-process store; redis+cluster://host:port = a Redis Cluster
     redis_prefix: str = "edge"
     redis_timeout_ms: float = 25.0  # socket connect/read timeout of one Redis call
     redis_pool_size: int = 64
@@ -32,6 +34,13 @@ class Settings:
     faiss_threads: int = 1
     ttl_s: int = 60  # how long a storefront may cache a decision
     log_level: str = "info"
+    session_ttl_s: int = 1800  # a session is forgotten after this long without events
+    session_max_viewed: int = 50  # viewed products kept per session (most recent)
+    events_maxlen: int = 200_000  # event stream entries kept (XADD MAXLEN ~, spread over the partitions)
+    exposures_maxlen: int = 200_000  # exposure log entries kept (likewise)
+    events_timeout_ms: float = 1000.0  # how long POST /v1/events waits for the store before answering 503
+    events_max_body_bytes: int = 262144  # body limit of POST /v1/events (500 events of ~500 bytes)
+    tier_thresholds: tuple[float, float, float] = (500.0, 2000.0, 5000.0)  # spend for silver,gold,platinum
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -63,11 +72,32 @@ class Settings:
             (self.ttl_s >= 0, "EDGE_TTL_S", "must be >= 0"),
             (self.log_level in _LOG_LEVELS, "EDGE_LOG_LEVEL", f"must be one of {sorted(_LOG_LEVELS)}"),
         ]
-        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError("EDGE_REDIS_URL: must start with redis://, rediss:// or unix://", field="EDGE_REDIS_URL")
+        checks += [
+            (self.session_ttl_s >= 1, "EDGE_SESSION_TTL_S", "must be >= 1"),
+            (self.session_max_viewed >= 1, "EDGE_SESSION_MAX_VIEWED", "must be >= 1"),
+            (self.events_maxlen >= 1, "EDGE_EVENTS_MAXLEN", "must be >= 1"),
+            (self.exposures_maxlen >= 1, "EDGE_EXPOSURES_MAXLEN", "must be >= 1"),
+            (self.events_timeout_ms > 0, "EDGE_EVENTS_TIMEOUT_MS", "must be > 0"),
+            (self.events_max_body_bytes >= 1024, "EDGE_EVENTS_MAX_BODY_BYTES", "must be >= 1024"),
+            (
+                0 <= self.tier_thresholds[0] <= self.tier_thresholds[1] <= self.tier_thresholds[2],
+                "EDGE_TIER_THRESHOLDS",
+                "must be three ascending spends >= 0 (silver,gold,platinum)",
+            ),
+        ]
+        schemes = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+        if self.redis_url is not None and not self.redis_url.startswith(schemes):
+            raise ConfigError(f"EDGE_REDIS_URL: must start with one of {', '.join(schemes)}", field="EDGE_REDIS_URL")
         for ok, name, message in checks:
             if not ok:
                 raise ConfigError(f"{name}: {message}", field=name)
+
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(ttl_s=self.session_ttl_s, max_viewed=self.session_max_viewed)
+
+    def default_tiers(self) -> TierThresholds:
+        """Tier thresholds when the build's manifest has none (`edge.loyalty.thresholds_for`)."""
+        return TierThresholds(*self.tier_thresholds)
 
 
 _LOG_LEVELS = {"critical", "error", "warning", "info", "debug"}
@@ -86,6 +116,14 @@ def _positive_number(raw: str) -> float:
     return float(raw)
 
 
+def _thresholds(raw: str) -> tuple[float, float, float]:
+    """`500,2000,5000`: the spend from which a customer is silver, gold, platinum."""
+    parts = [float(p) for p in raw.split(",")]
+    if len(parts) != 3:
+        raise ValueError("expected three numbers: silver,gold,platinum")
+    return (parts[0], parts[1], parts[2])
+
+
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "redis_url": str,
     "redis_prefix": str,
@@ -102,4 +140,11 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "faiss_threads": int,
     "ttl_s": int,
     "log_level": str.lower,
+    "session_ttl_s": int,
+    "session_max_viewed": int,
+    "events_maxlen": int,
+    "exposures_maxlen": int,
+    "events_timeout_ms": _positive_number,
+    "events_max_body_bytes": int,
+    "tier_thresholds": _thresholds,
 }

@@ -1,21 +1,30 @@
-"""Store: the `ProfileStore` seam, and the embedded in-process implementation.
+"""Store: the `ProfileStore` seam, the decision `Snapshot`, and the embedded in-process implementation.
 
-A decision reads everything it needs about a visitor in one call (`fetch`): the profile, its taste
-vector and how often each offer was shown today. `RedisStore` (edge/redis_store.py) does the same
-in one pipelined round trip.
+A decision reads everything it needs about a visitor in one call (`fetch`): the profile with what
+events changed on it, its taste vector, the session and how often each offer was shown today.
+Every change is a write `Program` (edge/writes.py) that `apply` runs atomically. `RedisStore`
+(edge/redis_store.py) does the same over Redis, in one pipelined round trip per decision.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import orjson
 
-from edge.profiles import Profile, parse_profile, profile_json
+from edge.errors import StoreUnavailable
+from edge.loyalty import TierThresholds, upgraded_tier
+from edge.profiles import Profile, as_tier, event_consent, parse_profile, with_events
+from edge.sessions import SessionPolicy, StoredSession, decode_session, promotion, session_rel
+from edge.writes import Applied, Op, Program, erase_keys, session_unit, unit_id, user_unit
 
 NO_COUNTS: Mapping[str, int] = {}
+STREAMS = ("events", "exposures")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,28 +34,31 @@ class Snapshot:
     profile: Profile | None = None
     vector: np.ndarray | None = None
     offers_shown: Mapping[str, int] = field(default_factory=dict)  # offer code -> times shown today
+    session: StoredSession | None = None
+    consent: bool | None = None  # stored consent: the session's consent event, else the profile's
 
 
 EMPTY = Snapshot()
 
 
 class ProfileStore(Protocol):
-    """Where profiles, vectors and frequency counters live."""
+    """Where profiles, vectors, sessions, counters and the event and exposure streams live."""
 
-    async def fetch(self, user_id: str | None, unit: str, day: str) -> Snapshot:
-        """Profile + vector of `user_id` (if any) and today's offer counts for `unit`; one round trip.
-
-        `unit` names who a frequency cap counts: `u:<user_id>`, or `s:<session_id>` when anonymous.
-        """
+    async def fetch(self, user_id: str | None, session_id: str, day: str) -> Snapshot:
+        """Profile + vector of `user_id` (if any), the session and today's offer counts; one round trip."""
         ...
 
-    async def count_offer(self, unit: str, day: str, code: str) -> None:
-        """Record that `code` was shown to `unit` on `day` (UTC, YYYYMMDD)."""
+    async def apply(self, program: Program) -> Applied:
+        """Run a write program atomically (per hash slot in a Redis Cluster)."""
         ...
+
+    async def read_hash(self, unit: str, rel: str) -> dict[str, str]: ...
 
     async def get_profile(self, user_id: str) -> tuple[Profile, np.ndarray | None] | None: ...
 
-    async def put_profile(self, profile: Profile, vector: np.ndarray | None = None) -> None: ...
+    async def put_profile(self, profile: Profile, vector: np.ndarray | None = None) -> None:
+        """Upsert the profile document; it replaces what events had added to the old one."""
+        ...
 
     async def delete_user(self, user_id: str) -> bool:
         """Erase everything held about `user_id`; True when there was something."""
@@ -57,46 +69,261 @@ class ProfileStore(Protocol):
     async def close(self) -> None: ...
 
 
+def snapshot_from(
+    user_id: str | None,
+    base: Profile | None,
+    vector: np.ndarray | None,
+    profile_fields: Mapping[str, str],
+    session_fields: Mapping[str, str],
+    offer_fields: Mapping[str, str],
+) -> Snapshot:
+    """The snapshot from what one round trip read (shared by both stores)."""
+    profile = with_events(base, user_id, profile_fields) if user_id else None
+    session = decode_session(session_fields)
+    if session is not None and session.consent is not None:
+        consent: bool | None = session.consent
+    elif profile is not None:
+        consent = profile.consent_personalization
+    else:
+        consent = event_consent(profile_fields)
+    counts = {code: int(n) for code, n in offer_fields.items()} if offer_fields else NO_COUNTS
+    return Snapshot(profile, vector if profile is not None else None, counts, session, consent)
+
+
+async def promote_session(store: ProfileStore, user_id: str, session_id: str, policy: SessionPolicy) -> None:
+    """Move what an anonymous session holds into the session of the user it logged in as."""
+    anonymous = await store.read_hash(session_unit(session_id), "session")
+    groups = promotion(user_id, session_id, anonymous, policy)
+    if groups is not None:
+        await store.apply((groups[0],))  # first the copy, in the user's slot ...
+        await store.apply((groups[1],))  # ... then the anonymous original goes
+
+
 def profiles_from_records(records: Iterable[Mapping[str, Any]]) -> list[Profile]:
     """Profiles from artifact records (already clean; validated again to keep one code path)."""
     return [parse_profile(str(r["user_id"]), r) for r in records]
 
 
-class MemoryStore:
-    """The embedded default: everything in this process, filled from the artifacts."""
+def _list(raw: str | None) -> list[str]:
+    """A JSON-array field; anything else reads as empty (as in the Lua script)."""
+    try:
+        value = orjson.loads(raw) if raw else []
+    except orjson.JSONDecodeError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
 
-    def __init__(self, profiles: Iterable[Profile] = (), vectors: np.ndarray | None = None) -> None:
+
+def _put_list(target: dict[str, str], name: str, items: list[str], cap: int | None = None) -> None:
+    if not items:
+        target.pop(name, None)
+        return
+    target[name] = orjson.dumps(items[-cap:] if cap else items).decode()
+
+
+class MemoryStore:
+    """The embedded default: everything in this process, filled from the artifacts.
+
+    Event-driven state lives in a small Redis-like keyspace (hashes, sets, bounded streams, TTLs)
+    that runs the same write programs as Redis, so both stores behave alike.
+    """
+
+    def __init__(
+        self,
+        profiles: Iterable[Profile] = (),
+        vectors: np.ndarray | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._profiles: dict[str, tuple[Profile, np.ndarray | None]] = {}
         for row, profile in enumerate(profiles):
             self._profiles[profile.user_id] = (profile, None if vectors is None else vectors[row])
-        self._offers: dict[tuple[str, str], dict[str, int]] = {}
+        self._data: dict[str, Any] = {}
+        self._expires: dict[str, float] = {}
+        self._clock = clock
+        self._sequence = 0
+        self._writes = 0
 
-    async def fetch(self, user_id: str | None, unit: str, day: str) -> Snapshot:
+    # keyspace ---------------------------------------------------------------------------------
+    @staticmethod
+    def _key(unit: str, rel: str) -> str:
+        return rel[1:] if rel.startswith("@") else f"{unit}:{rel}"
+
+    def _get(self, key: str) -> Any:
+        deadline = self._expires.get(key)
+        if deadline is not None and deadline <= self._clock():
+            self._delete(key)
+            return None
+        return self._data.get(key)
+
+    def _delete(self, key: str) -> None:
+        self._data.pop(key, None)
+        self._expires.pop(key, None)
+
+    def _hash(self, key: str) -> dict[str, str]:
+        value = self._get(key)
+        return value if isinstance(value, dict) else {}
+
+    def _writable_hash(self, key: str) -> dict[str, str]:
+        value = self._get(key)
+        if not isinstance(value, dict):
+            value = self._data[key] = {}
+        return value
+
+    def _sweep(self) -> None:
+        self._writes += 1
+        if self._writes % 1024 == 0:
+            now = self._clock()
+            for key in [k for k, deadline in self._expires.items() if deadline <= now]:
+                self._delete(key)
+
+    def entries(self, stream: str) -> list[dict[str, str]]:
+        """The entries of the `events` or `exposures` ring buffer, oldest first."""
+        return [fields for _, fields in self._data.get(stream, ())]
+
+    # ProfileStore -------------------------------------------------------------------------------
+    async def fetch(self, user_id: str | None, session_id: str, day: str) -> Snapshot:
+        unit = user_unit(user_id) if user_id else session_unit(session_id)
         entry = self._profiles.get(user_id) if user_id else None
-        counts = self._offers.get((unit, day), NO_COUNTS)
-        if entry is None:
-            return Snapshot(offers_shown=counts) if counts else EMPTY
-        return Snapshot(entry[0], entry[1], counts)
+        profile_fields = self._hash(f"{unit}:profile") if user_id else {}
+        session_fields = self._hash(f"{unit}:{session_rel(user_id, session_id)}")
+        offer_fields = self._hash(f"{unit}:offers:{day}")
+        if entry is None and not (profile_fields or session_fields or offer_fields):
+            return EMPTY
+        base, vector = entry if entry is not None else (None, None)
+        try:
+            return snapshot_from(user_id, base, vector, profile_fields, session_fields, offer_fields)
+        except ValueError as exc:  # a decision degrades rather than fail on bad data
+            raise StoreUnavailable(f"unreadable stored data: {exc.__class__.__name__}") from exc
 
-    async def count_offer(self, unit: str, day: str, code: str) -> None:
-        for key in [k for k in self._offers if k[1] != day]:  # keep only today's counters
-            del self._offers[key]
-        counts = self._offers.setdefault((unit, day), {})
-        counts[code] = counts.get(code, 0) + 1
+    async def apply(self, program: Program) -> Applied:
+        self._sweep()
+        created: list[str] = []
+        duplicates = 0
+        for group in program:
+            for op in group.ops:
+                if op.code == "G" and self._get(self._key(group.unit, op.key)) is not None:
+                    duplicates += 1
+                    break
+                note = self._run(group.unit, op)
+                if note is not None:
+                    created.append(note)
+        return Applied(duplicates, tuple(created))
+
+    def _run(self, unit: str, op: Op) -> str | None:
+        """One op, with Redis semantics (an emptied hash or set disappears, EXPIRE needs the key)."""
+        key = self._key(unit, op.key)
+        args = [str(a) for a in op.args]
+        code = op.code
+        if code == "N":
+            return args[0] if self._get(key) is None else None
+        if code == "G":
+            self._data[key] = "1"
+            self._expires[key] = self._clock() + float(args[0])
+        elif code == "X":
+            stream = self._get(key)
+            maxlen = int(args[0])
+            if not isinstance(stream, deque) or stream.maxlen != maxlen:
+                stream = self._data[key] = deque(stream or (), maxlen=maxlen)
+            self._sequence += 1
+            entry = dict(zip(args[1::2], args[2::2], strict=True))
+            stream.append((f"{int(time.time() * 1000)}-{self._sequence}", entry))
+        elif code in ("SA", "E", "D", "CD"):
+            self._run_key_op(key, code, args)
+        else:
+            self._run_hash_op(unit, key, code, args)
+        return None
+
+    def _run_key_op(self, key: str, code: str, args: list[str]) -> None:
+        if code == "SA":
+            members = self._get(key)
+            if not isinstance(members, set):
+                members = self._data[key] = set()
+            members.add(args[0])
+        elif code == "E":
+            if self._get(key) is not None:
+                self._expires[key] = self._clock() + float(args[0])
+        elif code == "D" or self._hash(key).get(args[0]) == args[1]:  # D, or CD that matches
+            self._delete(key)
+
+    def _run_hash_op(self, unit: str, key: str, code: str, args: list[str]) -> None:
+        if code == "HD":
+            found = self._hash(key)
+            for name in args:
+                found.pop(name, None)
+            if not found:
+                self._delete(key)
+            return
+        target = self._writable_hash(key)
+        name = args[0]
+        if code == "I":
+            target[name] = str(int(target.get(name, 0)) + int(args[1]))
+        elif code == "F":
+            target[name] = repr(float(target.get(name, 0.0)) + float(args[1]))
+        elif code == "S":
+            target[name] = args[1]
+        elif code == "SNX":
+            target.setdefault(name, args[1])
+        elif code == "MAX":
+            if name not in target or target[name] < args[1]:
+                target[name] = args[1]
+        elif code == "LA":
+            _put_list(target, name, [*(v for v in _list(target.get(name)) if v != args[1]), args[1]], int(args[2]))
+        elif code == "LR":
+            current = _list(target.get(name))
+            kept = [v for v in current if v != args[1]]
+            if len(kept) != len(current):
+                _put_list(target, name, kept)
+        elif code == "LM":
+            merged = [*_list(args[1]), *_list(target.get(name))]
+            _put_list(target, name, list(reversed(dict.fromkeys(reversed(merged)))), int(args[2]))
+        elif code == "TIER":
+            self._upgrade_tier(unit, target, *(float(a) for a in args))
+        else:
+            raise ValueError(f"unknown op {code}")
+        if not target:
+            self._delete(key)
+
+    def _upgrade_tier(self, unit: str, target: dict[str, str], delta: float, *thresholds: float) -> None:
+        entry = self._profiles.get(unit_id(unit))
+        base = entry[0] if entry else None
+        after = (base.spend if base else 0.0) + float(target.get("e:spend", 0.0))
+        current = as_tier(target.get("e:tier") or (base.tier if base else None))
+        tier = upgraded_tier(current, after - delta, after, TierThresholds(*thresholds))
+        if tier is not None and tier != current:
+            target["e:tier"] = tier
+
+    async def read_hash(self, unit: str, rel: str) -> dict[str, str]:
+        return dict(self._hash(self._key(unit, rel)))
 
     async def get_profile(self, user_id: str) -> tuple[Profile, np.ndarray | None] | None:
-        return self._profiles.get(user_id)
+        entry = self._profiles.get(user_id)
+        base, vector = entry if entry is not None else (None, None)
+        profile = with_events(base, user_id, self._hash(f"{user_unit(user_id)}:profile"))
+        return None if profile is None else (profile, vector)
 
     async def put_profile(self, profile: Profile, vector: np.ndarray | None = None) -> None:
         old = self._profiles.get(profile.user_id)
         keep = vector if vector is not None else (old[1] if old else None)
         self._profiles[profile.user_id] = (profile, keep)
+        self._delete(f"{user_unit(profile.user_id)}:profile")  # the document replaces what events added
 
     async def delete_user(self, user_id: str) -> bool:
-        found = self._profiles.pop(user_id, None) is not None
-        for key in [k for k in self._offers if k[0] == f"u:{user_id}"]:
-            found = True
-            del self._offers[key]
+        unit = user_unit(user_id)
+        indexed = self._get(f"{unit}:index") or set()
+        sessions = sorted(self._get(f"{unit}:links") or ())
+        found = self._profiles.pop(user_id, None) is not None or bool(indexed or sessions)
+        found = bool(self._hash(f"{unit}:profile")) or found
+        groups = [erase_keys(unit, sorted(indexed))]
+        for session_id in sessions:
+            anonymous = session_unit(session_id)
+            groups.append(erase_keys(anonymous, sorted(self._get(f"{anonymous}:index") or ())))
+        await self.apply(tuple(groups))
+        linked = set(sessions)
+        for name in STREAMS:
+            stream = self._data.get(name)
+            if stream:
+                kept = [e for e in stream if not _belongs(e[1], user_id, linked)]
+                found = found or len(kept) != len(stream)
+                self._data[name] = deque(kept, maxlen=stream.maxlen)
         return found
 
     async def ping(self) -> bool:
@@ -109,8 +336,6 @@ class MemoryStore:
         return len(self._profiles)
 
 
-def stored_profile(profile: Profile) -> bytes:
-    """The profile as stored bytes (orjson of the admin API shape)."""
-    import orjson
-
-    return orjson.dumps(profile_json(profile))
+def _belongs(fields: Mapping[str, str], user_id: str, sessions: set[str]) -> bool:
+    """A stream entry about the user, or about one of the sessions that became theirs."""
+    return fields.get("user_id") == user_id or fields.get("session_id") in sessions

@@ -4,7 +4,9 @@
 
 Builds the synthetic demo store into a temporary directory when --artifacts is not given. With
 --redis, the build's profiles are loaded under a temporary key prefix and the same scenarios run
-against the Redis store too, so the added cost of the round trip shows side by side.
+against the Redis store too, so the added cost of the round trip shows side by side. The "stored
+session" scenario first posts view and cart events for its session (through `edge.events.ingest`),
+so the decision reads and merges a session from the store.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import statistics
 import tempfile
 import time
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from edge.cli import build_synthetic, load
+from edge.events import ingest, parse_events, policy_for
 from edge.requests import parse_decide
 from edge.runtime import Runtime
 from edge.settings import Settings
@@ -31,7 +34,19 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     "known customer": {"session_id": "s-known", "user_id": "20000", "location": {"country": "GB"}, "locale": "en-GB"},
     "customer + session": {"session_id": "s-both", "user_id": "20011", "location": {"country": "NL"},
                            "session": {"viewed": ["SYN10100"], "cart": ["SYN10200"]}, "locale": "nl-NL"},
+    "stored session": {"session_id": "s-stored", "user_id": "20022", "location": {"country": "NL"}},
 }  # fmt: skip
+STORED_EVENTS = {"events": [
+    *({"type": "view", "session_id": "s-stored", "user_id": "20022", "product_id": f"SYN1{i:04d}"} for i in range(8)),
+    {"type": "add_to_cart", "session_id": "s-stored", "user_id": "20022", "product_id": "SYN10300"},
+]}  # fmt: skip
+
+
+async def store_events(runtime: Runtime) -> None:
+    """The events behind the "stored session" scenario."""
+    policy = policy_for(runtime.settings, runtime.engine.model.path)
+    events = parse_events(STORED_EVENTS, datetime.now(UTC))
+    await ingest(runtime.store, events, policy, None, 5.0)
 
 
 async def run(runtime: Runtime, n: int, repeats: int) -> dict[str, tuple[float, float]]:
@@ -74,8 +89,10 @@ def main() -> None:
             async def measure(settings: Settings = settings) -> dict[str, tuple[float, float]]:
                 runtime = Runtime.open(settings)
                 try:
+                    await store_events(runtime)
                     return await run(runtime, args.n, args.repeats)
                 finally:
+                    await runtime.decider.drain()
                     await runtime.close()
 
             table[kind] = asyncio.run(measure())

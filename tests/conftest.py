@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import socket
@@ -75,15 +76,19 @@ def free_port() -> int:
 
 
 class PrivateRedis:
-    """A redis-server of the test's own on a free port, which the test may stop and restart."""
+    """A redis-server of the test's own on a free port, which the test may stop and restart.
 
-    def __init__(self, tmp: Path) -> None:
+    `durable=True` keeps an append-only file fsynced on every write, so a restart loses nothing.
+    """
+
+    def __init__(self, tmp: Path, durable: bool = False) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             pytest.fail("redis-server is not installed (apt-get install redis-server)")
         self.binary = binary
         self.port = free_port()
         self.dir = tmp
+        self.durable = durable
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -91,9 +96,10 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        durability = ["--appendonly", "yes", "--appendfsync", "always"] if self.durable else ["--appendonly", "no"]
         self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.dir)],
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", *durability,
+             "--enable-debug-command", "yes", "--dir", str(self.dir)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -136,3 +142,40 @@ def catalog(artifacts_dir: Path) -> dict[str, Any]:
                 out_of_stock.setdefault(country, []).append(item.id)
     repeatable = [item.id for item in art.items if item.repeatable]
     return {"by_category": by_category, "out_of_stock": out_of_stock, "repeatable": repeatable, "artifacts": art}
+
+
+def with_redis(settings: Settings, prefix: str, url: str = REDIS_URL, **changes: Any) -> Settings:
+    """`settings` on a Redis store under `prefix`."""
+    return dataclasses.replace(settings, redis_url=url, redis_prefix=prefix, **changes)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    """The test's settings on the embedded store, and on Redis with the build's profiles bulk-loaded."""
+    if request.param == "memory":
+        return settings
+    from edge.cli import load
+
+    require_redis().close()
+    redis_settings = with_redis(settings, request.getfixturevalue("redis_prefix"))
+    assert load(redis_settings, REDIS_URL) == 0
+    return redis_settings
+
+
+def stream_entries(client: TestClient, name: str = "events") -> list[dict[str, str]]:
+    """Every entry of the `events` or `exposures` stream the app writes, whichever its store."""
+    from edge.redis_store import RedisStore
+
+    store = client.app_state["runtime"].store
+    if not isinstance(store, RedisStore):
+        entries: list[dict[str, str]] = store.entries(name)
+        return entries
+    reader = redis.Redis.from_url(client.app_state["runtime"].settings.redis_url)
+    try:
+        return [
+            {k.decode(): v.decode() for k, v in fields.items()}
+            for key in store.stream_keys(name)
+            for _, fields in reader.xrange(key)
+        ]
+    finally:
+        reader.close()

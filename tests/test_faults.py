@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
+import redis
 from starlette.testclient import TestClient
 
 from edge.app import create_app
 from edge.cli import load
+from edge.redis_store import RedisStore
 from edge.settings import Settings
-from tests.conftest import AUTH, NOW, PrivateRedis
+from tests.conftest import AUTH, NOW, PrivateRedis, require_redis, with_redis
 
 
 def test_redis_down_slow_and_back(settings: Settings, private_redis: PrivateRedis) -> None:
@@ -43,8 +49,6 @@ def test_redis_down_slow_and_back(settings: Settings, private_redis: PrivateRedi
         assert recovered["degraded"] is False and recovered["personalized"] is True
         assert client.get("/readyz").status_code == 200
 
-        import redis
-
         slow = redis.Redis(port=private_redis.port)
         slow.execute_command("CLIENT", "PAUSE", "400", "ALL")
         started = time.perf_counter()
@@ -55,3 +59,126 @@ def test_redis_down_slow_and_back(settings: Settings, private_redis: PrivateRedi
         time.sleep(0.5)
         assert client.post("/v1/decide", json=body).json()["degraded"] is False
         slow.close()
+
+
+def fault_settings(settings: Settings, server: PrivateRedis) -> Settings:
+    return Settings(
+        artifacts=settings.artifacts, admin_token=settings.admin_token, build_if_missing=False,
+        redis_url=server.url, redis_prefix="edge", deadline_ms=50, events_timeout_ms=250,
+    )  # fmt: skip
+
+
+def stored_markers(server: PrivateRedis) -> list[str]:
+    """product_id of every event in the server's event streams (one entry per stored event)."""
+    reader = redis.Redis(port=server.port)
+    try:
+        return [
+            fields[b"product_id"].decode()
+            for key in reader.scan_iter(match="edge:*:events")
+            for _, fields in reader.xrange(key)
+        ]
+    finally:
+        reader.close()
+
+
+def until(check: Callable[[], bool], timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "did not recover in time"
+        time.sleep(0.05)
+
+
+def test_stop_and_restart_mid_run_loses_no_acknowledged_event(settings: Settings, tmp_path: Path) -> None:
+    server = PrivateRedis(tmp_path, durable=True)
+    server.start()
+    acknowledged, refused = [], []
+    try:
+        with TestClient(create_app(fault_settings(settings, server))) as client:
+            for i in range(60):
+                if i == 20:
+                    server.stop()
+                if i == 40:
+                    server.start()  # same data directory: the append-only file brings the data back
+                    until(lambda: client.get("/readyz").status_code == 200)
+                marker = f"M{i:03d}"
+                event = {"type": "view", "session_id": f"s-run-{i % 3}", "user_id": f"u-run-{i % 5}",
+                         "product_id": marker}  # fmt: skip
+                response = client.post("/v1/events", json={"events": [event]})
+                assert response.status_code in (202, 503), response.text
+                (acknowledged if response.status_code == 202 else refused).append(marker)
+                if response.status_code == 503:
+                    assert response.json()["error"]["code"] == "store_unavailable"
+                started = time.perf_counter()
+                decision = client.post("/v1/decide", json={"session_id": f"s-run-{i % 3}", "now": NOW})
+                assert decision.status_code == 200 and len(decision.json()["products"]) == 12
+                assert (time.perf_counter() - started) < 0.5
+            down = [f"M{i:03d}" for i in range(20, 40)]
+            assert set(down) <= set(refused)  # while the server was down, nothing was acknowledged ...
+            assert acknowledged[:20] == [f"M{i:03d}" for i in range(20)]  # ... before, everything was ...
+            assert len(acknowledged) >= 37  # ... and after (a stale connection may cost a retry)
+            assert sorted(stored_markers(server)) == acknowledged  # stored: exactly what was acknowledged
+            last = client.post("/v1/decide", json={"session_id": "s-run-0", "now": NOW, "debug": True}).json()
+            assert last["degraded"] is False and last["explain"]["signals"]["viewed"] == 0  # views of u-run-*
+    finally:
+        server.stop()
+
+
+def test_slow_redis_gives_503_and_a_retry_with_the_same_key_applies_once(
+    settings: Settings, private_redis: PrivateRedis
+) -> None:
+    admin = redis.Redis(port=private_redis.port)
+    with TestClient(create_app(fault_settings(settings, private_redis))) as client:
+        event = {"type": "view", "session_id": "s-slow", "product_id": "SLOW-1"}
+        sleeper = threading.Thread(target=admin.execute_command, args=("DEBUG", "SLEEP", "0.8"))
+        sleeper.start()
+        time.sleep(0.1)
+        started = time.perf_counter()
+        slow = client.post("/v1/events", json={"events": [event]}, headers={"Idempotency-Key": "retry-1"})
+        assert slow.status_code == 503 and (time.perf_counter() - started) < 0.6
+        started = time.perf_counter()
+        decision = client.post("/v1/decide", json={"session_id": "s-slow", "now": NOW}).json()
+        assert decision["degraded"] is True and (time.perf_counter() - started) < 0.3
+        sleeper.join()
+        until(lambda: client.post("/v1/events", json={"events": [event]},
+                                  headers={"Idempotency-Key": "retry-1"}).status_code == 202)  # fmt: skip
+        assert stored_markers(private_redis) == ["SLOW-1"]  # stored once, though sent until acknowledged
+        until(lambda: client.post("/v1/decide", json={"session_id": "s-slow", "now": NOW}).json()["degraded"] is False)
+    admin.close()
+
+
+def test_paused_writes_do_not_slow_decisions_and_exposures_follow(
+    settings: Settings, private_redis: PrivateRedis, tmp_path: Path
+) -> None:
+    experiments = tmp_path / "experiments.yaml"
+    experiments.write_text("experiments:\n  - key: all\n    arms: [{key: a, weight: 0.5}, {key: b, weight: 0.5}]\n")
+    admin = redis.Redis(port=private_redis.port)
+    app_settings = dataclasses.replace(fault_settings(settings, private_redis), experiments=experiments)
+    with TestClient(create_app(app_settings)) as client:
+        client.post("/v1/decide", json={"session_id": "s-warm", "now": NOW})
+        admin.execute_command("CLIENT", "PAUSE", "600", "WRITE")  # reads go on, writes wait
+        started = time.perf_counter()
+        decisions = [client.post("/v1/decide", json={"session_id": f"s-exp-{i}", "now": NOW}).json() for i in range(5)]
+        elapsed = time.perf_counter() - started
+        assert all(d["degraded"] is False and d["experiments"] for d in decisions)
+        assert elapsed < 0.4, elapsed  # the exposure writes wait for the pause, the decisions do not
+        client.portal.call(client.app_state["runtime"].decider.drain)
+        reader = redis.Redis(port=private_redis.port)
+        logged = [f for key in reader.scan_iter(match="edge:*:exposures") for _, f in reader.xrange(key)]
+        reader.close()
+        ids = {d["decision_id"] for d in decisions}
+        assert ids <= {f[b"decision_id"].decode() for f in logged}
+    admin.close()
+
+
+def test_unreadable_stored_data_degrades_instead_of_failing(settings: Settings, redis_prefix: str) -> None:
+    writer = require_redis()
+    with TestClient(create_app(with_redis(settings, redis_prefix))) as client:
+        store: RedisStore = client.app_state["runtime"].store
+        writer.hset(store.profile_key("u-corrupt"), mapping={"p": b"{not json", "e:orders": b"many"})
+        writer.hset(store.session_key(None, "s-corrupt"), "viewed", b"[oops")
+        result = client.post("/v1/decide", json={"session_id": "s-corrupt", "user_id": "u-corrupt", "now": NOW})
+        assert result.status_code == 200 and result.json()["degraded"] is True
+        assert client.get("/v1/profiles/u-corrupt", headers=AUTH).status_code == 503
+        anonymous = client.post("/v1/decide", json={"session_id": "s-corrupt", "now": NOW}).json()
+        assert anonymous["degraded"] is False and anonymous["personalized"] is False  # a bad list reads as none
+    writer.close()

@@ -1,0 +1,130 @@
+-- Edge: run one write program atomically (the ops are documented in edge/writes.py).
+-- KEYS: every key the program touches. ARGV[1]: JSON [[[code, key_index, arg, ...], ...], ...],
+-- one inner list per group. Returns {duplicate_groups, tag, ...}: the tags of N ops whose key
+-- did not exist yet. Every op is checked before the first write, so a malformed program writes nothing.
+local program = cjson.decode(ARGV[1])
+local KNOWN = {G = 1, N = 1, X = 1, I = 1, F = 1, S = 1, SNX = 1, MAX = 1, LA = 1, LR = 1, LM = 1,
+               TIER = 1, HD = 1, SA = 1, E = 1, D = 1, CD = 1}
+local RANK = {bronze = 1, silver = 2, gold = 3, platinum = 4}
+
+for _, group in ipairs(program) do
+  for _, op in ipairs(group) do
+    if not KNOWN[op[1]] or not KEYS[op[2]] then
+      return redis.error_reply('edge: bad op ' .. tostring(op[1]))
+    end
+  end
+end
+
+local function read_list(key, field)
+  local raw = redis.call('HGET', key, field)
+  if not raw then return {} end
+  local ok, list = pcall(cjson.decode, raw)
+  if ok and type(list) == 'table' then return list end
+  return {}
+end
+
+local function write_list(key, field, list, cap)
+  local n = #list
+  if n == 0 then
+    redis.call('HDEL', key, field)
+    return
+  end
+  local first = 1
+  if cap and n > cap then first = n - cap + 1 end
+  local kept = {}
+  for i = first, n do kept[#kept + 1] = list[i] end
+  redis.call('HSET', key, field, cjson.encode(kept))
+end
+
+local function without(list, value)
+  local out = {}
+  for _, v in ipairs(list) do
+    if v ~= value then out[#out + 1] = v end
+  end
+  return out
+end
+
+local function tier_for(spend, s, g, p)
+  if spend >= p then return 'platinum' end
+  if spend >= g then return 'gold' end
+  if spend >= s then return 'silver' end
+  return 'bronze'
+end
+
+local created = {}
+local duplicates = 0
+for _, group in ipairs(program) do
+  for _, op in ipairs(group) do
+    local code, key = op[1], KEYS[op[2]]
+    if code == 'G' then
+      if not redis.call('SET', key, '1', 'NX', 'EX', op[3]) then
+        duplicates = duplicates + 1
+        break
+      end
+    elseif code == 'N' then
+      if redis.call('EXISTS', key) == 0 then created[#created + 1] = op[3] end
+    elseif code == 'X' then
+      redis.call('XADD', key, 'MAXLEN', '~', op[3], '*', unpack(op, 4))
+    elseif code == 'I' then
+      redis.call('HINCRBY', key, op[3], op[4])
+    elseif code == 'F' then
+      redis.call('HINCRBYFLOAT', key, op[3], op[4])
+    elseif code == 'S' then
+      redis.call('HSET', key, op[3], op[4])
+    elseif code == 'SNX' then
+      redis.call('HSETNX', key, op[3], op[4])
+    elseif code == 'MAX' then
+      local old = redis.call('HGET', key, op[3])
+      if not old or old < op[4] then redis.call('HSET', key, op[3], op[4]) end
+    elseif code == 'LA' then
+      local list = without(read_list(key, op[3]), op[4])
+      list[#list + 1] = op[4]
+      write_list(key, op[3], list, tonumber(op[5]))
+    elseif code == 'LR' then
+      local list = read_list(key, op[3])
+      local kept = without(list, op[4])
+      if #kept ~= #list then write_list(key, op[3], kept, nil) end
+    elseif code == 'LM' then
+      local all = cjson.decode(op[4])
+      for _, v in ipairs(read_list(key, op[3])) do all[#all + 1] = v end
+      local seen, backwards, list = {}, {}, {}
+      for i = #all, 1, -1 do
+        if not seen[all[i]] then
+          seen[all[i]] = true
+          backwards[#backwards + 1] = all[i]
+        end
+      end
+      for i = #backwards, 1, -1 do list[#list + 1] = backwards[i] end
+      write_list(key, op[3], list, tonumber(op[5]))
+    elseif code == 'TIER' then
+      local delta, s, g, p = tonumber(op[3]), tonumber(op[4]), tonumber(op[5]), tonumber(op[6])
+      local base_spend, base_tier = 0, nil
+      local raw = redis.call('HGET', key, 'p')
+      if raw then
+        local ok, doc = pcall(cjson.decode, raw)
+        if ok and type(doc) == 'table' then
+          base_spend = tonumber(doc.spend) or 0
+          if type(doc.tier) == 'string' then base_tier = doc.tier end
+        end
+      end
+      local after = base_spend + (tonumber(redis.call('HGET', key, 'e:spend')) or 0)
+      local reached = tier_for(after, s, g, p)
+      local current = redis.call('HGET', key, 'e:tier') or base_tier
+      if RANK[reached] > RANK[tier_for(after - delta, s, g, p)] and RANK[reached] > (RANK[current] or 0) then
+        redis.call('HSET', key, 'e:tier', reached)
+      end
+    elseif code == 'HD' then
+      redis.call('HDEL', key, unpack(op, 3))
+    elseif code == 'SA' then
+      redis.call('SADD', key, op[3])
+    elseif code == 'E' then
+      redis.call('EXPIRE', key, op[3])
+    elseif code == 'D' then
+      redis.call('DEL', key)
+    elseif code == 'CD' then
+      if redis.call('HGET', key, op[3]) == op[4] then redis.call('DEL', key) end
+    end
+  end
+end
+table.insert(created, 1, duplicates)
+return created

@@ -1,0 +1,293 @@
+"""Events: `POST /v1/events` validated into `Event`s and planned into one write `Program`.
+
+Every event is appended to the event stream of its unit's partition and applied to state in the
+same program: the session (viewed, cart, searches, purchases and wishes of an anonymous visitor,
+consent) and, when the event names a user, the profile's event-driven fields (orders, spend,
+points, tier, purchased, wishlist, last purchase, complaints, subscription, consent). The store
+runs the program atomically (one Lua script; one per hash slot in a cluster), so a call is either
+stored or answered 503 with nothing written. docs/redis-format.md lists every field.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from edge import validation as v
+from edge.errors import DependencyError, StoreUnavailable, ValidationFailed
+from edge.loyalty import TierThresholds, points_for, thresholds_for
+from edge.requests import SessionSignals, parse_session
+from edge.sessions import SessionPolicy, landing_ops, session_rel, touch_ops
+from edge.settings import Settings
+from edge.store import ProfileStore, promote_session
+from edge.writes import IDEMPOTENCY_TTL_S, Applied, Group, Op, Program, register, session_unit, user_unit
+
+log = logging.getLogger("edge.events")
+
+EVENT_TYPES = (
+    "view", "add_to_cart", "remove_from_cart", "purchase", "search",
+    "wishlist_add", "complaint", "subscription_cancel", "consent",
+)  # fmt: skip
+PRODUCT_EVENTS = frozenset({"view", "add_to_cart", "remove_from_cart", "purchase", "wishlist_add"})
+MAX_EVENTS = 500
+MAX_QUANTITY = 1_000_000
+MAX_PRICE = 1e9
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    type: str
+    ts: datetime
+    session_id: str | None = None
+    user_id: str | None = None
+    product_id: str | None = None
+    quantity: int | None = None
+    price: float | None = None
+    query: str | None = None
+    personalization: bool | None = None
+    landing: SessionSignals | None = None  # optional `utm` / `referrer` of the page the event happened on
+
+    @property
+    def unit(self) -> str:
+        """Where the event is stored: the user's slot when it names one, else the session's."""
+        return user_unit(self.user_id) if self.user_id else session_unit(self.session_id or "")
+
+
+@dataclass(frozen=True, slots=True)
+class EventPolicy:
+    """What applying events needs besides the events: session limits, tiers, stream retention."""
+
+    session: SessionPolicy = field(default_factory=SessionPolicy)
+    tiers: TierThresholds = field(default_factory=TierThresholds)
+    stream_maxlen: int = 200_000  # events kept over all partitions (XADD MAXLEN ~)
+    max_items: int = 5000  # purchased / wishlist kept on a profile
+
+
+@lru_cache(maxsize=8)
+def policy_for(settings: Settings, build: Path) -> EventPolicy:
+    """The policy of these settings and this build (its manifest's tier thresholds); built once."""
+    return EventPolicy(
+        session=settings.session_policy(),
+        tiers=thresholds_for(build, settings.default_tiers()),
+        stream_maxlen=settings.events_maxlen,
+    )
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+
+def parse_events(body: Any, now: datetime) -> tuple[Event, ...]:
+    """Validate a decoded `/v1/events` body; `now` stamps events without `ts`."""
+    data = v.obj(body, "body")
+    events = data.get("events")
+    if not isinstance(events, list):
+        raise ValidationFailed("events must be a list of events", "events")
+    if not 1 <= len(events) <= MAX_EVENTS:
+        raise ValidationFailed(f"events must have 1-{MAX_EVENTS} entries", "events")
+    return tuple(parse_event(event, f"events[{i}]", now) for i, event in enumerate(events))
+
+
+def _required(data: dict[str, Any], name: str, where: str) -> Any:
+    if data.get(name) is None:
+        raise ValidationFailed(f"{where}.{name} is required for a {data['type']} event", f"{where}.{name}")
+    return data[name]
+
+
+def parse_event(value: Any, where: str, now: datetime) -> Event:
+    data = v.obj(value, where)
+    if data.get("type") is None:
+        raise ValidationFailed(f"{where}.type is required", f"{where}.type")
+    kind = v.one_of(data["type"], f"{where}.type", EVENT_TYPES)
+    session_id = None if data.get("session_id") is None else v.identifier(data["session_id"], f"{where}.session_id")
+    user_id = None if data.get("user_id") is None else v.identifier(data["user_id"], f"{where}.user_id")
+    if session_id is None and user_id is None:
+        raise ValidationFailed(f"{where} needs a session_id or a user_id", f"{where}.session_id")
+    product_id = quantity = price = query = personalization = None
+    if kind in PRODUCT_EVENTS:
+        product_id = v.text(_required(data, "product_id", where), f"{where}.product_id", 128)
+        if not product_id:
+            raise ValidationFailed(f"{where}.product_id must not be empty", f"{where}.product_id")
+    if kind == "purchase":
+        quantity = v.integer(_required(data, "quantity", where), f"{where}.quantity", 1, MAX_QUANTITY)
+        price = v.number(_required(data, "price", where), f"{where}.price", 0.0, MAX_PRICE)
+    if kind == "search":
+        query = v.text(_required(data, "query", where), f"{where}.query", 256).strip()
+        if not query:
+            raise ValidationFailed(f"{where}.query must not be empty", f"{where}.query")
+    if kind == "consent":
+        personalization = v.boolean(_required(data, "personalization", where), f"{where}.personalization")
+    ts = v.optional_timestamp(data.get("ts"), f"{where}.ts") or now
+    landing = None
+    if data.get("utm") is not None or data.get("referrer") is not None:
+        landing = parse_session({"utm": data.get("utm"), "referrer": data.get("referrer")}, where)
+    return Event(kind, ts, session_id, user_id, product_id, quantity, price, query, personalization, landing)
+
+
+def idempotency_key(value: str | None) -> str | None:
+    """The optional `Idempotency-Key` header: a retried call with the same key is applied once."""
+    return None if value is None else v.identifier(value, "idempotency-key")
+
+
+# --- planning (pure) ------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def stamp(ts: datetime) -> str:
+    """Fixed-width RFC 3339, seconds: compares as text (used for `e:last_purchase_at`)."""
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@lru_cache(maxsize=4096)
+def stamp_ms(ts: datetime) -> str:
+    """RFC 3339 with milliseconds (stream entries)."""
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+def stream_fields(event: Event) -> tuple[str, ...]:
+    """The stream entry: type and time, then only the fields the event has."""
+    fields = ["type", event.type, "ts", stamp_ms(event.ts)]
+    for name in ("session_id", "user_id", "product_id", "query"):
+        value = getattr(event, name)
+        if value is not None:
+            fields += [name, value]
+    if event.quantity is not None:
+        fields += ["quantity", str(event.quantity), "price", repr(event.price)]
+    if event.personalization is not None:
+        fields += ["personalization", "true" if event.personalization else "false"]
+    return tuple(fields)
+
+
+def session_ops(rel: str, event: Event, anonymous: bool, policy: SessionPolicy) -> list[Op]:
+    """How one event changes the session hash `rel` (the first UTM/referrer seen is the landing's)."""
+    landing = list(landing_ops(rel, event.landing)) if event.landing is not None else []
+    return [*landing, *_session_change(rel, event, anonymous, policy)]
+
+
+def _session_change(rel: str, event: Event, anonymous: bool, policy: SessionPolicy) -> list[Op]:
+    product = event.product_id or ""
+    match event.type:
+        case "view":
+            return [Op("LA", rel, ("viewed", product, policy.max_viewed))]
+        case "add_to_cart":
+            return [Op("LA", rel, ("cart", product, policy.max_cart))]
+        case "remove_from_cart":
+            return [Op("LR", rel, ("cart", product))]
+        case "search":
+            return [Op("LA", rel, ("searches", event.query or "", policy.max_searches))]
+        case "purchase":
+            bought = [Op("LA", rel, ("purchased", product, policy.max_items))] if anonymous else []
+            return [Op("LR", rel, ("cart", product)), *bought]
+        case "wishlist_add" if anonymous:
+            return [Op("LA", rel, ("wishlist", product, policy.max_items))]
+        case "consent":
+            return [Op("S", rel, ("consent", "1" if event.personalization else "0"))]
+    return []
+
+
+def profile_ops(event: Event, policy: EventPolicy) -> list[Op]:
+    """How one event changes the profile's event-driven fields (sums are added per call)."""
+    first_seen = Op("SNX", "profile", ("e:first_seen", stamp(event.ts)))
+    product = event.product_id or ""
+    match event.type:
+        case "purchase":
+            return [
+                Op("LA", "profile", ("e:purchased", product, policy.max_items)),
+                Op("MAX", "profile", ("e:last_purchase_at", stamp(event.ts))),
+                first_seen,
+            ]
+        case "wishlist_add":
+            return [Op("LA", "profile", ("e:wishlist", product, policy.max_items)), first_seen]
+        case "complaint":
+            return [Op("I", "profile", ("e:complaints", 1)), first_seen]
+        case "subscription_cancel":
+            return [Op("S", "profile", ("e:subscription", "cancelled")), first_seen]
+        case "consent":
+            return [Op("S", "profile", ("e:consent", "1" if event.personalization else "0"))]
+    return []
+
+
+def plan_group(unit: str, events: Sequence[Event], policy: EventPolicy, key: str | None) -> Group:
+    """The ops of one unit's events, in order; purchases of one call at one time count as one order."""
+    user_id = events[0].user_id
+    ops: list[Op] = []
+    if key is not None:
+        ops += [Op("G", f"idem:{key}", (IDEMPOTENCY_TTL_S,)), *register(f"idem:{key}")]
+    changes: list[tuple[Event, list[Op]]] = []
+    sessions: dict[str, None] = {}
+    for event in events:
+        changed = []
+        if event.session_id is not None:
+            changed = session_ops(session_rel(user_id, event.session_id), event, user_id is None, policy.session)
+            if changed:
+                sessions[event.session_id] = None
+        changes.append((event, changed))
+    if user_id is not None:  # report sessions this call creates in the user's slot: they may need promoting
+        ops += [Op("N", session_rel(user_id, sid), (f"{user_id} {sid}",)) for sid in sessions]
+    spend = 0.0
+    orders: set[str] = set()
+    for event, changed in changes:
+        ops.append(Op("X", "@events", (policy.stream_maxlen, *stream_fields(event))))
+        ops += changed
+        if user_id is not None:
+            ops += profile_ops(event, policy)
+            if event.type == "purchase":
+                spend += (event.quantity or 0) * (event.price or 0.0)
+                orders.add(stamp(event.ts))
+    if orders:
+        ops += [
+            Op("I", "profile", ("e:orders", len(orders))),
+            Op("F", "profile", ("e:spend", repr(round(spend, 4)))),
+            Op("I", "profile", ("e:points", points_for(spend))),
+            Op("TIER", "profile", (repr(round(spend, 4)), *policy.tiers.as_args())),
+        ]
+    for sid in sessions:
+        ops += touch_ops(user_id, sid, policy.session)
+    return Group(unit, tuple(ops))
+
+
+def plan_events(events: Sequence[Event], policy: EventPolicy, key: str | None = None) -> Program:
+    """One group per unit (user, else session), in the order units first appear."""
+    by_unit: dict[str, list[Event]] = {}
+    for event in events:
+        by_unit.setdefault(event.unit, []).append(event)
+    return tuple(plan_group(unit, batch, policy, key) for unit, batch in by_unit.items())
+
+
+# --- the I/O shell --------------------------------------------------------------------------------
+
+
+async def ingest(
+    store: ProfileStore, events: Sequence[Event], policy: EventPolicy, key: str | None, timeout_s: float
+) -> Applied:
+    """Store the events (all or nothing) within `timeout_s`, then promote sessions that just logged in.
+
+    Raises `StoreUnavailable` when the store cannot take them: the caller answers 503 and retries
+    (with the same Idempotency-Key, a retry of a call that was in fact stored is not applied twice).
+    """
+    program = plan_events(events, policy, key)
+    try:
+        async with asyncio.timeout(timeout_s):
+            applied = await store.apply(program)
+    except TimeoutError as exc:
+        raise StoreUnavailable("the event store did not answer in time; retry") from exc
+    if applied.created:
+        pairs = [tag.split(" ", 1) for tag in applied.created]
+        try:
+            async with asyncio.timeout(timeout_s):
+                outcomes = await asyncio.gather(
+                    *(promote_session(store, u, s, policy.session) for u, s in pairs), return_exceptions=True
+                )
+        except TimeoutError:
+            outcomes = [TimeoutError()]
+        for outcome in outcomes:
+            if isinstance(outcome, TimeoutError | DependencyError):
+                log.warning("a session promotion after login failed; its anonymous part expires on its own")
+            elif isinstance(outcome, BaseException):
+                raise outcome
+    return applied
