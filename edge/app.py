@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -21,7 +22,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from edge import __version__
-from edge.decide import Decider
 from edge.errors import (
     ConfigError,
     EdgeError,
@@ -220,12 +220,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         runtime = Runtime.open(settings)
-        # the decider with every EDGE_* setting it uses (session TTL, exposure retention)
-        runtime.decider = Decider.from_settings(runtime.store, settings)
+        watcher = asyncio.create_task(runtime.watch(settings.watch_s)) if settings.watch_s > 0 else None
         try:
             yield {"runtime": runtime}
         finally:
-            await runtime.decider.drain()  # background writes finish before the store closes
+            if watcher is not None:
+                watcher.cancel()
             await runtime.close()
 
     routes = [

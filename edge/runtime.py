@@ -59,7 +59,7 @@ class Runtime:
                 settings.redis_url, settings.redis_prefix, settings.redis_timeout_ms, settings.redis_pool_size
             )
         engine = Engine(model, content, experiments, ttl_s=settings.ttl_s)
-        decider = Decider(store, settings.deadline_ms / 1000.0)
+        decider = Decider.from_settings(store, settings)
         log.info(
             "edge ready: model %s (%d items), content %s, experiments %s, store %s",
             model.version, len(model.catalog), content.version, experiments.version,
@@ -114,4 +114,6 @@ class Runtime:
                 log.warning("file change not applied, old config kept: %s", exc.message)
 
     async def close(self) -> None:
+        """Finish the background writes (counters, exposures), then close the store."""
+        await self.decider.drain()
         await self.store.close()

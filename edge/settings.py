@@ -41,6 +41,7 @@ class Settings:
     events_timeout_ms: float = 1000.0  # how long POST /v1/events waits for the store before answering 503
     events_max_body_bytes: int = 262144  # body limit of POST /v1/events (500 events of ~500 bytes)
     tier_thresholds: tuple[float, float, float] = (500.0, 2000.0, 5000.0)  # spend for silver,gold,platinum
+    watch_s: float = 2.0  # poll content/experiments/artifacts for changes this often; 0 = only on reload
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +66,7 @@ class Settings:
         """Range checks shared by `from_env` and tests that build settings by hand."""
         checks: list[tuple[bool, str, str]] = [
             (self.redis_timeout_ms > 0, "EDGE_REDIS_TIMEOUT_MS", "must be > 0"),
+            (self.watch_s >= 0, "EDGE_WATCH_S", "must be >= 0"),
             (self.redis_pool_size >= 1, "EDGE_REDIS_POOL_SIZE", "must be >= 1"),
             (self.deadline_ms > 0, "EDGE_DEADLINE_MS", "must be > 0"),
             (self.max_body_bytes >= 1024, "EDGE_MAX_BODY_BYTES", "must be >= 1024"),
@@ -147,4 +149,5 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "events_timeout_ms": _positive_number,
     "events_max_body_bytes": int,
     "tier_thresholds": _thresholds,
+    "watch_s": _positive_number,
 }

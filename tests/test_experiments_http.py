@@ -208,3 +208,21 @@ def test_content_file_change_is_picked_up(settings: Settings, tmp_path: Path) ->
     assert changed != before
     assert kept == changed
     assert runtime.engine.content.segments["new_visitor"].variant == "home-pitch-v2"
+
+
+def test_an_experiments_file_change_is_applied_without_a_call(settings: Settings, experiments_file: Path) -> None:
+    import time
+
+    experiments_file.write_text(HALF)
+    watching = Settings(artifacts=settings.artifacts, admin_token=settings.admin_token, build_if_missing=False,
+                        experiments=experiments_file, watch_s=0.05)  # fmt: skip
+    with TestClient(create_app(watching)) as client:
+        before = client.get("/v1/experiments", headers=AUTH).json()["version"]
+        experiments_file.write_text(HOLDOUT + HALF)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            shown = client.get("/v1/experiments", headers=AUTH).json()
+            if shown["version"] != before:
+                break
+            time.sleep(0.05)
+        assert shown["version"] != before and shown["holdout"]["percent"] == 5
