@@ -45,6 +45,7 @@ class Model:
     _blended: dict[tuple[str, tuple[float, ...]], tuple[list[Candidate], dict[int, float]]] = field(
         default_factory=dict
     )
+    _popular_lists: dict[tuple[str, tuple[float, ...], int, float], list[Ranked]] = field(default_factory=dict)
 
     @classmethod
     def from_artifacts(cls, art: Artifacts, index: ItemIndex, per_source: int = 60) -> Model:
@@ -67,6 +68,10 @@ class Model:
         neighbours = tuple(tuple(r for r in row if r >= 0) for row in art.neighbors[:, :NEIGHBOURS_PER_ANCHOR].tolist())
         return cls(art.version, art.path, catalog, index, neighbours, pop, by_category, popular, backfill, per_source)
 
+    def popular_list(self, country: str | None, params: RankingParams, limit: int) -> list[Ranked]:
+        """The finished non-personal list for a country (nothing excluded), memoised."""
+        return _popular_list(self, country, params, limit)
+
     def popular_candidates(
         self, country: str | None, weights: Mapping[str, float]
     ) -> tuple[list[Candidate], dict[int, float]]:
@@ -81,6 +86,23 @@ class Model:
             if len(self._blended) < 1024:
                 self._blended[key] = found
         return found
+
+
+def _popular_list(model: Model, country: str | None, params: RankingParams, limit: int) -> list[Ranked]:
+    """The non-personal list for a country, as every anonymous first page gets it (memoised)."""
+    place = country if country is not None and country in model.popular_sources else ""
+    key = (place, tuple(params.weights.get(r, 0.0) for r in POPULAR_REASONS), limit, params.max_category_share)
+    found = model._popular_lists.get(key)
+    if found is None:
+        popular, _ = model.popular_candidates(place, params.weights)
+        blocked = (model.catalog.out_of_stock_rows.get(place, frozenset()), frozenset())
+        categories = model.catalog.category_list
+        found = select(popular, blocked, categories, limit, params.max_category_share)
+        if len(found) < limit:
+            found = select(model.backfill, blocked, categories, limit, params.max_category_share, found)
+        if len(model._popular_lists) < 4096:
+            model._popular_lists[key] = found
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +231,8 @@ def recommend(model: Model, signals: Signals, limit: int, params: RankingParams)
     share = params.max_category_share
     popular, popular_score = model.popular_candidates(signals.country, params.weights)
     personal = personal_sources(model, signals, params, k, blocked)
+    if not personal and not blocked[1]:
+        return model.popular_list(signals.country, params, limit)
     candidates: Iterable[Candidate] = popular
     if personal:  # both lists are best first: merge lazily, select stops after `limit` picks
         candidates = heapq.merge(blend(personal, params.weights, popular_score), popular, reverse=True)
