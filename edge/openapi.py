@@ -296,12 +296,19 @@ _SCHEMAS: Final[dict[str, JSON]] = {
                 "type": _ref("EventType"),
                 "session_id": _ID,
                 "user_id": _ID,
-                "product_id": {"type": "string"},
+                "product_id": {"type": "string", "maxLength": 128},
                 "ts": {**_DATE_TIME, "description": "Defaults to the server clock."},
-                "quantity": {"type": "integer", "minimum": 1, "description": "purchase only."},
-                "price": {"type": "number", "minimum": 0, "description": "purchase only."},
-                "query": {"type": "string", "description": "search only."},
+                "quantity": {"type": "integer", "minimum": 1, "maximum": 1000000, "description": "purchase only."},
+                "price": {"type": "number", "minimum": 0, "maximum": 1e9, "description": "purchase only."},
+                "query": {"type": "string", "minLength": 1, "maxLength": 256, "description": "search only."},
                 "personalization": {"type": "boolean", "description": "consent only."},
+                "utm": {
+                    **_obj(
+                        {"source": {"type": "string"}, "medium": {"type": "string"}, "campaign": {"type": "string"}}
+                    ),
+                    "description": "Optional: the landing's campaign; the first one a session sees is kept.",
+                },
+                "referrer": {"type": "string", "description": "Optional: the landing's referrer."},
             },
             ("type",),
         ),
@@ -403,6 +410,16 @@ _PATHS: Final[JSON] = {
                 **_errors(*_BODY_ERRORS, "503"),
             },
             requestBody={"required": True, "content": _json_content(_ref("EventsRequest"), _EVENTS_REQUEST_EXAMPLE)},
+            parameters=[
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+                    "description": "A retried call with the same key is applied once.",
+                }
+            ],
+            description="The body limit is EDGE_EVENTS_MAX_BODY_BYTES (default 256 KiB), so 500 events fit.",
         )
     },
     "/v1/profiles/{user_id}": {
