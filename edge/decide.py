@@ -290,7 +290,7 @@ def decide_from_snapshot(
         "variant": {"id": page.variant},
         "greeting": page.greeting,
         "cta": page.cta,
-        "products": [{**item_json[r.row], "score": r.score, "reason": r.reason} for r in ranked],
+        "products": [dict(item_json[r.row], score=r.score, reason=r.reason) for r in ranked],
         "experiments": assignment.to_json(),
         "ttl_s": engine.ttl_s,
         "took_ms": 0.0,

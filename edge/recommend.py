@@ -21,7 +21,7 @@ from edge.index import ItemIndex, Neighbours
 from edge.ranking import REASON_CODE, Candidate, Ranked, RankingParams, Source, blend, rank_scores, select
 
 RECENT_VIEWS = 5  # views that shape `similar_to_viewed`
-RECENT_PURCHASES = 10  # purchases whose neighbours are `bought_together`
+RECENT_PURCHASES = 5  # purchases whose neighbours are `bought_together`
 NEIGHBOURS_PER_ANCHOR = 10
 POPULAR_REASONS = ("trending_local", "best_seller", "on_sale")
 BACKFILL_WEIGHT = 0.1
