@@ -9,7 +9,7 @@ tables as lists) is prepared once when a build is loaded.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,14 +17,26 @@ import numpy as np
 
 from edge.artifacts import Artifacts, Popularity
 from edge.catalog import Catalog
-from edge.index import ItemIndex, Neighbours
-from edge.ranking import REASON_CODE, Candidate, Ranked, RankingParams, Source, blend, rank_scores, select
+from edge.index import ItemIndex
+from edge.memo import Memo
+from edge.ranking import (
+    REASON_CODE,
+    Candidate,
+    Ranked,
+    RankingParams,
+    Source,
+    blend,
+    category_cap,
+    rank_scores,
+    select,
+)
 
 RECENT_VIEWS = 5  # views that shape `similar_to_viewed`
 RECENT_PURCHASES = 5  # purchases whose neighbours are `bought_together`
 NEIGHBOURS_PER_ANCHOR = 10
 POPULAR_REASONS = ("trending_local", "best_seller", "on_sale")
 BACKFILL_WEIGHT = 0.1
+SEARCH_MEMO = 20_000  # index answers remembered per build (per distinct viewed list or taste vector)
 MAX_OVER_FETCH = 2000  # index results fetched beyond k to make up for blocked (bought, excluded) items
 
 
@@ -42,13 +54,16 @@ class Model:
     popular_sources: Mapping[str, tuple[Source, ...]]  # country ("" = elsewhere) -> non-personal sources
     backfill: tuple[Candidate, ...]  # every popular item, to top up short lists
     per_source: int = 60
+    searches: Memo[tuple[list[int], list[float]]] = field(default_factory=lambda: Memo(SEARCH_MEMO))
     _blended: dict[tuple[str, tuple[float, ...]], tuple[list[Candidate], dict[int, float]]] = field(
         default_factory=dict
     )
     _popular_lists: dict[tuple[str, tuple[float, ...], int, float], list[Ranked]] = field(default_factory=dict)
 
     @classmethod
-    def from_artifacts(cls, art: Artifacts, index: ItemIndex, per_source: int = 60) -> Model:
+    def from_artifacts(
+        cls, art: Artifacts, index: ItemIndex, per_source: int = 60, search_memo: int = SEARCH_MEMO
+    ) -> Model:
         """Index the build; everything that does not depend on the visitor is prepared here, once."""
         catalog = Catalog.from_items(art.items, art.popularity.global_rows)
         pop = art.popularity
@@ -66,7 +81,10 @@ class Model:
             for row, score in zip(ranked.tolist(), rank_scores(len(ranked)), strict=True)
         )
         neighbours = tuple(tuple(r for r in row if r >= 0) for row in art.neighbors[:, :NEIGHBOURS_PER_ANCHOR].tolist())
-        return cls(art.version, art.path, catalog, index, neighbours, pop, by_category, popular, backfill, per_source)
+        return cls(
+            art.version, art.path, catalog, index, neighbours, pop, by_category, popular, backfill, per_source,
+            Memo(search_memo),
+        )  # fmt: skip
 
     def popular_list(self, country: str | None, params: RankingParams, limit: int) -> list[Ranked]:
         """The finished non-personal list for a country (nothing excluded), memoised."""
@@ -161,20 +179,48 @@ def _neighbour_source(model: Model, anchors: Sequence[int], reason: str) -> Sour
 
 
 def _similar_source(
-    found: Neighbours, k: int, reason: str, blocked: tuple[Container[int], Container[int]], skip: Container[int] = ()
+    found: tuple[list[int], list[float]],
+    k: int,
+    reason: str,
+    blocked: tuple[Container[int], Container[int]],
+    categories: Sequence[int],
+    per_category: int,
+    skip: Container[int] = (),
 ) -> Source:
-    """The first `k` found items neither blocked nor skipped, scores clipped to [0, 1]."""
+    """The first `k` found items neither blocked nor skipped, at most `per_category` of a category
+    (more could never be shown), scores clipped to [0, 1]."""
     rows: list[int] = []
     scores: list[float] = []
     first_blocked, second_blocked = blocked
-    for row, score in zip(found.rows.tolist(), found.scores.tolist(), strict=True):
+    counts: dict[int, int] = {}
+    for row, score in zip(*found, strict=True):
         if row in first_blocked or row in second_blocked or row in skip:
             continue
+        category = categories[row]
+        seen = counts.get(category, 0)
+        if seen >= per_category:
+            continue
+        counts[category] = seen + 1
         rows.append(row)
         scores.append(min(1.0, max(0.0, score)))
         if len(rows) >= k:
             break
     return Source(reason, rows, scores)  # type: ignore[arg-type]
+
+
+def _search(
+    model: Model, key: Hashable, query: Callable[[], np.ndarray | None], n: int
+) -> tuple[list[int], list[float]]:
+    """The `n` nearest items to a query, remembered per (key, n): a pure function of the build."""
+
+    def compute() -> tuple[list[int], list[float]]:
+        vector = query()
+        if vector is None:
+            return [], []
+        found = model.index.search(vector, n)
+        return found.rows.tolist(), found.scores.tolist()
+
+    return model.searches.get((key, n), compute)
 
 
 def _list_source(rows: np.ndarray, k: int, reason: str) -> Source:
@@ -201,21 +247,30 @@ def _popular_sources(pop: Popularity, catalog: Catalog, country: str, k: int) ->
 
 
 def personal_sources(
-    model: Model, signals: Signals, params: RankingParams, k: int, blocked: tuple[Container[int], Container[int]]
+    model: Model,
+    signals: Signals,
+    params: RankingParams,
+    k: int,
+    blocked: tuple[Container[int], Container[int]],
+    per_category: int = 1_000_000,
 ) -> list[Source]:
     """The sources only this visitor's signals produce; index searches over-fetch past what is blocked."""
     if params.strategy != "blend":
         return []
+    categories = model.catalog.category_list
     sources: list[Source | None] = []
-    viewed_query = model.index.query_for_rows(list(signals.viewed[-RECENT_VIEWS:]))
-    queries = [q for q in (viewed_query, signals.user_vector) if q is not None]
-    if queries:
-        over_fetch = len(signals.viewed) + min(len(signals.purchased) + len(signals.exclude), MAX_OVER_FETCH)
-        found = model.index.search_many(queries, k + over_fetch)
-        if viewed_query is not None:
-            sources.append(_similar_source(found[0], k, "similar_to_viewed", blocked, set(signals.viewed)))
-        if signals.user_vector is not None:
-            sources.append(_similar_source(found[-1], k, "for_you", blocked))
+    over_fetch = min(len(signals.purchased) + len(signals.exclude), MAX_OVER_FETCH)
+    if signals.viewed:
+        recent = tuple(signals.viewed[-RECENT_VIEWS:])
+        n = k + len(signals.viewed) + over_fetch
+        found = _search(model, ("viewed", recent), lambda: model.index.query_for_rows(list(recent)), n)
+        sources.append(
+            _similar_source(found, k, "similar_to_viewed", blocked, categories, per_category, set(signals.viewed))
+        )
+    vector = signals.user_vector
+    if vector is not None:
+        found = _search(model, ("vector", vector.tobytes()), lambda: vector, k + over_fetch)
+        sources.append(_similar_source(found, k, "for_you", blocked, categories, per_category))
     sources.append(_neighbour_source(model, signals.cart, "in_cart_complement"))
     anchors = [*signals.wishlist, *signals.purchased[-RECENT_PURCHASES:]]
     sources.append(_neighbour_source(model, anchors, "bought_together"))
@@ -230,7 +285,8 @@ def recommend(model: Model, signals: Signals, limit: int, params: RankingParams)
     categories = model.catalog.category_list
     share = params.max_category_share
     popular, popular_score = model.popular_candidates(signals.country, params.weights)
-    personal = personal_sources(model, signals, params, k, blocked)
+    per_category = 2 * category_cap(limit, share)  # room for the blend to choose within a category
+    personal = personal_sources(model, signals, params, k, blocked, per_category)
     if not personal and not blocked[1]:
         return model.popular_list(signals.country, params, limit)
     candidates: Iterable[Candidate] = popular
