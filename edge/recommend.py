@@ -113,7 +113,8 @@ def _popular_list(model: Model, country: str | None, params: RankingParams, limi
     found = model._popular_lists.get(key)
     if found is None:
         popular, _ = model.popular_candidates(place, params.weights)
-        blocked = (model.catalog.out_of_stock_rows.get(place, frozenset()), frozenset())
+        nothing: frozenset[int] = frozenset()
+        blocked = (model.catalog.out_of_stock_rows.get(place, nothing), nothing)
         categories = model.catalog.category_list
         found = select(popular, blocked, categories, limit, params.max_category_share)
         if len(found) < limit:
