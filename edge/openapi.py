@@ -12,33 +12,15 @@ from typing import Final
 
 import orjson
 
+from edge.events import EVENT_TYPES
+from edge.profiles import TIERS
+from edge.ranking import REASONS
+from edge.segments import SEGMENTS
+
 __all__ = ["EVENT_TYPES", "REASONS", "SEGMENTS", "TIERS", "openapi_document"]
 
 JSON = dict[str, object]
 
-SEGMENTS: Final = ("new_visitor", "campaign", "new_member", "active", "ambassador", "at_risk", "lapsed", "lost")
-TIERS: Final = ("bronze", "silver", "gold", "platinum")
-REASONS: Final = (
-    "similar_to_viewed",
-    "in_cart_complement",
-    "bought_together",
-    "for_you",
-    "preference",
-    "trending_local",
-    "best_seller",
-    "on_sale",
-)
-EVENT_TYPES: Final = (
-    "view",
-    "add_to_cart",
-    "remove_from_cart",
-    "purchase",
-    "search",
-    "wishlist_add",
-    "complaint",
-    "subscription_cancel",
-    "consent",
-)
 _PRODUCT_EVENTS: Final = ("view", "add_to_cart", "remove_from_cart", "purchase", "wishlist_add")
 
 _ID_PATTERN: Final = "^[A-Za-z0-9._:-]{1,128}$"

@@ -30,20 +30,14 @@ from locust import FastHttpUser, between, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from edge.ranking import REASONS as REASON_NAMES
+from edge.segments import SEGMENTS as SEGMENT_NAMES
+
 log = logging.getLogger("edge.loadtest")
 
 DECIDE = "/v1/decide"
-SEGMENTS = {"new_visitor", "campaign", "new_member", "active", "ambassador", "at_risk", "lapsed", "lost"}
-REASONS = {
-    "similar_to_viewed",
-    "in_cart_complement",
-    "bought_together",
-    "for_you",
-    "preference",
-    "trending_local",
-    "best_seller",
-    "on_sale",
-}
+SEGMENTS = set(SEGMENT_NAMES)
+REASONS = set(REASON_NAMES)
 PLACES = [
     ("GB", "en-GB", "Europe/London", "London"),
     ("NL", "nl-NL", "Europe/Amsterdam", "Amsterdam"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from scipy import sparse
 
 from edge import artifacts
 from edge import index as item_index
+from edge.loyalty import TierThresholds
 from models.dataset import Dataset, Interactions
 
 TOP_LIST = 500  # rows kept per popularity list
@@ -21,24 +21,6 @@ NEIGHBOURS = 20  # co-purchase neighbours kept per item
 TRENDING_DAYS = 30
 MIN_COUNTRY_LINES = 50  # a country needs this many purchase lines for its own lists
 TIER_SHARES = {"platinum": 0.05, "gold": 0.10, "silver": 0.25}  # of customers, top down
-
-
-@dataclass(frozen=True, slots=True)
-class TierThresholds:
-    """Minimum spend for each tier above bronze."""
-
-    silver: float
-    gold: float
-    platinum: float
-
-    def tier(self, spend: float) -> str:
-        if spend >= self.platinum:
-            return "platinum"
-        if spend >= self.gold:
-            return "gold"
-        if spend >= self.silver:
-            return "silver"
-        return "bronze"
 
 
 Log = Callable[[str], None]
