@@ -7,7 +7,7 @@ Each simulated visitor mixes the traffic a storefront sends (task weights): anon
 anonymous visitors with viewed items, cart and searches, campaign arrivals with UTM, known
 customers (`user_id` from the build's profiles), consent withheld, the odd `debug` call and a
 small share of bad requests that must get the contract's 4xx. Bodies are checked with
-`catch_response`: a decision needs a segment, variant, greeting, cta and products with a reason;
+`catch_response`: view events must be accepted (202, `accepted` = sent); a decision needs a segment, variant, greeting, cta and products with a reason;
 an error needs `error.code`.
 
 When the run ends (`events.quitting`), the SLOs decide the exit code: p99 of every request under
@@ -36,6 +36,7 @@ from edge.segments import SEGMENTS as SEGMENT_NAMES
 log = logging.getLogger("edge.loadtest")
 
 DECIDE = "/v1/decide"
+EVENTS = "/v1/events"
 SEGMENTS = set(SEGMENT_NAMES)
 REASONS = set(REASON_NAMES)
 PLACES = [
@@ -294,6 +295,22 @@ class Visitor(FastHttpUser):
         body["session"] = {"viewed": self.browse()}
         body["debug"] = True
         self.decide(body, "decide: debug", lambda d: None if isinstance(d.get("explain"), dict) else "no explain")
+
+    @task(12)
+    def view_events(self) -> None:
+        """The storefront reports views (and now and then a cart add) as they happen; 202 once stored."""
+        viewed = self.rng.sample(Catalog.items, self.rng.randint(1, 3))
+        events = [{"type": "view", "session_id": self.session_id, "product_id": item} for item in viewed]
+        if self.rng.random() < 0.2:
+            events.append({"type": "add_to_cart", "session_id": self.session_id, "product_id": viewed[-1]})
+        with self.client.post(
+            EVENTS, data=orjson.dumps({"events": events}), headers=JSON_HEADERS, name="events: views",
+            catch_response=True,
+        ) as response:  # fmt: skip
+            if response.status_code != 202:
+                response.failure(f"status {response.status_code}: {(response.text or '')[:200]}")
+            elif orjson.loads(response.content or b"{}").get("accepted") != len(events):
+                response.failure("accepted count differs from the events sent")
 
     @task(3)
     def bad_request(self) -> None:
