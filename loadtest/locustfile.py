@@ -6,9 +6,10 @@
 Each simulated visitor mixes the traffic a storefront sends (task weights): anonymous cold starts,
 anonymous visitors with viewed items, cart and searches, campaign arrivals with UTM, known
 customers (`user_id` from the build's profiles), consent withheld, the odd `debug` call and a
-small share of bad requests that must get the contract's 4xx. Bodies are checked with
-`catch_response`: view events must be accepted (202, `accepted` = sent); a decision needs a segment, variant, greeting, cta and products with a reason;
-an error needs `error.code`.
+small share of bad requests that must get the contract's 4xx, and view/cart events between pages.
+Bodies are checked with `catch_response`: events must be accepted (202, `accepted` = sent); a
+decision needs a segment, variant, greeting, cta and products with a reason; an error needs
+`error.code`.
 
 When the run ends (`events.quitting`), the SLOs decide the exit code: p99 of every request under
 `--slo-p99-ms` (default 10; computed from the exact response times, not locust's rounded buckets)
