@@ -80,6 +80,28 @@ def test_real_data_build_and_evaluation(tmp_path: Path) -> None:
     tiers = [p["tier"] for p in art.profiles if p.get("orders")]
     assert 0.03 < tiers.count("platinum") / len(tiers) < 0.07
 
+    # served: a real customer's decision shows real products, `for_you` ones fitting their history
+    from starlette.testclient import TestClient
+
+    from edge.app import create_app
+    from edge.settings import Settings
+
+    regular = next(
+        p for p in art.profiles
+        if len(p.get("purchased", ())) >= 30 and str(p.get("last_purchase_at", "")) >= "2011-10-01"
+        and not p.get("returns_90d") and not p.get("complaints_90d")
+    )  # fmt: skip
+    bought_categories = {by_id[i].category for i in regular["purchased"] if i in by_id}
+    with TestClient(create_app(Settings(artifacts=tmp_path, build_if_missing=False))) as client:
+        body = {"session_id": "s-real", "user_id": regular["user_id"], "now": "2011-10-31T10:00:00Z", "limit": 12}
+        decision = client.post("/v1/decide", json=body).json()
+    assert decision["segment"] in {"active", "ambassador"} and decision["personalized"] is True
+    for product in decision["products"]:
+        assert product["name"] == by_id[product["id"]].name and product["id"] not in regular["purchased"]
+    for_you = [p for p in decision["products"] if p["reason"] == "for_you"]
+    assert for_you
+    assert sum(p["category"] in bought_categories for p in for_you) >= len(for_you) / 2
+
 
 def test_build_real_from_the_generic_format(tmp_path: Path) -> None:
     """A shop's own export builds loadable artifacts; its given categories are kept."""
