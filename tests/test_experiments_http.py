@@ -226,3 +226,25 @@ def test_an_experiments_file_change_is_applied_without_a_call(settings: Settings
                 break
             time.sleep(0.05)
         assert shown["version"] != before and shown["holdout"]["percent"] == 5
+
+
+WEIGHTS = """
+experiments:
+  - key: no-similar
+    unit: session_id
+    arms:
+      - {key: control, weight: 0.5}
+      - {key: "off", weight: 0.5, ranking: {weights: {similar_to_viewed: 0}}}
+"""
+
+
+def test_an_arm_changes_the_blend_weights(settings: Settings, experiments_file: Path) -> None:
+    with app_with(settings, experiments_file, WEIGHTS) as client:
+        reasons: dict[str, set[str]] = {}
+        for n in range(100):
+            result = decide(client, session_id=f"w-{n}", session={"viewed": ["SYN10001", "SYN10013"]})
+            reasons.setdefault(result["experiments"][0]["arm"], set()).update(p["reason"] for p in result["products"])
+            if len(reasons) == 2:
+                break
+        assert "similar_to_viewed" in reasons["control"]
+        assert "similar_to_viewed" not in reasons["off"]
