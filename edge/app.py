@@ -205,7 +205,9 @@ async def edge_error(request: Request, exc: Exception) -> Response:
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return json_response({"error": {"code": code, "message": str(exc.detail)}}, exc.status_code)
+    response = json_response({"error": {"code": code, "message": str(exc.detail)}}, exc.status_code)
+    response.headers.update(exc.headers or {})  # e.g. Allow on a 405
+    return response
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ PRODUCT_EVENTS = frozenset({"view", "add_to_cart", "remove_from_cart", "purchase
 MAX_EVENTS = 500
 MAX_QUANTITY = 1_000_000
 MAX_PRICE = 1e9
+MAX_CLOCK_SKEW = timedelta(days=1)  # a storefront clock may be ahead; an event a day ahead is a bug
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,10 @@ def parse_event(value: Any, where: str, now: datetime) -> Event:
     if kind == "consent":
         personalization = v.boolean(_required(data, "personalization", where), f"{where}.personalization")
     ts = v.optional_timestamp(data.get("ts"), f"{where}.ts") or now
+    if ts > now + MAX_CLOCK_SKEW:
+        raise ValidationFailed(
+            f"{where}.ts is in the future (more than a day ahead of the server clock)", f"{where}.ts"
+        )
     landing = None
     if data.get("utm") is not None or data.get("referrer") is not None:
         landing = parse_session({"utm": data.get("utm"), "referrer": data.get("referrer")}, where)

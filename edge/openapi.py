@@ -24,6 +24,7 @@ JSON = dict[str, object]
 _PRODUCT_EVENTS: Final = ("view", "add_to_cart", "remove_from_cart", "purchase", "wishlist_add")
 
 _ID_PATTERN: Final = "^[A-Za-z0-9._:-]{1,128}$"
+_LOCALE: Final[JSON] = {"type": "string", "pattern": "^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", "examples": ["nl-NL"]}
 
 
 def _ref(name: str) -> JSON:
@@ -166,7 +167,7 @@ _SCHEMAS: Final[dict[str, JSON]] = {
             "user_id": {**_ID, "description": "Same alphabet as session_id; absent for an anonymous visitor."},
             "page": {"type": "string", "examples": ["home"]},
             "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 12},
-            "locale": {"type": "string", "examples": ["nl-NL"]},
+            "locale": _LOCALE,
             "location": _obj(
                 {
                     "country": _COUNTRY,
@@ -278,7 +279,7 @@ _SCHEMAS: Final[dict[str, JSON]] = {
                 "type": _ref("EventType"),
                 "session_id": _ID,
                 "user_id": _ID,
-                "product_id": {"type": "string", "maxLength": 128},
+                "product_id": {"type": "string", "minLength": 1, "maxLength": 128},
                 "ts": {**_DATE_TIME, "description": "Defaults to the server clock."},
                 "quantity": {"type": "integer", "minimum": 1, "maximum": 1000000, "description": "purchase only."},
                 "price": {"type": "number", "minimum": 0, "maximum": 1e9, "description": "purchase only."},
@@ -308,20 +309,22 @@ _SCHEMAS: Final[dict[str, JSON]] = {
     "EventsAccepted": _obj({"accepted": {"type": "integer", "minimum": 1}}, ("accepted",)),
     "Profile": _obj(
         {
-            "first_name": {"type": "string"},
-            "locale": {"type": "string"},
-            "country": _COUNTRY,
+            "first_name": _nullable({"type": "string", "maxLength": 64}),
+            "locale": _nullable(_LOCALE),
+            "country": _nullable(_COUNTRY),
             "tier": _nullable(_ref("Tier")),
             "points": _COUNT,
-            "joined_at": _DATE_TIME,
+            "joined_at": _nullable(_DATE_TIME),
             "birthday": _nullable({"type": "string", "format": "date"}),
             "last_purchase_at": _nullable(_DATE_TIME),
             "orders": _COUNT,
             "spend": {"type": "number", "minimum": 0},
             "complaints_90d": _COUNT,
             "returns_90d": _COUNT,
-            "subscription": {"type": "string", "examples": ["active"]},
-            "consent": _obj({"personalization": {"type": "boolean"}, "marketing": {"type": "boolean"}}),
+            "subscription": {"type": "string", "enum": ["active", "cancelled", "none"]},
+            "consent": _obj(
+                {"personalization": _nullable({"type": "boolean"}), "marketing": _nullable({"type": "boolean"})}
+            ),
             "preferences": _obj(
                 {
                     "categories": _string_array("Stated favourite categories."),

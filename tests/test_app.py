@@ -175,6 +175,7 @@ def test_unknown_route_and_method_are_json_4xx(client: TestClient) -> None:
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     wrong = client.get("/v1/decide")
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
+    assert "POST" in wrong.headers["allow"]
 
 
 def test_operations_endpoints(client: TestClient) -> None:

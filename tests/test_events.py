@@ -87,6 +87,7 @@ def with_neighbours(catalog: dict[str, Any], category: str, n: int = 1) -> list[
         ({"events": [{"type": "view", "session_id": "s", "product_id": "p", "ts": "yesterday"}]}, "events[0].ts"),
         ({"events": [{"type": "view", "session_id": "s", "product_id": "p", "ts": "2026-11-01T10:00:00"}]},
          "events[0].ts"),
+        ({"events": [{"type": "complaint", "user_id": "u", "ts": "8052-09-10T00:08:38Z"}]}, "events[0].ts"),
         ({"events": [{"type": "purchase", "session_id": "s", "product_id": "p", "price": 1.0}]}, "events[0].quantity"),
         ({"events": [{"type": "purchase", "session_id": "s", "product_id": "p", "quantity": 0, "price": 1.0}]},
          "events[0].quantity"),
