@@ -117,6 +117,12 @@ async def events(request: Request) -> Response:
     return json_response({"accepted": len(batch)}, 202)
 
 
+async def profile(request: Request) -> Response:
+    """GET, PUT or DELETE one profile (one route, so a 405 lists every method in `Allow`)."""
+    handlers = {"GET": get_profile, "HEAD": get_profile, "PUT": put_profile, "DELETE": delete_profile}
+    return await handlers[request.method](request)
+
+
 async def get_profile(request: Request) -> Response:
     require_admin(request)
     user_id = identifier(request.path_params["user_id"], "user_id")
@@ -233,9 +239,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         Route("/v1/decide", decide, methods=["POST"]),
         Route("/v1/events", events, methods=["POST"]),
-        Route("/v1/profiles/{user_id}", get_profile, methods=["GET"]),
-        Route("/v1/profiles/{user_id}", put_profile, methods=["PUT"]),
-        Route("/v1/profiles/{user_id}", delete_profile, methods=["DELETE"]),
+        Route("/v1/profiles/{user_id}", profile, methods=["GET", "PUT", "DELETE"]),
         Route("/v1/experiments", experiments, methods=["GET"]),
         Route("/v1/admin/reload", reload, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -62,7 +62,9 @@ def optional_boolean(value: Any, field: str) -> bool | None:
 
 
 def integer(value: Any, field: str, low: int, high: int) -> int:
-    """An integer in [low, high] (booleans are not integers here)."""
+    """An integer in [low, high]; 12.0 counts as 12, as in JSON Schema (booleans are not integers here)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValidationFailed(f"{field} must be an integer", field)
     if not low <= value <= high:

@@ -145,6 +145,10 @@ def test_bad_fields_are_422_naming_the_field(client: TestClient, body: Any, fiel
     assert error["message"]
 
 
+def test_an_integral_float_is_an_integer(client: TestClient) -> None:
+    assert len(decide(client, limit=5.0)["products"]) == 5
+
+
 def test_unknown_fields_are_ignored(client: TestClient) -> None:
     result = decide(client, surprise={"nested": True}, session={"viewed": [], "mood": "happy"})
     assert result["segment"] == "new_visitor"
@@ -176,6 +180,8 @@ def test_unknown_route_and_method_are_json_4xx(client: TestClient) -> None:
     wrong = client.get("/v1/decide")
     assert wrong.status_code == 405 and wrong.json()["error"]["code"] == "method_not_allowed"
     assert "POST" in wrong.headers["allow"]
+    patch = client.request("PATCH", "/v1/profiles/20001", headers=AUTH)
+    assert patch.status_code == 405 and {"GET", "PUT", "DELETE"} <= set(patch.headers["allow"].split(", "))
 
 
 def test_operations_endpoints(client: TestClient) -> None:
