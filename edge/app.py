@@ -228,6 +228,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         runtime = Runtime.open(settings)
+        await runtime.store.ping()  # learn a cluster's topology and open connections before traffic (False is fine)
         watcher = asyncio.create_task(runtime.watch(settings.watch_s)) if settings.watch_s > 0 else None
         try:
             yield {"runtime": runtime}
