@@ -140,17 +140,6 @@ class ItemIndex:
         keep = rows[0] >= 0
         return Neighbours(rows[0][keep], scores[0][keep])
 
-    def search_many(self, queries: list[np.ndarray], k: int) -> list[Neighbours]:
-        """`search` for several query vectors in one faiss call."""
-        k = min(k, self.size)
-        batch = np.ascontiguousarray(np.vstack(queries), dtype=np.float32)
-        scores, rows = self._index.search(batch, k)
-        result = []
-        for row_list, score_list in zip(rows, scores, strict=True):
-            keep = row_list >= 0
-            result.append(Neighbours(row_list[keep], score_list[keep]))
-        return result
-
     def query_for_rows(self, rows: list[int], recency_decay: float = 0.7) -> np.ndarray | None:
         """A query vector for a list of items, most-recent-last weighted by recency; None if empty."""
         if not rows:

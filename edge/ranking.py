@@ -176,6 +176,21 @@ def select(
     return chosen
 
 
+def fill(
+    candidates: Iterable[Candidate],
+    blocked: tuple[Container[int], Container[int]],
+    categories: Sequence[int],
+    limit: int,
+    share: float = MAX_CATEGORY_SHARE,
+    backfill: Iterable[Candidate] = (),
+) -> list[Ranked]:
+    """`select` from the candidates, then top up from `backfill` (popular items, best first) if short."""
+    chosen = select(candidates, blocked, categories, limit, share)
+    if len(chosen) < limit:
+        chosen = select(backfill, blocked, categories, limit, share, chosen)
+    return chosen
+
+
 def rank(
     sources: Iterable[Source],
     blocked: tuple[Container[int], Container[int]],
@@ -185,7 +200,4 @@ def rank(
     backfill: Iterable[Candidate] = (),
 ) -> list[Ranked]:
     """Blend, filter and cap; `backfill` (popular items, best first) tops up a list the sources could not fill."""
-    chosen = select(blend(sources, params.weights), blocked, categories, limit, params.max_category_share)
-    if len(chosen) < limit:
-        chosen = select(backfill, blocked, categories, limit, params.max_category_share, chosen)
-    return chosen
+    return fill(blend(sources, params.weights), blocked, categories, limit, params.max_category_share, backfill)

@@ -27,8 +27,8 @@ from edge.ranking import (
     Source,
     blend,
     category_cap,
+    fill,
     rank_scores,
-    select,
 )
 
 RECENT_VIEWS = 5  # views that shape `similar_to_viewed`
@@ -87,8 +87,19 @@ class Model:
         )  # fmt: skip
 
     def popular_list(self, country: str | None, params: RankingParams, limit: int) -> list[Ranked]:
-        """The finished non-personal list for a country (nothing excluded), memoised."""
-        return _popular_list(self, country, params, limit)
+        """The finished non-personal list for a country (nothing excluded), as every anonymous first
+        page gets it; memoised."""
+        place = country if country is not None and country in self.popular_sources else ""
+        key = (place, tuple(params.weights.get(r, 0.0) for r in POPULAR_REASONS), limit, params.max_category_share)
+        found = self._popular_lists.get(key)
+        if found is None:
+            popular, _ = self.popular_candidates(place, params.weights)
+            nothing: frozenset[int] = frozenset()
+            blocked = (self.catalog.out_of_stock_rows.get(place, nothing), nothing)
+            found = fill(popular, blocked, self.catalog.category_list, limit, params.max_category_share, self.backfill)
+            if len(self._popular_lists) < 4096:
+                self._popular_lists[key] = found
+        return found
 
     def popular_candidates(
         self, country: str | None, weights: Mapping[str, float]
@@ -106,24 +117,6 @@ class Model:
         return found
 
 
-def _popular_list(model: Model, country: str | None, params: RankingParams, limit: int) -> list[Ranked]:
-    """The non-personal list for a country, as every anonymous first page gets it (memoised)."""
-    place = country if country is not None and country in model.popular_sources else ""
-    key = (place, tuple(params.weights.get(r, 0.0) for r in POPULAR_REASONS), limit, params.max_category_share)
-    found = model._popular_lists.get(key)
-    if found is None:
-        popular, _ = model.popular_candidates(place, params.weights)
-        nothing: frozenset[int] = frozenset()
-        blocked = (model.catalog.out_of_stock_rows.get(place, nothing), nothing)
-        categories = model.catalog.category_list
-        found = select(popular, blocked, categories, limit, params.max_category_share)
-        if len(found) < limit:
-            found = select(model.backfill, blocked, categories, limit, params.max_category_share, found)
-        if len(model._popular_lists) < 4096:
-            model._popular_lists[key] = found
-    return found
-
-
 @dataclass(frozen=True, slots=True)
 class Signals:
     """What may shape one list, as catalog rows (unknown ids already dropped)."""
@@ -136,18 +129,6 @@ class Signals:
     user_vector: np.ndarray | None = None
     country: str | None = None
     exclude: Sequence[int] = ()
-
-    @property
-    def personal(self) -> bool:
-        """Anything about this visitor (not just where they are) is known."""
-        return bool(
-            self.viewed
-            or self.cart
-            or self.purchased
-            or self.wishlist
-            or self.preferred_categories
-            or self.user_vector is not None
-        )
 
 
 def blocked_rows(model: Model, signals: Signals) -> tuple[Container[int], Container[int]]:
@@ -283,17 +264,13 @@ def recommend(model: Model, signals: Signals, limit: int, params: RankingParams)
     """The ranked product list for these signals."""
     k = min(params.per_source, max(3 * limit, 24))
     blocked = blocked_rows(model, signals)
-    categories = model.catalog.category_list
     share = params.max_category_share
-    popular, popular_score = model.popular_candidates(signals.country, params.weights)
     per_category = 2 * category_cap(limit, share)  # room for the blend to choose within a category
     personal = personal_sources(model, signals, params, k, blocked, per_category)
     if not personal and not blocked[1]:
         return model.popular_list(signals.country, params, limit)
+    popular, popular_score = model.popular_candidates(signals.country, params.weights)
     candidates: Iterable[Candidate] = popular
     if personal:  # both lists are best first: merge lazily, select stops after `limit` picks
         candidates = heapq.merge(blend(personal, params.weights, popular_score), popular, reverse=True)
-    chosen = select(candidates, blocked, categories, limit, share)
-    if len(chosen) < limit:
-        chosen = select(model.backfill, blocked, categories, limit, share, chosen)
-    return chosen
+    return fill(candidates, blocked, model.catalog.category_list, limit, share, model.backfill)
