@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -17,11 +18,14 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from edge import __version__
+from edge.auth import NO_KEYS_WARNING, Guard, guard_for, parse_origins, refuse_named_user
 from edge.errors import (
     ConfigError,
     EdgeError,
@@ -47,6 +51,9 @@ FORCE_ARM_HEADER = "x-edge-force-arm"
 
 def json_response(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=JSON_TYPE)
+
+
+PRIVATE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}  # answers about one person
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -86,6 +93,11 @@ def require_admin(request: Request) -> None:
         raise Unauthorized("missing or invalid admin token (Authorization: Bearer <EDGE_ADMIN_TOKEN>)")
 
 
+def guard_of(request: Request) -> Guard:
+    settings = runtime_of(request).settings
+    return guard_for(settings.api_keys, settings.admin_token, settings.cors_origins)
+
+
 def forced_arms(request: Request) -> dict[str, str] | None:
     """QA override `X-Edge-Force-Arm: exp=arm[,exp=arm]`, honoured only with the admin token."""
     header = request.headers.get(FORCE_ARM_HEADER)
@@ -98,8 +110,12 @@ def forced_arms(request: Request) -> dict[str, str] | None:
 
 async def decide(request: Request) -> Response:
     runtime = runtime_of(request)
+    caller = guard_of(request).check(request, "decide")
     body = await read_json(request, runtime.settings.max_body_bytes)
     decision_request = parse_decide(body)
+    refuse_named_user(caller, [decision_request.user_id])
+    if decision_request.debug and not caller.admin:  # debug is the admin's: ignored for anyone else
+        decision_request = dataclasses.replace(decision_request, debug=False)
     result = await runtime.decider.decide(runtime.engine, decision_request, forced_arms(request))
     runtime.metrics.decision(result["segment"], result["personalized"], result["degraded"], result["took_ms"])
     return json_response(result)
@@ -109,9 +125,11 @@ async def events(request: Request) -> Response:
     """202 once every event is stored (stream and state, atomically); 503 with nothing stored otherwise."""
     runtime = runtime_of(request)
     settings = runtime.settings
+    caller = guard_of(request).check(request, "events")
     body = await read_json(request, settings.events_max_body_bytes)
     key = idempotency_key(request.headers.get("idempotency-key"))
     batch = parse_events(body, datetime.now(UTC))
+    refuse_named_user(caller, [event.user_id for event in batch])
     policy = policy_for(settings, runtime.engine.model.path)
     await ingest(runtime.store, batch, policy, key, settings.events_timeout_ms / 1000.0)
     return json_response({"accepted": len(batch)}, 202)
@@ -129,7 +147,9 @@ async def get_profile(request: Request) -> Response:
     found = await runtime_of(request).store.get_profile(user_id)
     if found is None:
         raise NotFound(f"no profile for user {user_id}", "user_id")
-    return json_response(profile_json(found[0]))
+    response = json_response(profile_json(found[0]))
+    response.headers.update(PRIVATE)
+    return response
 
 
 async def put_profile(request: Request) -> Response:
@@ -138,7 +158,9 @@ async def put_profile(request: Request) -> Response:
     user_id = identifier(request.path_params["user_id"], "user_id")
     profile = parse_profile(user_id, await read_json(request, runtime.settings.max_body_bytes))
     await runtime.store.put_profile(profile)
-    return json_response(profile_json(profile))
+    response = json_response(profile_json(profile))
+    response.headers.update(PRIVATE)
+    return response
 
 
 async def delete_profile(request: Request) -> Response:
@@ -158,7 +180,10 @@ async def readyz(request: Request) -> Response:
     runtime = runtime_of(request)
     checks = {"index": runtime.engine.model.index.size > 0, "store": await runtime.store.ping()}
     ready = all(checks.values())
-    return json_response({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)
+    answer: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+    if guard_of(request).open:
+        answer["warnings"] = [NO_KEYS_WARNING]
+    return json_response(answer, 200 if ready else 503)
 
 
 async def metrics(request: Request) -> Response:
@@ -228,6 +253,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         runtime = Runtime.open(settings)
+        if guard_for(settings.api_keys, settings.admin_token, settings.cors_origins).open:
+            log.warning("%s; set it before exposing Edge beyond the storefront's servers", NO_KEYS_WARNING)
         await runtime.store.ping()  # learn a cluster's topology and open connections before traffic (False is fine)
         watcher = asyncio.create_task(runtime.watch(settings.watch_s)) if settings.watch_s > 0 else None
         try:
@@ -248,8 +275,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
     ]
+    origins = parse_origins(settings.cors_origins)
+    cors = Middleware(CORSMiddleware, allow_origins=origins, allow_methods=["POST"], allow_headers=["content-type"])
     return Starlette(
         routes=routes,
+        middleware=[cors] if origins else [],
         lifespan=lifespan,
         exception_handlers={EdgeError: edge_error, HTTPException: http_error, Exception: server_error},
     )

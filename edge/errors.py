@@ -55,6 +55,16 @@ class Unauthorized(RequestError):
     code = "unauthorized"
 
 
+class Forbidden(RequestError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(RequestError):
+    status = 409
+    code = "conflict"
+
+
 class NotFound(RequestError):
     status = 404
     code = "not_found"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from edge.auth import parse_keys
 from edge.errors import ConfigError
 from edge.loyalty import TierThresholds
 from edge.sessions import SessionPolicy
@@ -26,6 +27,8 @@ class Settings:
     artifacts: Path = Path("artifacts")
     build_if_missing: bool = True  # build the synthetic demo store on first start
     admin_token: str | None = None  # unset = admin endpoints disabled
+    api_keys: str | None = None  # name:secret[:scope...],... or a file of them (edge/auth.py); unset = open
+    cors_origins: str | None = None  # browser origins allowed to call decide/events anonymously without a key
     content: Path = field(default_factory=lambda: PACKAGE_DATA / "content.yaml")
     experiments: Path | None = None
     data: Path | None = None  # real interaction data for `edge build --data`
@@ -93,6 +96,7 @@ class Settings:
         for ok, name, message in checks:
             if not ok:
                 raise ConfigError(f"{name}: {message}", field=name)
+        parse_keys(self.api_keys)  # a bad key list fails at start-up, naming the entry
 
     def session_policy(self) -> SessionPolicy:
         return SessionPolicy(ttl_s=self.session_ttl_s, max_viewed=self.session_max_viewed)
@@ -134,6 +138,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "artifacts": Path,
     "build_if_missing": _bool,
     "admin_token": str,
+    "api_keys": str,
+    "cors_origins": str,
     "content": Path,
     "experiments": Path,
     "data": Path,

@@ -22,7 +22,7 @@ REASONS = {
 def decide(client: TestClient, **body: Any) -> dict[str, Any]:
     body.setdefault("session_id", "s-test")
     body.setdefault("now", NOW)
-    response = client.post("/v1/decide", json=body)
+    response = client.post("/v1/decide", json=body, headers=AUTH)  # the admin token may ask for debug
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result

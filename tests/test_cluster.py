@@ -144,7 +144,7 @@ def test_one_decision_is_one_round_trip_on_one_shard(cluster_client: TestClient,
     cluster_client.portal.call(cluster_client.app_state["runtime"].decider.drain)
     reset_stats(cluster)
     body = {"session_id": "s-one", "user_id": user, "now": NOW, "consent": {"personalization": True}, "debug": True}
-    result = cluster_client.post("/v1/decide", json=body).json()
+    result = cluster_client.post("/v1/decide", json=body, headers=AUTH).json()
     cluster_client.portal.call(cluster_client.app_state["runtime"].decider.drain)
     assert result["degraded"] is False and result["explain"]["signals"]["viewed"] == 3
     busy = [counts for counts in commands_by_node(cluster) if counts]
@@ -170,7 +170,7 @@ def test_events_across_shards_and_login_promotion(cluster_client: TestClient, ca
     login = {"type": "search", "session_id": "s-cluster-login", "user_id": "cu-0", "query": "candle"}
     assert cluster_client.post("/v1/events", json={"events": [login]}).status_code == 202
     body = {"session_id": "s-cluster-login", "user_id": "cu-0", "now": NOW, "debug": True}
-    assert cluster_client.post("/v1/decide", json=body).json()["explain"]["signals"]["viewed"] == 3
+    assert cluster_client.post("/v1/decide", json=body, headers=AUTH).json()["explain"]["signals"]["viewed"] == 3
 
 
 def test_erasure_in_a_cluster(cluster_client: TestClient, cluster: Cluster) -> None:

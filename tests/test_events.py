@@ -36,7 +36,7 @@ def decide(client: TestClient, **body: Any) -> dict[str, Any]:
     body.setdefault("now", NOW)
     body.setdefault("location", {"country": "NL"})
     body.setdefault("debug", True)
-    response = client.post("/v1/decide", json=body)
+    response = client.post("/v1/decide", json=body, headers=AUTH)  # debug is the admin's
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
     return result

@@ -117,7 +117,8 @@ def test_stop_and_restart_mid_run_loses_no_acknowledged_event(settings: Settings
             assert acknowledged[:20] == [f"M{i:03d}" for i in range(20)]  # ... before, everything was ...
             assert len(acknowledged) >= 37  # ... and after (a stale connection may cost a retry)
             assert sorted(stored_markers(server)) == acknowledged  # stored: exactly what was acknowledged
-            last = client.post("/v1/decide", json={"session_id": "s-run-0", "now": NOW, "debug": True}).json()
+            body = {"session_id": "s-run-0", "now": NOW, "debug": True}
+            last = client.post("/v1/decide", json=body, headers=AUTH).json()
             assert last["degraded"] is False and last["explain"]["signals"]["viewed"] == 0  # views of u-run-*
     finally:
         server.stop()

@@ -17,10 +17,9 @@ import pytest
 from tests.conftest import free_port
 
 
-def post(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}, method="POST"
-    )
+def post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    sent = {"content-type": "application/json", **(headers or {})}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=sent, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read())

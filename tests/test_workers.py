@@ -60,7 +60,7 @@ def test_an_event_sent_to_one_worker_is_seen_by_another(
         events = [{"type": "view", "session_id": "s-workers", "user_id": user, "product_id": p} for p in viewed]
         assert post(f"{one}/v1/events", {"events": events}) == (202, {"accepted": 3})
         status, seen = post(f"{two}/v1/decide", {"session_id": "s-workers", "user_id": user, "now": NOW,
-                                                 "debug": True})  # fmt: skip
+                                                 "debug": True}, {"Authorization": f"Bearer {ADMIN}"})  # fmt: skip
         assert status == 200 and seen["explain"]["signals"]["viewed"] == 3
         assert [p["reason"] for p in seen["products"]].count("similar_to_viewed") >= 3
 
