@@ -31,8 +31,9 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError
 
+from edge import repair
 from edge.errors import StoreUnavailable, ValidationFailed
-from edge.profiles import EVENT_FIELDS, Profile, parse_profile, profile_json, with_events
+from edge.profiles import EVENT_FIELDS, Profile, profile_json, with_events
 from edge.sessions import session_rel
 from edge.store import STREAMS, Snapshot, snapshot_from
 from edge.writes import Applied, Arg, Group, Op, Program, erase_keys, session_unit, user_unit
@@ -166,7 +167,8 @@ class RedisStore:
         try:
             hashes = [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in replies]
             profile, vector, fields = _profile_parts(user_id, hashes[0]) if user_id else (None, None, {})
-            return snapshot_from(user_id, profile, vector, fields, _text(hashes[-2]), _text(hashes[-1]))
+            parts = repair.readable(user_id, session_id, profile, fields, _text(hashes[-2]), _text(hashes[-1]))
+            return snapshot_from(user_id, profile, vector, *parts)
         except (ValueError, ValidationFailed) as exc:  # a decision degrades rather than fail on bad data
             raise StoreUnavailable(f"unreadable stored data: {exc.__class__.__name__}") from exc
 
@@ -191,7 +193,7 @@ class RedisStore:
             raise StoreUnavailable(f"redis read failed: {exc.__class__.__name__}") from exc
         try:
             base, vector, fields = _profile_parts(user_id, raw)
-            profile = with_events(base, user_id, fields)
+            profile = with_events(base, user_id, repair.readable(user_id, "-", base, fields, {}, {})[0])
         except (ValueError, ValidationFailed) as exc:
             raise StoreUnavailable(f"unreadable stored profile: {exc.__class__.__name__}") from exc
         return None if profile is None else (profile, vector)
@@ -327,10 +329,8 @@ def _profile_parts(
     user_id: str | None, raw: dict[Any, Any]
 ) -> tuple[Profile | None, np.ndarray | None, dict[str, str]]:
     """The stored document, the vector and the event-driven fields of one profile hash."""
-    document = raw.pop(b"p", None)
-    vector = raw.pop(b"v", None)
-    base = parse_profile(user_id or "", orjson.loads(document)) if document is not None else None
-    return base, None if vector is None else np.frombuffer(vector, dtype=np.float32), _text(raw)
+    base = repair.document(user_id or "", raw.pop(b"p", None))
+    return base, repair.vector(user_id or "", raw.pop(b"v", None)), _text(raw)
 
 
 async def load_profiles(store: RedisStore, profiles: Iterable[Profile], vectors: np.ndarray, batch: int = 1000) -> int:

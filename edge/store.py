@@ -8,6 +8,7 @@ Every change is a write `Program` (edge/writes.py) that `apply` runs atomically.
 
 from __future__ import annotations
 
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -17,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
+from edge import repair
 from edge.errors import StoreUnavailable
 from edge.loyalty import TierThresholds, upgraded_tier
 from edge.profiles import Profile, as_tier, event_consent, parse_profile, with_events
@@ -24,6 +26,7 @@ from edge.sessions import SessionPolicy, StoredSession, decode_session, promotio
 from edge.writes import Applied, Op, Program, erase_keys, session_unit, unit_id, user_unit
 
 NO_COUNTS: Mapping[str, int] = {}
+STAMP = re.compile(r"\d{4}-")  # a readable stored timestamp starts with a four-digit year
 STREAMS = ("events", "exposures")
 
 
@@ -189,8 +192,9 @@ class MemoryStore:
         if entry is None and not (profile_fields or session_fields or offer_fields):
             return EMPTY
         base, vector = entry if entry is not None else (None, None)
+        parts = repair.readable(user_id, session_id, base, profile_fields, session_fields, offer_fields)
         try:
-            return snapshot_from(user_id, base, vector, profile_fields, session_fields, offer_fields)
+            return snapshot_from(user_id, base, vector, *parts)
         except ValueError as exc:  # a decision degrades rather than fail on bad data
             raise StoreUnavailable(f"unreadable stored data: {exc.__class__.__name__}") from exc
 
@@ -263,7 +267,7 @@ class MemoryStore:
         elif code == "SNX":
             target.setdefault(name, args[1])
         elif code == "MAX":
-            if name not in target or target[name] < args[1]:
+            if name not in target or target[name] < args[1] or not STAMP.match(target[name]):
                 target[name] = args[1]
         elif code == "LA":
             _put_list(target, name, [*(v for v in _list(target.get(name)) if v != args[1]), args[1]], int(args[2]))

@@ -17,6 +17,9 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 COUNTRY_PATTERN = re.compile(r"[A-Z]{2}")
 LOCALE_PATTERN = re.compile(r"[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*")
 MAX_TEXT = 512
+MIN_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # the supported range of every timestamp (docs/api.md)
+MAX_TIME = datetime(2200, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+MIN_DAY, MAX_DAY = date(1900, 1, 1), date(2200, 12, 31)  # calendar dates (birthdays)
 
 
 def obj(value: Any, field: str) -> dict[str, Any]:
@@ -125,7 +128,12 @@ def parse_timestamp(value: str, field: str) -> datetime:
         raise ValidationFailed(f"{field} must be an RFC 3339 timestamp", field) from exc
     if parsed.tzinfo is None:
         raise ValidationFailed(f"{field} must carry a time zone (e.g. a trailing Z)", field)
-    return parsed.astimezone(UTC)
+    if not MIN_TIME.year <= parsed.year <= MAX_TIME.year:  # before converting: year 1 at +14:00 overflows
+        raise ValidationFailed(f"{field} must be between 1970 and 2200", field)
+    utc = parsed.astimezone(UTC)
+    if not MIN_TIME <= utc <= MAX_TIME:
+        raise ValidationFailed(f"{field} must be between 1970 and 2200", field)
+    return utc
 
 
 def optional_timestamp(value: Any, field: str) -> datetime | None:
@@ -137,9 +145,12 @@ def day(value: Any, field: str) -> date:
     if not isinstance(value, str):
         raise ValidationFailed(f"{field} must be a date YYYY-MM-DD", field)
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError as exc:
         raise ValidationFailed(f"{field} must be a date YYYY-MM-DD", field) from exc
+    if not MIN_DAY <= parsed <= MAX_DAY:
+        raise ValidationFailed(f"{field} must be between {MIN_DAY} and {MAX_DAY}", field)
+    return parsed
 
 
 def one_of(value: Any, field: str, allowed: tuple[str, ...]) -> str:

@@ -75,7 +75,8 @@ for _, group in ipairs(program) do
       redis.call('HSETNX', key, op[3], op[4])
     elseif code == 'MAX' then
       local old = redis.call('HGET', key, op[3])
-      if not old or old < op[4] then redis.call('HSET', key, op[3], op[4]) end
+      -- an unreadable old value (not a four-digit-year stamp) is repaired, never pinned
+      if not old or old < op[4] or not old:match('^%d%d%d%d%-') then redis.call('HSET', key, op[3], op[4]) end
     elseif code == 'LA' then
       local list = without(read_list(key, op[3]), op[4])
       list[#list + 1] = op[4]
