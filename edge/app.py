@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from edge import __version__
 from edge.auth import NO_KEYS_WARNING, Guard, guard_for, parse_origins, refuse_named_user
+from edge.dedup import fingerprint
 from edge.errors import (
     ConfigError,
     EdgeError,
@@ -131,7 +132,7 @@ async def events(request: Request) -> Response:
     batch = parse_events(body, datetime.now(UTC))
     refuse_named_user(caller, [event.user_id for event in batch])
     policy = policy_for(settings, runtime.engine.model.path)
-    await ingest(runtime.store, batch, policy, key, settings.events_timeout_ms / 1000.0)
+    await ingest(runtime.store, batch, policy, key, settings.events_timeout_ms / 1000.0, fingerprint(body))
     return json_response({"accepted": len(batch)}, 202)
 
 

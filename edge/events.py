@@ -19,8 +19,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from edge import dedup
 from edge import validation as v
-from edge.errors import DependencyError, StoreUnavailable, ValidationFailed
+from edge.errors import Conflict, DependencyError, StoreUnavailable, ValidationFailed
 from edge.loyalty import TierThresholds, points_for, thresholds_for
 from edge.requests import SessionSignals, parse_session
 from edge.sessions import SessionPolicy, landing_ops, session_rel, touch_ops
@@ -53,6 +54,7 @@ class Event:
     query: str | None = None
     personalization: bool | None = None
     landing: SessionSignals | None = None  # optional `utm` / `referrer` of the page the event happened on
+    id: str | None = None  # client-generated: the store drops an id it has seen (edge.dedup)
 
     @property
     def unit(self) -> str:
@@ -131,7 +133,8 @@ def parse_event(value: Any, where: str, now: datetime) -> Event:
     landing = None
     if data.get("utm") is not None or data.get("referrer") is not None:
         landing = parse_session({"utm": data.get("utm"), "referrer": data.get("referrer")}, where)
-    return Event(kind, ts, session_id, user_id, product_id, quantity, price, query, personalization, landing)
+    event_id = None if data.get("id") is None else v.identifier(data["id"], f"{where}.id")
+    return Event(kind, ts, session_id, user_id, product_id, quantity, price, query, personalization, landing, event_id)
 
 
 def idempotency_key(value: str | None) -> str | None:
@@ -157,7 +160,7 @@ def stamp_ms(ts: datetime) -> str:
 def stream_fields(event: Event) -> tuple[str, ...]:
     """The stream entry: type and time, then only the fields the event has."""
     fields = ["type", event.type, "ts", stamp_ms(event.ts)]
-    for name in ("session_id", "user_id", "product_id", "query"):
+    for name in ("session_id", "user_id", "product_id", "query", "id"):
         value = getattr(event, name)
         if value is not None:
             fields += [name, value]
@@ -217,12 +220,16 @@ def profile_ops(event: Event, policy: EventPolicy) -> list[Op]:
     return []
 
 
-def plan_group(unit: str, events: Sequence[Event], policy: EventPolicy, key: str | None) -> Group:
+def plan_group(
+    unit: str, events: Sequence[Event], policy: EventPolicy, key: str | None, fingerprint: str | None = None
+) -> Group:
     """The ops of one unit's events, in order; purchases of one call at one time count as one order."""
     user_id = events[0].user_id
-    ops: list[Op] = []
+    ops: list[Op] = list(dedup.check_ids(events))
     if key is not None:
-        ops += [Op("G", f"idem:{key}", (IDEMPOTENCY_TTL_S,)), *register(f"idem:{key}")]
+        bound = (IDEMPOTENCY_TTL_S,) if fingerprint is None else (IDEMPOTENCY_TTL_S, fingerprint)
+        ops += [Op("G", f"idem:{key}", bound), *register(f"idem:{key}")]
+    ops += dedup.mark_ids(events)
     changes: list[tuple[Event, list[Op]]] = []
     sessions: dict[str, None] = {}
     for event in events:
@@ -256,31 +263,44 @@ def plan_group(unit: str, events: Sequence[Event], policy: EventPolicy, key: str
     return Group(unit, tuple(ops))
 
 
-def plan_events(events: Sequence[Event], policy: EventPolicy, key: str | None = None) -> Program:
-    """One group per unit (user, else session), in the order units first appear."""
+def plan_events(
+    events: Sequence[Event], policy: EventPolicy, key: str | None = None, fingerprint: str | None = None
+) -> Program:
+    """One group per unit (user, else session), in the order units first appear (events with ids: see edge.dedup)."""
     by_unit: dict[str, list[Event]] = {}
     for event in events:
         by_unit.setdefault(event.unit, []).append(event)
-    return tuple(plan_group(unit, batch, policy, key) for unit, batch in by_unit.items())
+    return tuple(
+        plan_group(unit, part, policy, key if n == 0 else None, fingerprint)
+        for unit, batch in by_unit.items()
+        for n, part in enumerate(dedup.parts(batch))
+    )
 
 
 # --- the I/O shell --------------------------------------------------------------------------------
 
 
 async def ingest(
-    store: ProfileStore, events: Sequence[Event], policy: EventPolicy, key: str | None, timeout_s: float
+    store: ProfileStore,
+    events: Sequence[Event],
+    policy: EventPolicy,
+    key: str | None,
+    timeout_s: float,
+    fingerprint: str | None = None,
 ) -> Applied:
     """Store the events (all or nothing) within `timeout_s`, then promote sessions that just logged in.
 
     Raises `StoreUnavailable` when the store cannot take them: the caller answers 503 and retries
     (with the same Idempotency-Key, a retry of a call that was in fact stored is not applied twice).
     """
-    program = plan_events(events, policy, key)
+    program = plan_events(events, policy, key, fingerprint)
     try:
         async with asyncio.timeout(timeout_s):
             applied = await store.apply(program)
     except TimeoutError as exc:
         raise StoreUnavailable("the event store did not answer in time; retry") from exc
+    except Conflict as exc:
+        raise Conflict(f"Idempotency-Key {key!r} was already used with a different body", "idempotency-key") from exc
     if applied.created:
         pairs = [tag.split(" ", 1) for tag in applied.created]
         try:

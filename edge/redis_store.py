@@ -29,10 +29,10 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisClusterException, RedisError
+from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 
 from edge import repair
-from edge.errors import StoreUnavailable, ValidationFailed
+from edge.errors import Conflict, StoreUnavailable, ValidationFailed
 from edge.profiles import EVENT_FIELDS, Profile, profile_json, with_events
 from edge.sessions import session_rel
 from edge.store import STREAMS, Snapshot, snapshot_from
@@ -234,6 +234,10 @@ class RedisStore:
             else:
                 async with self._write_gate:
                     reply = await self._script(keys, argv)
+        except ResponseError as exc:
+            if str(exc).startswith("edge: conflict"):
+                raise Conflict("an Idempotency-Key was already used with a different body", "idempotency-key") from exc
+            raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
         except ERRORS as exc:
             raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
         return Applied(int(reply[0]), tuple(t.decode() if isinstance(t, bytes) else str(t) for t in reply[1:]))

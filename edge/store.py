@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 
 from edge import repair
-from edge.errors import StoreUnavailable
+from edge.errors import Conflict, StoreUnavailable
 from edge.loyalty import TierThresholds, upgraded_tier
 from edge.profiles import Profile, as_tier, event_consent, parse_profile, with_events
 from edge.sessions import SessionPolicy, StoredSession, decode_session, promotion, session_rel
@@ -200,11 +200,16 @@ class MemoryStore:
 
     async def apply(self, program: Program) -> Applied:
         self._sweep()
+        for group in program:  # a reused Idempotency-Key with another body: nothing is written
+            for op in group.ops:
+                stored = self._get(self._key(group.unit, op.key)) if op.code == "G" and len(op.args) > 1 else None
+                if stored is not None and stored not in (op.args[1], "1"):
+                    raise Conflict("an Idempotency-Key was already used with a different body", "idempotency-key")
         created: list[str] = []
         duplicates = 0
         for group in program:
             for op in group.ops:
-                if op.code == "G" and self._get(self._key(group.unit, op.key)) is not None:
+                if op.code in ("G", "GI") and self._get(self._key(group.unit, op.key)) is not None:
                     duplicates += 1
                     break
                 note = self._run(group.unit, op)
@@ -219,8 +224,10 @@ class MemoryStore:
         code = op.code
         if code == "N":
             return args[0] if self._get(key) is None else None
+        if code == "GI":
+            return None
         if code == "G":
-            self._data[key] = "1"
+            self._data[key] = args[1] if len(args) > 1 else "1"
             self._expires[key] = self._clock() + float(args[0])
         elif code == "X":
             stream = self._get(key)

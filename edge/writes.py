@@ -8,7 +8,9 @@ the unit's hash slot ("@events", "@exposures"). `RedisStore` runs a program as o
 dicts, so both stores end in the same state. Values are strings; list fields are JSON arrays.
 
     op    key args                 effect
-    G     key ttl                  idempotency guard: skip the rest of the group if key exists, else set it
+    G     key ttl [fp]             idempotency guard: skip the rest of the group if key exists, else set it
+                                   (to fp); a stored guard with another fp refuses the program (conflict)
+    GI    key                      event-id guard: skip the rest of the group if key exists (edge.dedup)
     N     key tag                  report `tag` when key does not exist yet (before the group writes it)
     X     key maxlen f v ...       XADD key MAXLEN ~ maxlen * f v ...
     I     key field n              HINCRBY

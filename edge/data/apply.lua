@@ -7,10 +7,25 @@ local KNOWN = {G = 1, N = 1, X = 1, I = 1, F = 1, S = 1, SNX = 1, MAX = 1, LA = 
                TIER = 1, HD = 1, SA = 1, E = 1, D = 1, CD = 1}
 local RANK = {bronze = 1, silver = 2, gold = 3, platinum = 4}
 
+-- [issue 9] event-id guard `GI key`: skip the rest of the group when key exists (no write). A `G`
+-- op may carry a fingerprint of the call (op[4]): a stored guard with another fingerprint is a
+-- reused Idempotency-Key with a different body, refused before anything is written.
+KNOWN.GI = 1
+
 for _, group in ipairs(program) do
   for _, op in ipairs(group) do
     if not KNOWN[op[1]] or not KEYS[op[2]] then
       return redis.error_reply('edge: bad op ' .. tostring(op[1]))
+    end
+  end
+end
+
+-- [issue 9] reused Idempotency-Key with another body: refuse the whole program, nothing written
+for _, group in ipairs(program) do
+  for _, op in ipairs(group) do
+    if op[1] == 'G' and op[4] then
+      local stored = redis.call('GET', KEYS[op[2]])
+      if stored and stored ~= op[4] and stored ~= '1' then return redis.error_reply('edge: conflict') end
     end
   end
 end
@@ -57,7 +72,12 @@ for _, group in ipairs(program) do
   for _, op in ipairs(group) do
     local code, key = op[1], KEYS[op[2]]
     if code == 'G' then
-      if not redis.call('SET', key, '1', 'NX', 'EX', op[3]) then
+      if not redis.call('SET', key, op[4] or '1', 'NX', 'EX', op[3]) then
+        duplicates = duplicates + 1
+        break
+      end
+    elseif code == 'GI' then  -- [issue 9] event-id guard
+      if redis.call('EXISTS', key) == 1 then
         duplicates = duplicates + 1
         break
       end
