@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -33,6 +33,7 @@ from edge.errors import (
     MalformedJSON,
     NotFound,
     PayloadTooLarge,
+    RequestError,
     Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
@@ -72,11 +73,14 @@ async def read_json(request: Request, limit: int) -> Any:
         raise PayloadTooLarge(f"body is over the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body is over the {limit}-byte limit")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"body is over the {limit}-byte limit")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:  # gone, or closed by the read timeout (edge/limits.py): nothing to answer
+        raise RequestError("the client closed the connection before the body arrived") from exc
     try:
         return orjson.loads(b"".join(chunks))
     except orjson.JSONDecodeError as exc:

@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument("--http", choices=("httptools", "h11"), default="httptools", help="HTTP parser")
 
     build = commands.add_parser("build", help="build artifacts (index, lists, profiles) into EDGE_ARTIFACTS")
     source = build.add_mutually_exclusive_group()
@@ -59,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if args.command == "serve":
-            return serve(settings, args.host, args.port, args.workers)
+            return serve(settings, args.host, args.port, args.workers, args.http)
         if args.command == "build":
             return build(settings, args)
         if args.command == "load":
@@ -136,8 +137,10 @@ def load(settings: Settings, url: str | None, root: Path | None = None) -> int:
     return 0
 
 
-def serve(settings: Settings, host: str, port: int, workers: int) -> int:
+def serve(settings: Settings, host: str, port: int, workers: int, http: str = "httptools") -> int:
     import uvicorn
+
+    from edge.limits import PROTOCOLS
 
     if not artifacts.exists(settings.artifacts):
         if not settings.build_if_missing:
@@ -154,7 +157,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> int:
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=PROTOCOLS[http],  # uvicorn's parser with the head cap (431) and the read timeout (408)
         log_level=settings.log_level,
         access_log=False,
     )
