@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from edge import __version__
+from edge import __version__, tombstones
 from edge.auth import NO_KEYS_WARNING, Guard, guard_for, parse_origins, refuse_named_user
 from edge.dedup import fingerprint
 from edge.errors import (
@@ -34,6 +34,7 @@ from edge.errors import (
     NotFound,
     PayloadTooLarge,
     RequestError,
+    StoreUnavailable,
     Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
@@ -174,7 +175,20 @@ async def delete_profile(request: Request) -> Response:
     user_id = identifier(request.path_params["user_id"], "user_id")
     await runtime.decider.drain()  # writes of this worker's earlier decisions land before the erasure
     await runtime.store.delete_user(user_id)
+    await asyncio.to_thread(record_erasure, runtime.settings, user_id)
     return Response(status_code=204)
+
+
+def record_erasure(settings: Settings, user_id: str) -> None:
+    """The tombstone in the artifacts folder: required on the embedded store, best effort beside Redis."""
+    erased = tombstones.digest(user_id)
+    try:
+        tombstones.add(settings.artifacts, [erased])
+        tombstones.scrub(settings.artifacts, frozenset([erased]))  # no build on disk keeps the profile
+    except OSError as exc:
+        if settings.redis_url is None:
+            raise StoreUnavailable(f"could not record the erasure in {settings.artifacts}: {exc.strerror}") from exc
+        log.warning("erasure tombstone not written to %s (%s); Redis holds it", settings.artifacts, exc.strerror)
 
 
 async def healthz(request: Request) -> Response:

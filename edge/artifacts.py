@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from edge import tombstones
 from edge.errors import ArtifactError
 
 FORMAT = "edge-artifacts"
@@ -166,6 +167,7 @@ def write(
     built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     digest = hashlib.sha256(item_vectors.tobytes()).hexdigest()[:8]
     version = f"{manifest.get('source', 'build')}-{built_at.replace(':', '').replace('-', '')}-{digest}"
+    profiles, user_vectors = tombstones.live(list(profiles), user_vectors, tombstones.read(root))  # never resurrect
     profile_lines = b"".join(orjson.dumps(p, option=orjson.OPT_SORT_KEYS) + b"\n" for p in profiles)
     n_users = profile_lines.count(b"\n")
     if user_vectors.shape != (n_users, dim):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from edge import artifacts
+from edge import artifacts, tombstones
 from edge.errors import ConfigError
 from edge.settings import Settings
 
@@ -128,7 +128,12 @@ def load(settings: Settings, url: str | None, root: Path | None = None) -> int:
 
     async def run() -> int:
         try:
-            return await load_profiles(store, profiles_from_records(art.profiles), art.user_vectors)
+            erased = tombstones.read(root or settings.artifacts) | await store.erased()
+            await store.add_erased(erased)  # both lists hold every erasure
+            tombstones.add(root or settings.artifacts, erased)
+            tombstones.scrub(root or settings.artifacts, erased)  # builds on disk forget them too
+            records, vectors = tombstones.live(art.profiles, art.user_vectors, erased)
+            return await load_profiles(store, profiles_from_records(records), vectors)
         finally:
             await store.close()
 
@@ -139,6 +144,13 @@ def load(settings: Settings, url: str | None, root: Path | None = None) -> int:
 
 def serve(settings: Settings, host: str, port: int, workers: int, http: str = "httptools") -> int:
     import uvicorn
+
+    if workers > 1 and settings.redis_url is None:
+        raise ConfigError(
+            f"--workers {workers} needs a shared store: the embedded store lives in one process, so erasures, "
+            "profiles and events would reach one worker only. Set EDGE_REDIS_URL, or serve with --workers 1.",
+            field="--workers",
+        )
 
     from edge.limits import PROTOCOLS
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from edge.writes import Group, Op, Program
+from edge.writes import LINKS_TTL_S, Group, Op, Program
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,5 +37,13 @@ class Exposure:
 
 
 def exposure_program(unit: str, exposures: Sequence[Exposure], maxlen: int) -> Program:
-    """The records of one decision of `unit`, for the exposure stream of the unit's partition."""
-    return (Group(unit, tuple(Op("X", "@exposures", (maxlen, *e.fields())) for e in exposures)),)
+    """The records of one decision of `unit`, for the exposure stream of the unit's partition.
+
+    A user's decision also lists its session among the user's `links`: erasing the user then
+    erases what that session recorded before the login (its anonymous exposures too).
+    """
+    ops = [Op("X", "@exposures", (maxlen, *e.fields())) for e in exposures]
+    sessions = sorted({e.session_id for e in exposures if e.user_id})
+    if sessions:
+        ops += [*(Op("SA", "links", (s,)) for s in sessions), Op("E", "links", (LINKS_TTL_S,))]
+    return (Group(unit, tuple(ops)),)

@@ -31,7 +31,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 
-from edge import repair
+from edge import repair, tombstones
 from edge.errors import Conflict, StoreUnavailable, ValidationFailed
 from edge.profiles import EVENT_FIELDS, Profile, profile_json, with_events
 from edge.sessions import session_rel
@@ -291,6 +291,7 @@ class RedisStore:
             for session_id, members in zip(sessions, anonymous_indexes, strict=True):
                 groups.append(erase_keys(session_unit(session_id), sorted(m.decode() for m in members)))
             await self.apply(tuple(groups))
+            await self._writer.sadd(self.erased_key, tombstones.digest(user_id))  # loads never bring it back
             purged = await self._purge(user_id, sessions)
         except ERRORS as exc:
             raise StoreUnavailable(f"redis delete failed: {exc.__class__.__name__}") from exc
@@ -315,6 +316,28 @@ class RedisStore:
                         break
                     start = "(" + page[-1][0].decode()
         return removed
+
+    @property
+    def erased_key(self) -> str:
+        """The set of tombstones (SHA-256 of erased user ids), edge/tombstones.py."""
+        return f"{self.prefix}:erased"
+
+    async def erased(self) -> frozenset[str]:
+        try:
+            await self._ready(self._writer)
+            members = await self._writer.smembers(self.erased_key)
+            return frozenset(m.decode() if isinstance(m, bytes) else str(m) for m in members)
+        except ERRORS as exc:
+            raise StoreUnavailable(f"redis read failed: {exc.__class__.__name__}") from exc
+
+    async def add_erased(self, digests: Iterable[str]) -> None:
+        members = sorted(digests)
+        if members:
+            try:
+                await self._ready(self._writer)
+                await self._writer.sadd(self.erased_key, *members)
+            except ERRORS as exc:
+                raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
 
     async def ping(self) -> bool:
         try:

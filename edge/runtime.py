@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from edge import artifacts
+from edge import artifacts, tombstones
 from edge import index as item_index
 from edge.content import Content, load_content
 from edge.decide import Decider, Engine
@@ -53,7 +53,8 @@ class Runtime:
         model, art = load_model(settings.artifacts)
         store: ProfileStore
         if settings.redis_url is None:
-            store = MemoryStore(profiles_from_records(art.profiles), art.user_vectors)
+            records, vectors = tombstones.live(art.profiles, art.user_vectors, tombstones.read(settings.artifacts))
+            store = MemoryStore(profiles_from_records(records), vectors)
         else:
             store = RedisStore.from_url(
                 settings.redis_url, settings.redis_prefix, settings.redis_timeout_ms, settings.redis_pool_size
