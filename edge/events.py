@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from edge import dedup
+from edge import consent, dedup
 from edge import validation as v
 from edge.errors import Conflict, DependencyError, StoreUnavailable, ValidationFailed
 from edge.loyalty import TierThresholds, points_for, thresholds_for
@@ -244,10 +244,11 @@ def plan_group(
     spend = 0.0
     orders: set[str] = set()
     for event, changed in changes:
-        ops.append(Op("X", "@events", (policy.stream_maxlen, *stream_fields(event))))
-        ops += changed
+        personal = [Op("X", "@events", (policy.stream_maxlen, *stream_fields(event))), *changed]
         if user_id is not None:
-            ops += profile_ops(event, policy)
+            personal += profile_ops(event, policy)
+        ops += consent.gated(user_id, event.session_id, event.type, personal)  # withheld while withdrawn
+        if user_id is not None:
             if event.type == "purchase":
                 spend += (event.quantity or 0) * (event.price or 0.0)
                 orders.add(stamp(event.ts))

@@ -208,7 +208,14 @@ class MemoryStore:
         created: list[str] = []
         duplicates = 0
         for group in program:
+            skip = 0  # ops withheld by a consent gate (W)
             for op in group.ops:
+                if skip > 0:
+                    skip -= 1
+                    continue
+                if op.code == "W":
+                    skip = int(op.args[0]) if self._withdrawn(group.unit, op.key) else 0
+                    continue
                 if op.code in ("G", "GI") and self._get(self._key(group.unit, op.key)) is not None:
                     duplicates += 1
                     break
@@ -216,6 +223,15 @@ class MemoryStore:
                 if note is not None:
                     created.append(note)
         return Applied(duplicates, tuple(created))
+
+    def _withdrawn(self, unit: str, rel: str) -> bool:
+        """Consent withdrawn per the hash `rel` (as `withdrawn` in apply.lua)."""
+        fields = self._hash(self._key(unit, rel))
+        stored = fields.get("e:consent", fields.get("consent"))
+        if stored is not None:
+            return stored == "0"
+        entry = self._profiles.get(unit_id(unit)) if rel == "profile" else None
+        return entry is not None and entry[0].consent_personalization is False
 
     def _run(self, unit: str, op: Op) -> str | None:
         """One op, with Redis semantics (an emptied hash or set disappears, EXPIRE needs the key)."""

@@ -11,6 +11,7 @@ dicts, so both stores end in the same state. Values are strings; list fields are
     G     key ttl [fp]             idempotency guard: skip the rest of the group if key exists, else set it
                                    (to fp); a stored guard with another fp refuses the program (conflict)
     GI    key                      event-id guard: skip the rest of the group if key exists (edge.dedup)
+    W     key n                    consent gate: skip the next n ops if the hash says consent is withdrawn
     N     key tag                  report `tag` when key does not exist yet (before the group writes it)
     X     key maxlen f v ...       XADD key MAXLEN ~ maxlen * f v ...
     I     key field n              HINCRBY

@@ -12,6 +12,18 @@ local RANK = {bronze = 1, silver = 2, gold = 3, platinum = 4}
 -- reused Idempotency-Key with a different body, refused before anything is written.
 KNOWN.GI = 1
 
+-- [issue 9] consent gate `W key n`: skip the next n ops of the group when the hash says
+-- personalization consent is withdrawn (edge/consent.py)
+KNOWN.W = 1
+local function withdrawn(key)
+  local consent = redis.call('HGET', key, 'e:consent') or redis.call('HGET', key, 'consent')
+  if consent then return consent == '0' end
+  local raw = redis.call('HGET', key, 'p')
+  if not raw then return false end
+  local ok, doc = pcall(cjson.decode, raw)
+  return ok and type(doc) == 'table' and type(doc.consent) == 'table' and doc.consent.personalization == false
+end
+
 for _, group in ipairs(program) do
   for _, op in ipairs(group) do
     if not KNOWN[op[1]] or not KEYS[op[2]] then
@@ -69,9 +81,14 @@ end
 local created = {}
 local duplicates = 0
 for _, group in ipairs(program) do
+  local skip = 0  -- [issue 9] ops left to skip after a W op
   for _, op in ipairs(group) do
     local code, key = op[1], KEYS[op[2]]
-    if code == 'G' then
+    if skip > 0 then
+      skip = skip - 1
+    elseif code == 'W' then
+      if withdrawn(key) then skip = tonumber(op[3]) end
+    elseif code == 'G' then
       if not redis.call('SET', key, op[4] or '1', 'NX', 'EX', op[3]) then
         duplicates = duplicates + 1
         break
