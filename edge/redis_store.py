@@ -29,10 +29,12 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as BrokenConnection
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 
 from edge import repair, tombstones
 from edge.errors import Conflict, StoreUnavailable, ValidationFailed
+from edge.outage import Outage
 from edge.profiles import EVENT_FIELDS, Profile, profile_json, with_events
 from edge.sessions import session_rel
 from edge.store import STREAMS, Snapshot, snapshot_from
@@ -68,17 +70,23 @@ def cluster_url(url: str) -> str | None:
     return f"{CLUSTER_SCHEMES[scheme]}://{rest}" if sep and scheme in CLUSTER_SCHEMES else None
 
 
-def _client(url: str, timeout: float, connect_timeout: float, pool_size: int) -> Client:
-    """Explicit network knobs: short timeouts, no retries (the caller's deadline decides)."""
+def _client(url: str, timeout: float, connect_timeout: float, pool_size: int, idempotent: bool = False) -> Client:
+    """Explicit network knobs: short timeouts, no retries of writes (the caller's deadline decides).
+
+    A client of idempotent reads retries once, at once, on a broken connection (a Redis restart
+    breaks every pooled connection): the retry reconnects. Timeouts are not retried.
+    """
+    retry = Retry(NoBackoff(), 1, supported_errors=(BrokenConnection,)) if idempotent else Retry(NoBackoff(), 0)
+    health_check_s = 1 if idempotent else 30  # a reader's idle connection is checked (and redialled) first
     cluster = cluster_url(url)
     if cluster is not None:
         return RedisCluster.from_url(
             cluster,
             socket_timeout=timeout,
             socket_connect_timeout=connect_timeout,
-            retry=Retry(NoBackoff(), 0),
+            retry=retry,
             max_connections=pool_size,
-            health_check_interval=30,
+            health_check_interval=health_check_s,
         )
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
@@ -86,8 +94,8 @@ def _client(url: str, timeout: float, connect_timeout: float, pool_size: int) ->
         timeout=connect_timeout,  # wait this long for a free connection, then fail (degrade)
         socket_timeout=timeout,
         socket_connect_timeout=connect_timeout,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=30,
+        retry=retry,
+        health_check_interval=health_check_s,
     )
     return aioredis.Redis.from_pool(pool)
 
@@ -109,12 +117,13 @@ class RedisStore:
         self._read_gate = asyncio.Semaphore(pool_size) if self.cluster else None
         self._write_gate = asyncio.Semaphore(pool_size) if self.cluster else None
         self._topology = asyncio.Lock()
+        self.outage = Outage(f"redis ({prefix})")
 
     @classmethod
     def from_url(cls, url: str, prefix: str, timeout_ms: float, pool_size: int) -> RedisStore:
         """A reader with the decision timeout, and a writer whose socket waits longer (events, counters)."""
         timeout = timeout_ms / 1000.0
-        reader = _client(url, timeout, timeout, pool_size)
+        reader = _client(url, timeout, timeout, pool_size, idempotent=True)
         # a busy event loop must not turn into spurious write failures: the caller's deadline decides
         writer = _client(url, max(WRITE_TIMEOUT_S, timeout), max(WRITE_TIMEOUT_S / 2, timeout), pool_size)
         return cls(reader, prefix, writer, pool_size)
@@ -163,7 +172,9 @@ class RedisStore:
                 async with self._read_gate:
                     replies = await self._read(keys)
         except ERRORS as exc:
+            self.outage.failed(exc)
             raise StoreUnavailable(f"redis fetch failed: {exc.__class__.__name__}") from exc
+        self.outage.ok()
         try:
             hashes = [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in replies]
             profile, vector, fields = _profile_parts(user_id, hashes[0]) if user_id else (None, None, {})
@@ -183,6 +194,7 @@ class RedisStore:
             await self._ready(self._writer)
             return _text(await self._writer.hgetall(self.key(unit, rel)))
         except ERRORS as exc:
+            self.outage.failed(exc)
             raise StoreUnavailable(f"redis read failed: {exc.__class__.__name__}") from exc
 
     async def get_profile(self, user_id: str) -> tuple[Profile, np.ndarray | None] | None:
@@ -190,6 +202,7 @@ class RedisStore:
             await self._ready(self._writer)
             raw = await self._writer.hgetall(self.profile_key(user_id))
         except ERRORS as exc:
+            self.outage.failed(exc)
             raise StoreUnavailable(f"redis read failed: {exc.__class__.__name__}") from exc
         try:
             base, vector, fields = _profile_parts(user_id, raw)
@@ -239,6 +252,7 @@ class RedisStore:
                 raise Conflict("an Idempotency-Key was already used with a different body", "idempotency-key") from exc
             raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
         except ERRORS as exc:
+            self.outage.failed(exc)
             raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
         return Applied(int(reply[0]), tuple(t.decode() if isinstance(t, bytes) else str(t) for t in reply[1:]))
 
@@ -268,6 +282,7 @@ class RedisStore:
                     pipe.hset(self.profile_key(profile.user_id), items=fields)
                 await pipe.execute()
         except ERRORS as exc:
+            self.outage.failed(exc)
             raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
 
     async def delete_user(self, user_id: str) -> bool:
@@ -294,6 +309,7 @@ class RedisStore:
             await self._writer.sadd(self.erased_key, tombstones.digest(user_id))  # loads never bring it back
             purged = await self._purge(user_id, sessions)
         except ERRORS as exc:
+            self.outage.failed(exc)
             raise StoreUnavailable(f"redis delete failed: {exc.__class__.__name__}") from exc
         return bool(existed or indexed or links or purged)
 
@@ -328,6 +344,7 @@ class RedisStore:
             members = await self._writer.smembers(self.erased_key)
             return frozenset(m.decode() if isinstance(m, bytes) else str(m) for m in members)
         except ERRORS as exc:
+            self.outage.failed(exc)
             raise StoreUnavailable(f"redis read failed: {exc.__class__.__name__}") from exc
 
     async def add_erased(self, digests: Iterable[str]) -> None:
@@ -337,6 +354,7 @@ class RedisStore:
                 await self._ready(self._writer)
                 await self._writer.sadd(self.erased_key, *members)
             except ERRORS as exc:
+                self.outage.failed(exc)
                 raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
 
     async def ping(self) -> bool:
