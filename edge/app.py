@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from edge import __version__, tombstones
+from edge import __version__, counters, tombstones
 from edge.auth import NO_KEYS_WARNING, Guard, guard_for, parse_origins, refuse_named_user
 from edge.dedup import fingerprint
 from edge.errors import (
@@ -124,6 +124,9 @@ async def decide(request: Request) -> Response:
         decision_request = dataclasses.replace(decision_request, debug=False)
     result = await runtime.decider.decide(runtime.engine, decision_request, forced_arms(request))
     runtime.metrics.decision(result["segment"], result["personalized"], result["degraded"], result["took_ms"])
+    offer = (result.get("cta") or {}).get("offer")
+    if offer:
+        runtime.metrics.offers[offer["code"]] += 1
     return json_response(result)
 
 
@@ -214,7 +217,8 @@ async def metrics(request: Request) -> Response:
         "content": engine.content.version,
         "experiments": engine.experiments.version,
     }
-    return Response(runtime.metrics.render(info), media_type="text/plain; version=0.0.4")
+    text = runtime.metrics.render(info) + counters.render(runtime)
+    return Response(text, media_type="text/plain; version=0.0.4")
 
 
 async def openapi(request: Request) -> Response:

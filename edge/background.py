@@ -29,6 +29,11 @@ class WriteBehind:
         self._pending: list[Group] = []
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def pending(self) -> int:
+        """Groups waiting to be sent."""
+        return len(self._pending)
+
     def add(self, program: Program) -> None:
         """Queue `program`'s groups (dropped, and counted, when too much is already waiting)."""
         if len(self._pending) + len(program) > self.max_pending:

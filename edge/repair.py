@@ -23,10 +23,16 @@ log = logging.getLogger("edge.store")
 UNREADABLE = (ValueError, TypeError, ValidationFailed)
 MAX_REPORTED = 10_000  # records remembered as reported (the log stays quiet about them)
 _reported: set[str] = set()
+_counted = [0]  # unreadable records met, reported or not (edge_unreadable_records_total)
+
+
+def unreadable_count() -> int:
+    return _counted[0]
 
 
 def report(what: str, exc: BaseException) -> None:
     """Log `what` as unreadable once per process (`exc` says why)."""
+    _counted[0] += 1
     if what in _reported:
         return
     if len(_reported) < MAX_REPORTED:
