@@ -33,7 +33,7 @@ from redis.exceptions import ConnectionError as BrokenConnection
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 
 from edge import repair, tombstones
-from edge.errors import Conflict, StoreUnavailable, ValidationFailed
+from edge.errors import ConfigError, Conflict, StoreUnavailable, ValidationFailed
 from edge.outage import Outage
 from edge.profiles import EVENT_FIELDS, Profile, profile_json, with_events
 from edge.sessions import session_rel
@@ -118,6 +118,7 @@ class RedisStore:
         self._write_gate = asyncio.Semaphore(pool_size) if self.cluster else None
         self._topology = asyncio.Lock()
         self.outage = Outage(f"redis ({prefix})")
+        self.replicas, self.wait_ms = 0, 0  # require_replicas
 
     @classmethod
     def from_url(cls, url: str, prefix: str, timeout_ms: float, pool_size: int) -> RedisStore:
@@ -256,7 +257,36 @@ class RedisStore:
             raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
         return Applied(int(reply[0]), tuple(t.decode() if isinstance(t, bytes) else str(t) for t in reply[1:]))
 
+    def require_replicas(self, replicas: int, timeout_ms: float) -> None:
+        """Every write waits (`WAIT`) until `replicas` replicas have it, else fails (503: retry with ids)."""
+        if replicas and self.cluster:
+            raise ConfigError(
+                "EDGE_REDIS_WAIT_REPLICAS works with one Redis server, not a cluster", "EDGE_REDIS_WAIT_REPLICAS"
+            )
+        self.replicas, self.wait_ms = replicas, max(1, int(timeout_ms))
+
+    async def _replicated(self, keys: dict[str, int], argv: bytes) -> Any:
+        """The script and `WAIT` on one connection; fewer acknowledgements than required is a failure."""
+        for attempt in (1, 2):
+            try:
+                async with self._writer.pipeline(transaction=False) as pipe:
+                    pipe.evalsha(SCRIPT_SHA, len(keys), *keys, argv)
+                    pipe.execute_command("WAIT", self.replicas, self.wait_ms)
+                    reply, acknowledged = await pipe.execute()
+                break
+            except NoScriptError:
+                if attempt == 2:
+                    raise
+                await self._writer.script_load(SCRIPT)
+        if int(acknowledged) < self.replicas:
+            raise StoreUnavailable(
+                f"written, but {acknowledged} of {self.replicas} replicas acknowledged in time; retry"
+            )
+        return reply
+
     async def _script(self, keys: dict[str, int], argv: bytes) -> Any:
+        if self.replicas:
+            return await self._replicated(keys, argv)
         try:
             return await self._writer.evalsha(SCRIPT_SHA, len(keys), *keys, argv)
         except NoScriptError:

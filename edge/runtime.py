@@ -59,6 +59,7 @@ class Runtime:
             store = RedisStore.from_url(
                 settings.redis_url, settings.redis_prefix, settings.redis_timeout_ms, settings.redis_pool_size
             )
+            store.require_replicas(settings.redis_wait_replicas, settings.events_timeout_ms * 0.8)
         engine = Engine(model, content, experiments, ttl_s=settings.ttl_s)
         decider = Decider.from_settings(store, settings)
         log.info(

@@ -45,6 +45,7 @@ class Settings:
     events_max_body_bytes: int = 262144  # body limit of POST /v1/events (500 events of ~500 bytes)
     tier_thresholds: tuple[float, float, float] = (500.0, 2000.0, 5000.0)  # spend for silver,gold,platinum
     watch_s: float = 2.0  # poll content/experiments/artifacts for changes this often; 0 = only on reload
+    redis_wait_replicas: int = 0  # writes wait (WAIT) for this many replicas before a 202; 0 = the primary alone
     max_header_bytes: int = 16384  # request line + headers over this are a 431 (`edge serve`, edge/limits.py)
     read_timeout_s: float = 10.0  # a request's head and body must arrive within this, else 408 and close
 
@@ -87,6 +88,7 @@ class Settings:
             (self.events_timeout_ms > 0, "EDGE_EVENTS_TIMEOUT_MS", "must be > 0"),
             (self.events_max_body_bytes >= 1024, "EDGE_EVENTS_MAX_BODY_BYTES", "must be >= 1024"),
             (self.max_header_bytes >= 1024, "EDGE_MAX_HEADER_BYTES", "must be >= 1024"),
+            (self.redis_wait_replicas >= 0, "EDGE_REDIS_WAIT_REPLICAS", "must be >= 0"),
             (self.read_timeout_s > 0, "EDGE_READ_TIMEOUT_S", "must be > 0"),
             (
                 0 <= self.tier_thresholds[0] <= self.tier_thresholds[1] <= self.tier_thresholds[2],
@@ -160,6 +162,7 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "events_max_body_bytes": int,
     "tier_thresholds": _thresholds,
     "watch_s": _positive_number,
+    "redis_wait_replicas": int,
     "max_header_bytes": int,
     "read_timeout_s": _positive_number,
 }
