@@ -47,7 +47,12 @@ def _obj(properties: dict[str, JSON], required: tuple[str, ...] = (), **extra: o
 
 
 _ID: Final[JSON] = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": _ID_PATTERN}
-_DATE_TIME: Final[JSON] = {"type": "string", "format": "date-time", "description": "RFC 3339, UTC."}
+_DATE_TIME: Final[JSON] = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": "^(19[7-9][0-9]|20[0-9][0-9]|21[0-9][0-9]|2200)-",
+    "description": "RFC 3339, years 1970-2200 (answered in UTC).",
+}
 _COUNTRY: Final[JSON] = {"type": "string", "pattern": "^[A-Z]{2}$", "description": "ISO 3166-1 alpha-2."}
 _COUNT: Final[JSON] = {"type": "integer", "minimum": 0}
 
@@ -279,6 +284,7 @@ _SCHEMAS: Final[dict[str, JSON]] = {
                 "type": _ref("EventType"),
                 "session_id": _ID,
                 "user_id": _ID,
+                "id": {**_ID, "description": "Client-generated; a repeated id is dropped (retries are safe)."},
                 "product_id": {"type": "string", "minLength": 1, "maxLength": 128},
                 "ts": {**_DATE_TIME, "description": "Defaults to the server clock."},
                 "quantity": {"type": "integer", "minimum": 1, "maximum": 1000000, "description": "purchase only."},
@@ -315,7 +321,9 @@ _SCHEMAS: Final[dict[str, JSON]] = {
             "tier": _nullable(_ref("Tier")),
             "points": _COUNT,
             "joined_at": _nullable(_DATE_TIME),
-            "birthday": _nullable({"type": "string", "format": "date"}),
+            "birthday": _nullable(
+                {"type": "string", "format": "date", "pattern": "^(19[0-9][0-9]|2[01][0-9][0-9]|2200)-"}
+            ),
             "last_purchase_at": _nullable(_DATE_TIME),
             "orders": _COUNT,
             "spend": {"type": "number", "minimum": 0},
@@ -341,7 +349,9 @@ _SCHEMAS: Final[dict[str, JSON]] = {
 
 _ERRORS: Final[dict[str, str]] = {
     "400": "Malformed JSON or an unusable request.",
-    "401": "Missing or wrong admin token.",
+    "401": "Missing or wrong credential: the admin token, or an API key on decide and events.",
+    "403": "The API key's scopes do not include this endpoint.",
+    "409": "The Idempotency-Key was already used with a different body.",
     "404": "No such resource.",
     "413": "Body over the size limit (default 64 KiB).",
     "415": "Content type is not application/json.",
@@ -367,6 +377,7 @@ def _errors(*statuses: str) -> dict[str, object]:
 
 _BODY_ERRORS: Final = ("400", "413", "415", "422")
 _ADMIN: Final[list[JSON]] = [{"adminToken": []}]
+_API_KEY: Final[list[JSON]] = [{"apiKey": []}, {}]  # {}: anonymous, when no key is configured
 _USER_ID_PARAM: Final[JSON] = {"name": "user_id", "in": "path", "required": True, "schema": _ID}
 
 
@@ -381,8 +392,9 @@ _PATHS: Final[JSON] = {
             "The page decision: segment, greeting, CTA, products and experiment arms.",
             {
                 "200": _ok("The decision.", _ref("DecideResponse"), _DECIDE_RESPONSE_EXAMPLE),
-                **_errors(*_BODY_ERRORS),
+                **_errors(*_BODY_ERRORS, "401", "403"),
             },
+            security=_API_KEY,
             requestBody={"required": True, "content": _json_content(_ref("DecideRequest"), _DECIDE_REQUEST_EXAMPLE)},
         )
     },
@@ -392,8 +404,9 @@ _PATHS: Final[JSON] = {
             "Real-time signals, 1-500 a call; 202 only once every event is durably stored.",
             {
                 "202": _ok("All events stored.", _ref("EventsAccepted"), {"accepted": 1}),
-                **_errors(*_BODY_ERRORS, "503"),
+                **_errors(*_BODY_ERRORS, "401", "403", "409", "503"),
             },
+            security=_API_KEY,
             requestBody={"required": True, "content": _json_content(_ref("EventsRequest"), _EVENTS_REQUEST_EXAMPLE)},
             parameters=[
                 {
@@ -401,7 +414,7 @@ _PATHS: Final[JSON] = {
                     "in": "header",
                     "required": False,
                     "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
-                    "description": "A retried call with the same key is applied once.",
+                    "description": "A retried call with the same key is applied once; another body is a 409.",
                 }
             ],
             description="The body limit is EDGE_EVENTS_MAX_BODY_BYTES (default 256 KiB), so 500 events fit.",
@@ -496,7 +509,8 @@ _COMPONENTS: Final[JSON] = {
         for status, description in _ERRORS.items()
     },
     "securitySchemes": {
-        "adminToken": {"type": "http", "scheme": "bearer", "description": "Bearer <EDGE_ADMIN_TOKEN>."}
+        "adminToken": {"type": "http", "scheme": "bearer", "description": "Bearer <EDGE_ADMIN_TOKEN>."},
+        "apiKey": {"type": "http", "scheme": "bearer", "description": "Bearer <a secret of EDGE_API_KEYS>."},
     },
 }
 

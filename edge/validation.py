@@ -128,12 +128,9 @@ def parse_timestamp(value: str, field: str) -> datetime:
         raise ValidationFailed(f"{field} must be an RFC 3339 timestamp", field) from exc
     if parsed.tzinfo is None:
         raise ValidationFailed(f"{field} must carry a time zone (e.g. a trailing Z)", field)
-    if not MIN_TIME.year <= parsed.year <= MAX_TIME.year:  # before converting: year 1 at +14:00 overflows
-        raise ValidationFailed(f"{field} must be between 1970 and 2200", field)
-    utc = parsed.astimezone(UTC)
-    if not MIN_TIME <= utc <= MAX_TIME:
-        raise ValidationFailed(f"{field} must be between 1970 and 2200", field)
-    return utc
+    if not MIN_TIME.year <= parsed.year <= MAX_TIME.year:  # as written: year 1 at +14:00 would overflow
+        raise ValidationFailed(f"{field} must be in the years 1970-2200", field)
+    return min(max(parsed.astimezone(UTC), MIN_TIME), MAX_TIME)  # an offset's spill over the edges is clamped
 
 
 def optional_timestamp(value: Any, field: str) -> datetime | None:

@@ -322,11 +322,14 @@ def test_admin_endpoints_need_the_bearer_token_and_others_do_not(doc: dict[str, 
         "scheme": "bearer",
         "description": doc["components"]["securitySchemes"]["adminToken"]["description"],
     }
-    assert "security" not in doc  # no global requirement: decide and events are public
+    assert "security" not in doc  # no global requirement
     for key, op in _operations(doc).items():
         if key in ADMIN_OPERATIONS:
             assert op["security"] == [{"adminToken": []}], key
             assert "401" in op["responses"], key
+        elif key in {("/v1/decide", "post"), ("/v1/events", "post")}:  # an API key once EDGE_API_KEYS is set
+            assert op["security"] == [{"apiKey": []}, {}], key
+            assert {"401", "403"} <= set(op["responses"]), key
         else:
             assert "security" not in op, key
 
