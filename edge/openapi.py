@@ -8,7 +8,8 @@ Request schemas leave `additionalProperties` open because the contract ignores u
 
 from __future__ import annotations
 
-from typing import Final
+import zoneinfo
+from typing import Any, Final
 
 import orjson
 
@@ -346,6 +347,76 @@ _SCHEMAS: Final[dict[str, JSON]] = {
     ),
     "Status": _obj({"status": {"type": "string", "examples": ["ok"]}}),
 }
+
+# --- the request schemas as the server validates them (schemathesis: valid accepted, invalid refused) ---
+_NULL_MEANS_ABSENT: Final[dict[str, tuple[str, ...]]] = {
+    "DecideRequest": (
+        "user_id", "locale", "location", "location.country", "location.region", "location.city",
+        "location.timezone", "context", "context.device", "context.weather", "context.store_id", "session",
+        "session.viewed", "session.cart", "session.searches", "session.utm", "session.utm.source",
+        "session.utm.medium", "session.utm.campaign", "session.referrer", "session.first_visit", "consent",
+        "consent.personalization", "exclude", "now",
+    ),
+    "Event": (
+        "session_id", "user_id", "id", "ts", "utm", "utm.source", "utm.medium", "utm.campaign", "referrer",
+    ),
+    "Profile": (
+        "locale", "country", "tier", "consent", "preferences", "preferences.categories", "preferences.shops_for",
+        "preferences.style", "purchased", "wishlist",
+    ),
+}  # fmt: skip
+_TEXT_LIMITS: Final[dict[str, int]] = {
+    "DecideRequest.page": 64, "DecideRequest.location.region": 64, "DecideRequest.location.city": 128,
+    "DecideRequest.context.device": 32, "DecideRequest.context.weather": 32, "DecideRequest.context.store_id": 64,
+    "DecideRequest.session.referrer": 2048, "DecideRequest.session.utm.source": 128,
+    "DecideRequest.session.utm.medium": 128, "DecideRequest.session.utm.campaign": 128,
+    "Event.referrer": 2048, "Event.utm.source": 128, "Event.utm.medium": 128, "Event.utm.campaign": 128,
+}  # fmt: skip
+_LIST_LIMITS: Final[dict[str, tuple[int, int]]] = {  # (items, characters an item)
+    "DecideRequest.session.viewed": (200, 128), "DecideRequest.session.cart": (200, 128),
+    "DecideRequest.session.searches": (200, 256), "DecideRequest.exclude": (500, 128),
+    "Profile.preferences.categories": (50, 128), "Profile.preferences.shops_for": (50, 128),
+    "Profile.preferences.style": (50, 128), "Profile.purchased": (5000, 128), "Profile.wishlist": (5000, 128),
+}  # fmt: skip
+_MAXIMA: Final[dict[str, float]] = {
+    "Profile.points": 10**12, "Profile.orders": 10**9, "Profile.spend": 1e15, "Profile.complaints_90d": 10**6,
+    "Profile.returns_90d": 10**6,
+}  # fmt: skip
+
+
+def _property(schemas: dict[str, JSON], path: str) -> dict[str, Any]:
+    name, *parts = path.split(".")
+    node: dict[str, Any] = schemas[name]
+    for part in parts:
+        node = node["properties"][part]
+    return node
+
+
+def _as_validated(schemas: dict[str, JSON]) -> None:
+    """Limits, time zones and `null` (= absent) exactly as edge/requests.py, events.py and profiles.py check them."""
+    for path, length in _TEXT_LIMITS.items():
+        _property(schemas, path)["maxLength"] = length
+    for path, (items, length) in _LIST_LIMITS.items():
+        _property(schemas, path).update({"maxItems": items, "items": {"type": "string", "maxLength": length}})
+    for path, maximum in _MAXIMA.items():
+        _property(schemas, path)["maximum"] = maximum
+    _property(schemas, "DecideRequest.location.timezone")["enum"] = sorted(zoneinfo.available_timezones())
+    _property(schemas, "DecideRequest.location.timezone")["maxLength"] = 64
+    for name, paths in _NULL_MEANS_ABSENT.items():
+        for path in sorted(paths, key=lambda p: -p.count(".")):  # children before their parent is wrapped
+            parent, _, leaf = f"{name}.{path}".rpartition(".")
+            holder = _property(schemas, parent)["properties"]
+            holder[leaf] = _nullable(holder[leaf])
+    event: dict[str, Any] = schemas["Event"]
+    event["anyOf"] = [{"properties": {f: {"type": "string"}}, "required": [f]} for f in ("session_id", "user_id")]
+    fields = event["properties"]
+    for rule in event["allOf"]:  # a type's own fields are checked on that type only, ignored on others
+        rule["then"]["properties"] = {f: fields[f] for f in rule["then"]["required"]}
+    for name in {f for rule in event["allOf"] for f in rule["then"]["required"]}:
+        fields[name] = {"description": f"{fields[name].get('description', '')} Ignored on other event types."}
+
+
+_as_validated(_SCHEMAS)
 
 _ERRORS: Final[dict[str, str]] = {
     "400": "Malformed JSON or an unusable request.",
