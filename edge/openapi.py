@@ -384,28 +384,34 @@ _MAXIMA: Final[dict[str, float]] = {
 }  # fmt: skip
 
 
-def _property(schemas: dict[str, JSON], path: str) -> dict[str, Any]:
+def _parent(schemas: dict[str, JSON], path: str) -> tuple[dict[str, Any], str]:
+    """The `properties` mapping holding `path` (`Schema.a.b`) and the last name."""
     name, *parts = path.split(".")
     node: dict[str, Any] = schemas[name]
-    for part in parts:
+    for part in parts[:-1]:
         node = node["properties"][part]
-    return node
+    return node["properties"], parts[-1]
+
+
+def _refine(schemas: dict[str, JSON], path: str, **changes: Any) -> None:
+    """Replace the property's schema with a refined copy (the constants share small schemas)."""
+    holder, leaf = _parent(schemas, path)
+    holder[leaf] = {**holder[leaf], **changes}
 
 
 def _as_validated(schemas: dict[str, JSON]) -> None:
     """Limits, time zones and `null` (= absent) exactly as edge/requests.py, events.py and profiles.py check them."""
     for path, length in _TEXT_LIMITS.items():
-        _property(schemas, path)["maxLength"] = length
+        _refine(schemas, path, maxLength=length)
     for path, (items, length) in _LIST_LIMITS.items():
-        _property(schemas, path).update({"maxItems": items, "items": {"type": "string", "maxLength": length}})
+        _refine(schemas, path, maxItems=items, items={"type": "string", "maxLength": length})
     for path, maximum in _MAXIMA.items():
-        _property(schemas, path)["maximum"] = maximum
-    _property(schemas, "DecideRequest.location.timezone")["enum"] = sorted(zoneinfo.available_timezones())
-    _property(schemas, "DecideRequest.location.timezone")["maxLength"] = 64
+        _refine(schemas, path, maximum=maximum)
+    zones = sorted(zoneinfo.available_timezones())
+    _refine(schemas, "DecideRequest.location.timezone", enum=zones, maxLength=64)
     for name, paths in _NULL_MEANS_ABSENT.items():
         for path in sorted(paths, key=lambda p: -p.count(".")):  # children before their parent is wrapped
-            parent, _, leaf = f"{name}.{path}".rpartition(".")
-            holder = _property(schemas, parent)["properties"]
+            holder, leaf = _parent(schemas, f"{name}.{path}")
             holder[leaf] = _nullable(holder[leaf])
     event: dict[str, Any] = schemas["Event"]
     event["anyOf"] = [{"properties": {f: {"type": "string"}}, "required": [f]} for f in ("session_id", "user_id")]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import math
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -32,7 +31,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as BrokenConnection
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 
-from edge import repair, tombstones
+from edge import repair, retention, tombstones
 from edge.errors import ConfigError, Conflict, StoreUnavailable, ValidationFailed
 from edge.outage import Outage
 from edge.profiles import EVENT_FIELDS, Profile, profile_json, with_events
@@ -119,6 +118,8 @@ class RedisStore:
         self._topology = asyncio.Lock()
         self.outage = Outage(f"redis ({prefix})")
         self.replicas, self.wait_ms = 0, 0  # require_replicas
+        self._caps: dict[str, int] = {}  # stream -> global cap (edge.retention)
+        self._balancer: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str, prefix: str, timeout_ms: float, pool_size: int) -> RedisStore:
@@ -235,8 +236,9 @@ class RedisStore:
             for op in group.ops:
                 name = shared + op.key[1:] if op.key[0] == "@" else own + op.key
                 index = keys.get(name) or keys.setdefault(name, len(keys) + 1)
-                if op.code == "X":  # a stream's MAXLEN is spread over the partitions
-                    ops.append(["X", index, max(1, math.ceil(int(op.args[0]) / PARTITIONS)), *op.args[1:]])
+                if op.code == "X":  # the global cap bounds each partition; the balancer holds the sum (edge.retention)
+                    self._retain(op.key[1:], int(op.args[0]))
+                    ops.append(["X", index, *op.args])
                 else:
                     ops.append([op.code, index, *op.args])
             encoded.append(ops)
@@ -394,7 +396,42 @@ class RedisStore:
         except ERRORS:
             return False
 
+    def _retain(self, stream: str, cap: int) -> None:
+        """Remember the stream's global cap and start the balancer (once)."""
+        self._caps[stream] = cap
+        if self._balancer is None:
+            self._balancer = asyncio.get_running_loop().create_task(self._balance_forever())
+
+    async def balance_streams(self) -> dict[str, int]:
+        """Trim the largest partitions of each stream so the streams hold their global caps; entries removed."""
+        removed: dict[str, int] = {}
+        for stream, cap in list(self._caps.items()):
+            keys = self.stream_keys(stream)
+            async with self._writer.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.xlen(key)
+                lengths = [int(n) for n in await pipe.execute()]
+            level = retention.water_level(lengths, cap)
+            if level is None:
+                continue
+            async with self._writer.pipeline(transaction=False) as pipe:
+                for key, length in zip(keys, lengths, strict=True):
+                    if length > level:
+                        pipe.xtrim(key, maxlen=level, approximate=False)
+                removed[stream] = sum(int(n) for n in await pipe.execute())
+        return removed
+
+    async def _balance_forever(self) -> None:
+        while True:
+            try:
+                await self.balance_streams()
+            except ERRORS as exc:
+                self.outage.failed(exc)
+            await asyncio.sleep(retention.BALANCE_S)
+
     async def close(self) -> None:
+        if self._balancer is not None:
+            self._balancer.cancel()
         await self._redis.aclose()
         if self._writer is not self._redis:
             await self._writer.aclose()
