@@ -13,12 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from edge import ledger
 from edge import validation as v
 from edge.errors import DependencyError, StoreUnavailable, ValidationFailed
 from edge.loyalty import TierThresholds, points_for, thresholds_for
@@ -33,8 +34,9 @@ log = logging.getLogger("edge.events")
 EVENT_TYPES = (
     "view", "add_to_cart", "remove_from_cart", "purchase", "search",
     "wishlist_add", "complaint", "subscription_cancel", "consent",
+    *ledger.LOYALTY_EVENTS,
 )  # fmt: skip
-PRODUCT_EVENTS = frozenset({"view", "add_to_cart", "remove_from_cart", "purchase", "wishlist_add"})
+PRODUCT_EVENTS = frozenset({"view", "add_to_cart", "remove_from_cart", "purchase", "wishlist_add", "return", "review"})
 MAX_EVENTS = 500
 MAX_QUANTITY = 1_000_000
 MAX_PRICE = 1e9
@@ -53,6 +55,10 @@ class Event:
     query: str | None = None
     personalization: bool | None = None
     landing: SessionSignals | None = None  # optional `utm` / `referrer` of the page the event happened on
+    # loyalty (edge.ledger): the offer code a purchase used, an order_cancel's amount, the order
+    offer_code: str | None = None
+    amount: float | None = None
+    order_id: str | None = None
 
     @property
     def unit(self) -> str:
@@ -68,6 +74,13 @@ class EventPolicy:
     tiers: TierThresholds = field(default_factory=TierThresholds)
     stream_maxlen: int = 200_000  # events kept over all partitions (XADD MAXLEN ~)
     max_items: int = 5000  # purchased / wishlist kept on a profile
+    activities: tuple[tuple[str, int, str], ...] = ()  # (activity, points, per) from the content file
+
+
+@lru_cache(maxsize=16)
+def with_activities(policy: EventPolicy, activities: tuple[tuple[str, int, str], ...]) -> EventPolicy:
+    """`policy` with the content file's activity points (edge.content.Activity)."""
+    return replace(policy, activities=activities)
 
 
 @lru_cache(maxsize=8)
@@ -114,7 +127,7 @@ def parse_event(value: Any, where: str, now: datetime) -> Event:
         product_id = v.text(_required(data, "product_id", where), f"{where}.product_id", 128)
         if not product_id:
             raise ValidationFailed(f"{where}.product_id must not be empty", f"{where}.product_id")
-    if kind == "purchase":
+    if kind in ("purchase", "return"):
         quantity = v.integer(_required(data, "quantity", where), f"{where}.quantity", 1, MAX_QUANTITY)
         price = v.number(_required(data, "price", where), f"{where}.price", 0.0, MAX_PRICE)
     if kind == "search":
@@ -131,7 +144,10 @@ def parse_event(value: Any, where: str, now: datetime) -> Event:
     landing = None
     if data.get("utm") is not None or data.get("referrer") is not None:
         landing = parse_session({"utm": data.get("utm"), "referrer": data.get("referrer")}, where)
-    return Event(kind, ts, session_id, user_id, product_id, quantity, price, query, personalization, landing)
+    extra = ledger.parse_fields(data, kind, where)
+    if kind in ledger.LOYALTY_EVENTS and kind != "review" and user_id is None:
+        raise ValidationFailed(f"{where}.user_id is required for a {kind} event", f"{where}.user_id")
+    return Event(kind, ts, session_id, user_id, product_id, quantity, price, query, personalization, landing, **extra)
 
 
 def idempotency_key(value: str | None) -> str | None:
@@ -165,6 +181,13 @@ def stream_fields(event: Event) -> tuple[str, ...]:
         fields += ["quantity", str(event.quantity), "price", repr(event.price)]
     if event.personalization is not None:
         fields += ["personalization", "true" if event.personalization else "false"]
+    # loyalty fields (edge.ledger)
+    if event.offer_code is not None:
+        fields += ["offer_code", event.offer_code]
+    if event.amount is not None:
+        fields += ["amount", repr(event.amount)]
+    if event.order_id is not None:
+        fields += ["order_id", event.order_id]
     return tuple(fields)
 
 
@@ -199,19 +222,26 @@ def profile_ops(event: Event, policy: EventPolicy) -> list[Op]:
     """How one event changes the profile's event-driven fields (sums are added per call)."""
     first_seen = Op("SNX", "profile", ("e:first_seen", stamp(event.ts)))
     product = event.product_id or ""
+    loyalty = ledger.event_ops(
+        event.type,
+        event.ts,
+        product_id=event.product_id,
+        value=event.amount if event.amount is not None else (event.quantity or 0) * (event.price or 0.0),
+        offer_code=event.offer_code,
+        activities={name: (points, per) for name, points, per in policy.activities},
+    )
+    if loyalty is not None and event.type != "purchase":
+        return [*loyalty, first_seen]
     match event.type:
         case "purchase":
             return [
                 Op("LA", "profile", ("e:purchased", product, policy.max_items)),
                 Op("MAX", "profile", ("e:last_purchase_at", stamp(event.ts))),
                 first_seen,
+                *(loyalty or []),
             ]
         case "wishlist_add":
             return [Op("LA", "profile", ("e:wishlist", product, policy.max_items)), first_seen]
-        case "complaint":
-            return [Op("I", "profile", ("e:complaints", 1)), first_seen]
-        case "subscription_cancel":
-            return [Op("S", "profile", ("e:subscription", "cancelled")), first_seen]
         case "consent":
             return [Op("S", "profile", ("e:consent", "1" if event.personalization else "0"))]
     return []
@@ -250,6 +280,7 @@ def plan_group(unit: str, events: Sequence[Event], policy: EventPolicy, key: str
             Op("F", "profile", ("e:spend", repr(round(spend, 4)))),
             Op("I", "profile", ("e:points", points_for(spend))),
             Op("TIER", "profile", (repr(round(spend, 4)), *policy.tiers.as_args())),
+            *ledger.purchase_ops(max(e.ts for e, _ in changes if e.type == "purchase"), spend),
         ]
     for sid in sessions:
         ops += touch_ops(user_id, sid, policy.session)

@@ -7,13 +7,14 @@ spend distribution) when it has them, else from `EDGE_TIER_THRESHOLDS`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 import orjson
 
-from edge.profiles import TIERS, Tier
+from edge.profiles import TIERS, Profile, Tier
 
 MANIFEST = "index_infos.json"
 RANK: dict[str | None, int] = {None: 0, **{tier: i + 1 for i, tier in enumerate(TIERS)}}
@@ -63,3 +64,73 @@ def thresholds_for(build: Path, default: TierThresholds) -> TierThresholds:
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return default
     return rules if 0 <= rules.silver <= rules.gold <= rules.platinum else default
+
+
+# --- the ledger at a moment (pure) ----------------------------------------------------------------
+
+
+def as_of(profile: Profile, now: datetime, rules: TierThresholds) -> Profile:
+    """The profile as it stood at `now`: ledger entries after `now` are taken back out.
+
+    Spend, points and orders are the stored sums (document + events) minus what the ledger dates
+    after `now`; the last purchase is the latest purchase entry up to `now`; the tier follows the
+    net spend (returns and cancellations count against it), never below the document's own tier;
+    complaints after `now` are dropped. A profile without ledger entries is returned unchanged.
+    """
+    if not profile.ledger and not profile.complaints_at:
+        return profile
+    later = [e for e in profile.ledger if e.ts > now]
+    spend = round(profile.spend - sum(e.amount for e in later), 2)
+    points = max(0, profile.points - sum(e.points for e in later))
+    orders = profile.orders - sum(1 for e in later if e.kind == "purchase")
+    orders += sum(1 for e in later if e.kind == "cancellation" and e.amount < 0)
+    purchases = [e.ts for e in profile.ledger if e.kind == "purchase" and e.ts <= now]
+    last = profile.last_purchase_at
+    if last is not None and last > now:
+        last = None
+    if purchases and (last is None or max(purchases) > last):
+        last = max(purchases)
+    tier: Tier | None = profile.tier
+    if profile.ledger:
+        reached = rules.tier(max(spend, 0.0))
+        tier = reached if RANK[reached] >= RANK[profile.document_tier] else profile.document_tier
+    return replace(
+        profile,
+        spend=spend,
+        points=points,
+        orders=max(0, orders),
+        last_purchase_at=last,
+        tier=tier,
+        ledger=tuple(e for e in profile.ledger if e.ts <= now),
+        complaints_at=tuple(t for t in profile.complaints_at if t <= now),
+    )
+
+
+def recent(profile: Profile, now: datetime, days: int) -> tuple[int, int]:
+    """Complaints and returns in the `days` before `now` (from their times, so they expire)."""
+    since = now - timedelta(days=days)
+    complaints = sum(1 for t in profile.complaints_at if since < t <= now)
+    returns = sum(1 for e in profile.ledger if e.kind == "return" and since < e.ts <= now)
+    return complaints, returns
+
+
+def next_tier(profile: Profile, rules: TierThresholds) -> tuple[Tier | None, int | None]:
+    """The next tier up and the points (one per currency unit of spend) still needed; (None, None) at the top."""
+    current = RANK[profile.tier]
+    for tier, threshold in zip(TIERS[1:], rules.as_args(), strict=True):
+        if RANK[tier] > current and threshold > profile.spend:
+            return tier, max(1, math.ceil(threshold - profile.spend - 1e-9))
+    return None, None
+
+
+def milestone_reached(profile: Profile, milestones: tuple[int, ...]) -> int | None:
+    """The highest milestone the points crossed since the document (by events), not celebrated yet."""
+    crossed = [m for m in milestones if profile.document_points < m <= profile.points]
+    if crossed and crossed[-1] > profile.celebrated_milestone:
+        return crossed[-1]
+    return None
+
+
+def upgraded_since_document(profile: Profile) -> bool:
+    """The tier rose above the document's by events and that tier was not celebrated yet."""
+    return RANK[profile.tier] > RANK[profile.document_tier] and profile.celebrated_tier != profile.tier
