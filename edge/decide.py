@@ -225,7 +225,7 @@ def preferred_categories(content: Content, profile: Profile | None) -> list[str]
 
 
 def loyalty_visitor(
-    engine: Engine, profile: Profile | None, segment: str, campaign: str | None
+    engine: Engine, profile: Profile | None, segment: str, campaign: str | None, now: datetime
 ) -> tuple[Visitor, Op | None]:
     """What content may use about the visitor, and the marker op of an occasion celebrated once."""
     if profile is None:
@@ -238,6 +238,8 @@ def loyalty_visitor(
         occasion, celebrate = "tier_upgrade", Op("S", "profile", ("e:celebrated_tier", profile.tier))
     elif milestone is not None:
         occasion, celebrate = "milestone", Op("S", "profile", ("e:celebrated_milestone", milestone))
+    elif loyalty_view.cart_abandoned(profile, now, engine.content.rules.cart_idle_minutes):
+        occasion = "cart_abandoned"
     visitor = Visitor(
         segment=segment,
         tier=profile.tier,
@@ -317,7 +319,9 @@ def decide_from_snapshot(
     else:
         signals = Signals(
             viewed=catalog.rows(session.viewed),
-            cart=catalog.rows(session.cart),
+            cart=catalog.rows(
+                (*session.cart, *(p for p in profile.cart if p not in session.cart)) if profile else session.cart
+            ),
             purchased=catalog.rows((*profile.purchased, *session.purchased) if profile else session.purchased),
             wishlist=catalog.rows((*profile.wishlist, *session.wishlist) if profile else session.wishlist),
             preferred_categories=[
@@ -330,7 +334,7 @@ def decide_from_snapshot(
             exclude=exclude,
         )
     ranked = recommend(model, signals, request.limit, params)
-    visitor, celebrate = loyalty_visitor(engine, profile, segment, session.utm.campaign)
+    visitor, celebrate = loyalty_visitor(engine, profile, segment, session.utm.campaign, now)
     if assignment.holdout:  # no personalization, but a member keeps the greeting and the tier discount
         page = content_mod.holdout_page(content, visitor, lang, local_now, now)
     else:

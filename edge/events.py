@@ -232,6 +232,9 @@ def profile_ops(event: Event, policy: EventPolicy) -> list[Op]:
     )
     if loyalty is not None and event.type != "purchase":
         return [*loyalty, first_seen]
+    cart = ledger.cart_ops(event.type, event.ts, event.product_id)
+    if event.type in ("add_to_cart", "remove_from_cart"):
+        return cart
     match event.type:
         case "purchase":
             return [
@@ -239,6 +242,7 @@ def profile_ops(event: Event, policy: EventPolicy) -> list[Op]:
                 Op("MAX", "profile", ("e:last_purchase_at", stamp(event.ts))),
                 first_seen,
                 *(loyalty or []),
+                *cart,
             ]
         case "wishlist_add":
             return [Op("LA", "profile", ("e:wishlist", product, policy.max_items)), first_seen]

@@ -105,6 +105,21 @@ def event_ops(
     return None
 
 
-def bonus(marker: str, ts: datetime, points: int) -> Op:
-    """Credit `points` once: only when `marker` is not set yet (then set it), with a bonus ledger row."""
-    return Op("BONUS", "profile", (marker, stamp(ts), points, entry(ts, "bonus", 0.0, points), MAX_LEDGER))
+MAX_CART = 100  # products kept in a profile's persistent cart
+
+
+def cart_ops(kind: str, ts: datetime, product_id: str | None) -> list[Op]:
+    """A logged-in visitor's cart also lives on the profile (`e:cart`, `e:cart_at`): it outlives the session."""
+    if product_id is None or kind not in ("add_to_cart", "remove_from_cart", "purchase"):
+        return []
+    change = (
+        Op("LA", "profile", ("e:cart", product_id, MAX_CART))
+        if kind == "add_to_cart"
+        else Op("LR", "profile", ("e:cart", product_id))
+    )
+    return [change, Op("S", "profile", ("e:cart_at", stamp(ts)))]
+
+
+def bonus(marker: str, ts: datetime, points: int, value: str | None = None) -> Op:
+    """Credit `points` once: only when `marker` is not set yet (then set it to `value`), with a bonus ledger row."""
+    return Op("BONUS", "profile", (marker, value or stamp(ts), points, entry(ts, "bonus", 0.0, points), MAX_LEDGER))

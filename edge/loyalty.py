@@ -134,3 +134,9 @@ def milestone_reached(profile: Profile, milestones: tuple[int, ...]) -> int | No
 def upgraded_since_document(profile: Profile) -> bool:
     """The tier rose above the document's by events and that tier was not celebrated yet."""
     return RANK[profile.tier] > RANK[profile.document_tier] and profile.celebrated_tier != profile.tier
+
+
+def cart_abandoned(profile: Profile, now: datetime, idle_minutes: int) -> bool:
+    """The persistent cart holds something and was last touched at least `idle_minutes` before `now`."""
+    touched = profile.cart_updated_at
+    return bool(profile.cart) and touched is not None and timedelta(minutes=idle_minutes) <= now - touched

@@ -7,6 +7,7 @@ API keys with scopes extend that function (`profiles:write`, `offers:verify`).
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from starlette.responses import Response
 
 from edge import validation as v
 from edge.errors import NotFound, ValidationFailed
-from edge.ledger import bonus, stamp
+from edge.ledger import bonus
 from edge.offers import verify
 from edge.profiles import parse_profile, profile_json
 from edge.writes import Group, Op, user_unit
@@ -58,20 +59,19 @@ async def preferences(request: Request) -> Response:
     if not answers:
         raise ValidationFailed(f"send at least one of {', '.join(QUESTIONS)}", "body")
     now = datetime.now(UTC)
+    marker = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + os.urandom(3).hex()  # this call's own: tells if it credited
     quiz = runtime.engine.content.activities.get("quiz")
     ops = [
         Op("S", "profile", (f"e:pref:{name}", orjson.dumps(list(values)).decode())) for name, values in answers.items()
     ]
     if quiz is not None and quiz.points > 0:
-        ops.append(bonus("e:quiz_at", now, quiz.points))
+        ops.append(bonus("e:quiz_at", now, quiz.points, marker))
     else:
-        ops.append(Op("SNX", "profile", ("e:quiz_at", stamp(now))))
+        ops.append(Op("SNX", "profile", ("e:quiz_at", marker)))
     await runtime.store.apply((Group(user_unit(user_id), tuple(ops)),))
+    credited = (await runtime.store.read_hash(user_unit(user_id), "profile")).get("e:quiz_at") == marker
     found = await runtime.store.get_profile(user_id)
     profile = found[0] if found else None
-    credited = (
-        profile is not None and profile.quiz_answered_at is not None and stamp(profile.quiz_answered_at) == stamp(now)
-    )
     return _json(
         {
             "user_id": user_id,

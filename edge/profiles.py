@@ -25,7 +25,7 @@ EVENT_FIELDS = (
 # Loyalty fields (edge.ledger) that events, the preferences call and decisions write; PUT keeps them.
 LOYALTY_FIELDS = (
     "e:ledger", "e:complaints_at", "e:subscription_at", "e:quiz_at", "e:pref:categories", "e:pref:shops_for",
-    "e:pref:style", "e:celebrated_tier", "e:celebrated_milestone",
+    "e:pref:style", "e:celebrated_tier", "e:celebrated_milestone", "e:cart", "e:cart_at",
 )  # fmt: skip
 _KNOWN_FROM_EVENTS = (frozenset(EVENT_FIELDS) | {"e:ledger", "e:complaints_at", "e:quiz_at"}) - {
     "e:consent",
@@ -79,6 +79,8 @@ class Profile:
     document_points: int = 0
     celebrated_tier: Tier | None = None
     celebrated_milestone: int = 0
+    cart: tuple[str, ...] = ()  # the persistent cart (survives the session)
+    cart_updated_at: datetime | None = None
 
 
 def parse_profile(user_id: str, body: Any) -> Profile:
@@ -171,6 +173,7 @@ def profile_json(profile: Profile) -> dict[str, Any]:
         "complaints_at": [_ts(t) for t in profile.complaints_at],
         "subscription_changed_at": _ts(profile.subscription_changed_at),
         "quiz_answered_at": _ts(profile.quiz_answered_at),
+        "cart": list(profile.cart),
     }
 
 
@@ -238,11 +241,13 @@ def _loyalty_fields(profile: Profile, fields: Mapping[str, str]) -> dict[str, An
         "ledger": (*profile.ledger, *ledger)[-MAX_LEDGER:],
         "complaints_at": (*profile.complaints_at, *complaints)[-MAX_LEDGER:],
         "subscription_changed_at": _parse_ts(fields.get("e:subscription_at")) or profile.subscription_changed_at,
-        "quiz_answered_at": _parse_ts(fields.get("e:quiz_at")) or profile.quiz_answered_at,
+        "quiz_answered_at": _parse_ts((fields.get("e:quiz_at") or "")[:27]) or profile.quiz_answered_at,
         "document_tier": profile.tier,
         "document_points": profile.points,
         "celebrated_tier": as_tier(fields.get("e:celebrated_tier")),
         "celebrated_milestone": int(fields.get("e:celebrated_milestone", 0)),
+        "cart": tuple(_list(fields.get("e:cart"))),
+        "cart_updated_at": _parse_ts(fields.get("e:cart_at")),
     }
     for name, attr in (("categories", "preferred_categories"), ("shops_for", "shops_for"), ("style", "style")):
         if f"e:pref:{name}" in fields:
