@@ -270,6 +270,7 @@ def plan_group(unit: str, events: Sequence[Event], policy: EventPolicy, key: str
         ops += [Op("N", session_rel(user_id, sid), (f"{user_id} {sid}",)) for sid in sessions]
     spend = 0.0
     orders: set[str] = set()
+    by_order: dict[str, tuple[datetime, list[float]]] = {}
     for event, changed in changes:
         ops.append(Op("X", "@events", (policy.stream_maxlen, *stream_fields(event))))
         ops += changed
@@ -278,14 +279,17 @@ def plan_group(unit: str, events: Sequence[Event], policy: EventPolicy, key: str
             if event.type == "purchase":
                 spend += (event.quantity or 0) * (event.price or 0.0)
                 orders.add(stamp(event.ts))
+                book = by_order.setdefault(stamp(event.ts), (event.ts, []))
+                book[1].append((event.quantity or 0) * (event.price or 0.0))
     if orders:
         ops += [
             Op("I", "profile", ("e:orders", len(orders))),
             Op("F", "profile", ("e:spend", repr(round(spend, 4)))),
-            Op("I", "profile", ("e:points", points_for(spend))),
+            Op("I", "profile", ("e:points", sum(points_for(sum(values)) for _, values in by_order.values()))),
             Op("TIER", "profile", (repr(round(spend, 4)), *policy.tiers.as_args())),
-            *ledger.purchase_ops(max(e.ts for e, _ in changes if e.type == "purchase"), spend),
         ]
+        for ts, values in by_order.values():  # one ledger row per order (edge.ledger)
+            ops += ledger.purchase_ops(ts, sum(values))
     for sid in sessions:
         ops += touch_ops(user_id, sid, policy.session)
     return Group(unit, tuple(ops))

@@ -91,9 +91,10 @@ def as_of(profile: Profile, now: datetime, rules: TierThresholds) -> Profile:
     if purchases and (last is None or max(purchases) > last):
         last = max(purchases)
     tier: Tier | None = profile.tier
-    if profile.ledger:
+    if profile.ledger:  # an assigned tier (a document without its own ledger) is a floor
         reached = rules.tier(max(spend, 0.0))
-        tier = reached if RANK[reached] >= RANK[profile.document_tier] else profile.document_tier
+        floor = profile.document_tier if profile.document_ledger == 0 else None
+        tier = reached if RANK[reached] >= RANK[floor] else floor
     return replace(
         profile,
         spend=spend,
@@ -106,12 +107,15 @@ def as_of(profile: Profile, now: datetime, rules: TierThresholds) -> Profile:
     )
 
 
-def recent(profile: Profile, now: datetime, days: int) -> tuple[int, int]:
-    """Complaints and returns in the `days` before `now` (from their times, so they expire)."""
+def recent(profile: Profile, now: datetime, days: int) -> tuple[int, float, float]:
+    """In the `days` before `now` (from their times, so they expire): complaints, the value returned
+    or cancelled, and the value bought."""
     since = now - timedelta(days=days)
     complaints = sum(1 for t in profile.complaints_at if since < t <= now)
-    returns = sum(1 for e in profile.ledger if e.kind == "return" and since < e.ts <= now)
-    return complaints, returns
+    window = [e for e in profile.ledger if since < e.ts <= now]
+    credited = -sum(e.amount for e in window if e.kind in ("return", "cancellation"))
+    bought = sum(e.amount for e in window if e.kind == "purchase")
+    return complaints, credited, bought
 
 
 def next_tier(profile: Profile, rules: TierThresholds) -> tuple[Tier | None, int | None]:

@@ -77,6 +77,7 @@ class Profile:
     # what the stored document says, before events (tiers never fall below it; milestones count from it)
     document_tier: Tier | None = None
     document_points: int = 0
+    document_ledger: int = 0  # ledger rows that came with the document (a build's history)
     celebrated_tier: Tier | None = None
     celebrated_milestone: int = 0
     cart: tuple[str, ...] = ()  # the persistent cart (survives the session)
@@ -207,7 +208,9 @@ def with_events(base: Profile | None, user_id: str, fields: Mapping[str, str]) -
         return None
     profile = base or Profile(user_id=user_id, joined_at=_parse_ts(fields.get("e:first_seen")))
     if not fields:
-        return replace(profile, document_tier=profile.tier, document_points=profile.points)
+        return replace(
+            profile, document_tier=profile.tier, document_points=profile.points, document_ledger=len(profile.ledger)
+        )
     last = _parse_ts(fields.get("e:last_purchase_at"))
     if profile.last_purchase_at is not None and (last is None or profile.last_purchase_at > last):
         last = profile.last_purchase_at
@@ -244,6 +247,7 @@ def _loyalty_fields(profile: Profile, fields: Mapping[str, str]) -> dict[str, An
         "quiz_answered_at": _parse_ts((fields.get("e:quiz_at") or "")[:27]) or profile.quiz_answered_at,
         "document_tier": profile.tier,
         "document_points": profile.points,
+        "document_ledger": len(profile.ledger),
         "celebrated_tier": as_tier(fields.get("e:celebrated_tier")),
         "celebrated_milestone": int(fields.get("e:celebrated_milestone", 0)),
         "cart": tuple(_list(fields.get("e:cart"))),

@@ -36,7 +36,8 @@ class SegmentRules:
     new_member_days: int = 30
     new_member_max_orders: int = 1
     ambassador_tiers: frozenset[str] = frozenset({"gold", "platinum"})
-    at_risk_days: int = 90  # a complaint or return keeps a customer at risk this long
+    at_risk_days: int = 90  # a complaint, or returns/cancellations above the share below, count this long
+    at_risk_credit_share: float = 0.25  # returned or cancelled value over this share of the window's purchases
     purchase_ends_cancellation: bool = True  # a purchase after a subscription cancellation reactivates
     campaign_referrers: tuple[str, ...] = (
         "facebook.com",
@@ -68,6 +69,7 @@ class SegmentRules:
                 ambassador_tiers=tiers,
                 campaign_referrers=referrers,
                 at_risk_days=int(data.get("at_risk_days", defaults.at_risk_days)),
+                at_risk_credit_share=float(data.get("at_risk_credit_share", defaults.at_risk_credit_share)),
                 purchase_ends_cancellation=bool(
                     data.get("purchase_ends_cancellation", defaults.purchase_ends_cancellation)
                 ),
@@ -80,12 +82,14 @@ class SegmentRules:
             raise ConfigError(f"{where}: need 0 < lapsed_days < lost_days")
         if rules.at_risk_days < 1:
             raise ConfigError(f"{where}.at_risk_days: must be >= 1")
+        if not 0 < rules.at_risk_credit_share <= 1:
+            raise ConfigError(f"{where}.at_risk_credit_share: must be in (0, 1]")
         return rules
 
 
 _RULE_KEYS = frozenset(
     {"lost_days", "lapsed_days", "new_member_days", "new_member_max_orders", "ambassador_tiers",
-     "campaign_referrers", "at_risk_days", "purchase_ends_cancellation"}
+     "campaign_referrers", "at_risk_days", "at_risk_credit_share", "purchase_ends_cancellation"}
 )  # fmt: skip
 
 
@@ -132,9 +136,12 @@ def assign_segment(
             return "lost", f"no purchase for {idle:.0f} days (>= {rules.lost_days})"
         if idle >= rules.lapsed_days:
             return "lapsed", f"no purchase for {idle:.0f} days (>= {rules.lapsed_days})"
-    complaints, returns = recent(profile, now, rules.at_risk_days)
-    if profile.complaints_90d > 0 or profile.returns_90d > 0 or complaints or returns:
-        return "at_risk", f"a complaint or return in the last {rules.at_risk_days} days"
+    complaints, credited, bought = recent(profile, now, rules.at_risk_days)
+    if complaints or profile.complaints_90d > 0:
+        return "at_risk", f"a complaint in the last {rules.at_risk_days} days"
+    if profile.returns_90d > 0 or (credited > 0 and credited > rules.at_risk_credit_share * bought):
+        share = f"{rules.at_risk_credit_share:.0%}"
+        return "at_risk", f"returns/cancellations over {share} of the last {rules.at_risk_days} days' purchases"
     if profile.tier in rules.ambassador_tiers:
         return "ambassador", f"tier {profile.tier}"
     joined = profile.joined_at
