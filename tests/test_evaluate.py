@@ -107,7 +107,7 @@ def test_real_data_build_and_evaluation(tmp_path: Path) -> None:
 
     regular = next(
         p for p in art.profiles
-        if len(p.get("purchased", ())) >= 30 and (p.get("last_purchase_at") or "") >= "2011-10-01"
+        if len(p.get("purchased", ())) >= 30 and "2011-10-01" <= (p.get("last_purchase_at") or "") <= "2011-10-31T10"
         and not p.get("returns_90d") and not p.get("complaints_90d")
     )  # fmt: skip
     bought_categories = {by_id[i].category for i in regular["purchased"] if i in by_id}
