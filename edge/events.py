@@ -59,6 +59,8 @@ class Event:
     offer_code: str | None = None
     amount: float | None = None
     order_id: str | None = None
+    activity: str | None = None  # `activity` events: which of the content file's `activities`
+    activity_product: str | None = None
 
     @property
     def unit(self) -> str:
@@ -188,6 +190,12 @@ def stream_fields(event: Event) -> tuple[str, ...]:
         fields += ["amount", repr(event.amount)]
     if event.order_id is not None:
         fields += ["order_id", event.order_id]
+    if event.activity is not None:
+        fields += [
+            "activity",
+            event.activity,
+            *(["product_id", event.activity_product] if event.activity_product else []),
+        ]
     return tuple(fields)
 
 
@@ -225,7 +233,8 @@ def profile_ops(event: Event, policy: EventPolicy) -> list[Op]:
     loyalty = ledger.event_ops(
         event.type,
         event.ts,
-        product_id=event.product_id,
+        product_id=event.product_id or event.activity_product,
+        activity=event.activity,
         value=event.amount if event.amount is not None else (event.quantity or 0) * (event.price or 0.0),
         offer_code=event.offer_code,
         activities={name: (points, per) for name, points, per in policy.activities},

@@ -10,7 +10,8 @@ points]`), so a decision replayed at a past `now` can take later entries back ou
     order_cancel         -spend, -points, -1 order; not a complaint
     complaint            its time in `e:complaints_at`: at risk while inside the window
     subscription_cancel  / subscription_resume: the subscription and when it changed
-    review (activity)    points per the content file's `activities`, once per product
+    review               points per the content file's `activities.review`, once per product
+    activity             `activity: <name>`: points per `activities.<name>`, once ever or per product
     preferences (quiz)   points once ever (`edge.preferences`)
 
 A purchase carrying `offer_code` records the redemption (`o:redeemed:<code>`, first time wins).
@@ -30,7 +31,7 @@ from edge.loyalty import points_for
 from edge.profiles import MAX_LEDGER
 from edge.writes import Op
 
-LOYALTY_EVENTS = ("return", "order_cancel", "subscription_resume", "review")
+LOYALTY_EVENTS = ("return", "order_cancel", "subscription_resume", "review", "activity")
 REDEEMED = "o:redeemed:"  # + code -> when a purchase carrying it was recorded
 FIRST_SHOWN = "o:first:"  # + offer id -> when this person first saw the offer
 MAX_AMOUNT = 1e12
@@ -58,6 +59,12 @@ def parse_fields(data: Mapping[str, Any], kind: str, where: str) -> dict[str, An
         found["amount"] = v.number(data["amount"], f"{where}.amount", 0.0, MAX_AMOUNT)
     if data.get("order_id") is not None:
         found["order_id"] = v.identifier(data["order_id"], f"{where}.order_id")
+    if kind == "activity":
+        if data.get("activity") is None:
+            raise ValidationFailed(f"{where}.activity is required for an activity event", f"{where}.activity")
+        found["activity"] = v.identifier(data["activity"], f"{where}.activity")
+        if data.get("product_id") is not None:
+            found["activity_product"] = v.identifier(data["product_id"], f"{where}.product_id")
     return found
 
 
@@ -74,6 +81,7 @@ def event_ops(
     value: float,
     offer_code: str | None,
     activities: Mapping[str, tuple[int, str]],
+    activity: str | None = None,
 ) -> list[Op] | None:
     """The profile ops of a loyalty event; None for an event this module does not handle."""
     when = stamp(ts)
@@ -94,11 +102,12 @@ def event_ops(
         case "subscription_cancel" | "subscription_resume":
             state = "cancelled" if kind == "subscription_cancel" else "active"
             return [Op("S", "profile", ("e:subscription", state)), Op("S", "profile", ("e:subscription_at", when))]
-        case "review":
-            points, per = activities.get("review", (0, "product"))
-            if points <= 0:
-                return []
-            marker = f"e:done:review:{product_id}" if per == "product" else "e:done:review"
+        case "review" | "activity":
+            name = activity if kind == "activity" else "review"
+            points, per = activities.get(name or "", (0, "ever"))
+            if points <= 0 or (per == "product" and not product_id):
+                return []  # an activity the content file does not reward (or without its product)
+            marker = f"e:done:{name}:{product_id}" if per == "product" else f"e:done:{name}"
             return [bonus(marker, ts, points)]
         case "purchase" if offer_code:
             return [Op("SNX", "profile", (REDEEMED + offer_code, when))]

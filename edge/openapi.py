@@ -293,6 +293,7 @@ _SCHEMAS: Final[dict[str, JSON]] = {
                 "offer_code": {**_ID, "description": "purchase only: the offer code used (records the redemption)."},
                 "amount": {"type": "number", "minimum": 0, "maximum": 1e12, "description": "order_cancel only."},
                 "order_id": _ID,
+                "activity": {**_ID, "description": "activity only: a name under the content file's `activities`."},
                 "utm": {
                     **_obj(
                         {"source": {"type": "string"}, "medium": {"type": "string"}, "campaign": {"type": "string"}}
@@ -309,6 +310,7 @@ _SCHEMAS: Final[dict[str, JSON]] = {
             _event_rule(("purchase", "return"), ("quantity", "price")),
             _event_rule(("order_cancel",), ("amount", "user_id")),
             _event_rule(("return", "subscription_resume"), ("user_id",)),
+            _event_rule(("activity",), ("activity", "user_id")),
             _event_rule(("search",), ("query",)),
             _event_rule(("consent",), ("personalization",)),
         ],

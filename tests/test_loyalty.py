@@ -119,6 +119,12 @@ def test_a_review_earns_points_once_per_product(client: TestClient) -> None:
     assert profile(client, user)["points"] == 300 + 25
     events(client, {**review, "product_id": "R2"})
     assert profile(client, user)["points"] == 300 + 50
+    signup = {"type": "activity", "activity": "newsletter_signup", "user_id": user, "ts": "2026-10-30T11:00:00Z"}
+    events(client, signup, signup, {**signup, "activity": "not_rewarded"})
+    assert profile(client, user)["points"] == 300 + 50 + 50
+    events(client, {**signup, "activity": "photo_review", "product_id": "R1"})
+    assert profile(client, user)["points"] == 300 + 50 + 50 + 10
+    events(client, {"type": "activity", "user_id": user}, status=422)
 
 
 def test_patch_updates_part_of_the_profile_and_keeps_what_events_earned(client: TestClient) -> None:

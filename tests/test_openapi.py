@@ -132,6 +132,7 @@ CONTRACT_EVENT_TYPES = [
     "order_cancel",
     "subscription_resume",
     "review",
+    "activity",
 ]
 CONTRACT_OPERATIONS = {
     ("/v1/decide", "post"),
