@@ -14,7 +14,7 @@ from pathlib import Path
 
 import orjson
 
-from edge.profiles import TIERS, Profile, Tier
+from edge.profiles import TIERS, LedgerEntry, Profile, Tier
 
 MANIFEST = "index_infos.json"
 RANK: dict[str | None, int] = {None: 0, **{tier: i + 1 for i, tier in enumerate(TIERS)}}
@@ -84,7 +84,7 @@ def as_of(profile: Profile, now: datetime, rules: TierThresholds) -> Profile:
     points = max(0, profile.points - sum(e.points for e in later))
     orders = profile.orders - sum(1 for e in later if e.kind == "purchase")
     orders += sum(1 for e in later if e.kind == "cancellation" and e.amount < 0)
-    purchases = [e.ts for e in profile.ledger if e.kind == "purchase" and e.ts <= now]
+    purchases = [e.ts for e in standing_purchases(profile.ledger, now)]
     last = profile.last_purchase_at
     if last is not None and last > now:
         last = None
@@ -105,6 +105,27 @@ def as_of(profile: Profile, now: datetime, rules: TierThresholds) -> Profile:
         ledger=tuple(e for e in profile.ledger if e.ts <= now),
         complaints_at=tuple(t for t in profile.complaints_at if t <= now),
     )
+
+
+FULL_MATCH = 0.01  # a cancellation within 1 % of an order's value cancels that order
+
+
+def standing_purchases(ledger: tuple[LedgerEntry, ...], now: datetime) -> list[LedgerEntry]:
+    """Purchase rows up to `now` that no later cancellation (up to `now`) of the same value undid."""
+    cancels = sorted((e for e in ledger if e.kind == "cancellation" and e.ts <= now), key=lambda e: e.ts)
+    kept = []
+    open_cancels = [(-c.amount, c.ts) for c in cancels]
+    for row in sorted((e for e in ledger if e.kind == "purchase" and e.ts <= now), key=lambda e: e.ts, reverse=True):
+        match = next(
+            (i for i, (value, ts) in enumerate(open_cancels)
+             if ts >= row.ts and abs(value - row.amount) <= FULL_MATCH * max(value, 1.0)),
+            None,
+        )  # fmt: skip
+        if match is None:
+            kept.append(row)
+        else:
+            open_cancels.pop(match)
+    return kept
 
 
 def recent(profile: Profile, now: datetime, days: int) -> tuple[int, float, float]:

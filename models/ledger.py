@@ -1,8 +1,9 @@
 """Ledger rows of a customer's history: purchases per order, minus returns and cancellations.
 
 A cancellation invoice that credits (within 1 %) the value of one of the customer's earlier orders
-cancels that order: it is no order and no purchase date. Other credits only net spend and points.
-Returns date the at-risk window (edge.segments); cancellations do not.
+cancels that order (a `cancellation` row: no order and no purchase date); one that credits part of
+an order is a `return` row (goods credited back). Both net spend and points, and both count toward
+the at-risk share of a window's purchases (edge.segments); neither is a complaint.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ from typing import Any
 
 import numpy as np
 
-from edge.loyalty import TierThresholds, as_of, points_for, recent
+from edge.loyalty import FULL_MATCH, TierThresholds, as_of, points_for, recent
 from edge.profiles import Profile, parse_profile, with_events
 from edge.requests import SessionSignals
 from edge.segments import SEGMENTS, SegmentRules, assign_segment
 from models.dataset import Interactions
-
-FULL_MATCH = 0.01  # a credit within 1 % of an order's value cancels that order
 
 
 @dataclass(slots=True)
@@ -65,17 +64,19 @@ def customer_ledger(mine: Interactions | None, credits: Sequence[Sequence[Any]] 
     cancelled: list[dict[str, Any]] = []
     for ts, kind, amount in sorted(credits or (), key=lambda c: str(c[0])):
         value = float(amount)
-        rows.append({"ts": str(ts), "kind": str(kind), "amount": -round(value, 2), "points": -points_for(value)})
-        if kind != "cancellation":
-            continue
-        for row in reversed(purchases):  # the latest earlier order of that value
-            if (
-                row["ts"] <= str(ts)
-                and not any(row is c for c in cancelled)
-                and abs(row["amount"] - value) <= FULL_MATCH * max(value, 1.0)
-            ):
-                cancelled.append(row)
-                break
+        whole = None
+        if kind == "cancellation":
+            for row in reversed(purchases):  # the latest earlier order of that value
+                if (
+                    row["ts"] <= str(ts)
+                    and not any(row is c for c in cancelled)
+                    and abs(row["amount"] - value) <= FULL_MATCH * max(value, 1.0)
+                ):
+                    whole = row
+                    cancelled.append(row)
+                    break
+        label = "cancellation" if whole is not None else "return"  # a partial cancellation credits goods back
+        rows.append({"ts": str(ts), "kind": label, "amount": -round(value, 2), "points": -points_for(value)})
     rows.sort(key=lambda r: str(r["ts"]))
     kept = [r for r in purchases if not any(r is c for c in cancelled)]
     return Book(

@@ -80,3 +80,20 @@ def test_the_segment_report_counts_shares_and_why_gold_is_at_risk() -> None:
         "customers": 2, "at_risk": 1, "share": 0.5, "why": {"returns/cancellations": 1},
     }  # fmt: skip
     assert any("gold at risk: 1 of 2 (50.0%): 1 by returns/cancellations" in line for line in report_lines(report))
+
+
+def test_a_cancelled_last_order_is_not_the_last_purchase() -> None:
+    book = customer_ledger(
+        lines(("1", "2011-04-01T10:00:00", 80.0), ("2", "2011-10-20T10:00:00", 500.0)),
+        [["2011-10-20T11:00:00Z", "cancellation", 500.0], ["2011-10-25T10:00:00Z", "cancellation", 20.0]],
+    )
+    assert [r["kind"] for r in book.rows] == ["purchase", "purchase", "cancellation", "return"]
+    assert (book.orders, book.last_purchase_at, book.spend) == (1, "2011-04-01T10:00:00Z", 60.0)
+    record = {"user_id": "x", "spend": book.spend, "points": book.points, "tier": "bronze", **book.facts()}
+    stored = with_events(parse_profile("x", record), "x", {})
+    assert stored is not None
+    now = as_of(stored, END, TIERS)
+    assert (now.last_purchase_at, now.orders) == (datetime(2011, 4, 1, 10, tzinfo=UTC), 1)
+    assert assign_segment(now, SessionSignals(), END, SegmentRules())[0] == "lost"  # 213 days without a purchase
+    before = as_of(stored, datetime(2011, 10, 20, 10, 30, tzinfo=UTC), TIERS)  # between the order and its cancel
+    assert (before.last_purchase_at, before.orders, before.spend) == (datetime(2011, 10, 20, 10, tzinfo=UTC), 2, 580.0)
