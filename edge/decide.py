@@ -373,6 +373,13 @@ def decide_from_snapshot(
             "language": lang,
             "local_time": local_now.isoformat(),
             "occasion": page.occasion,
+            "loyalty": {
+                "next_tier": visitor.next_tier,
+                "points_to_next_tier": visitor.points_to_next_tier,
+                "quiz_answered": visitor.quiz_answered,
+                "ledger_rows": len(profile.ledger) if profile else 0,
+                "offer": page.offer.id if page.offer else None,
+            },
             "holdout": assignment.holdout,
             "model_version": model.version,
             "content_version": content.version,

@@ -321,8 +321,10 @@ def test_an_arm_never_promises_a_discount_the_visitor_does_not_get(store_setting
 def test_progress_to_the_next_tier_is_shown(client: TestClient, catalog: dict[str, Any]) -> None:
     silver = catalog["artifacts"].manifest["tier_thresholds"]["silver"]
     member(client, "m-progress", tier="bronze", spend=silver - 40, points=int(silver - 40))
-    greeting = decide(client, "m-progress")["greeting"]["text"]
+    result = decide(client, "m-progress", debug=True)
+    greeting = result["greeting"]["text"]
     assert "40 more and you reach Silver" in greeting and "{" not in greeting
+    assert result["explain"]["loyalty"]["next_tier"] == "silver"
 
 
 def test_a_tier_upgrade_and_a_milestone_are_celebrated_once(client: TestClient, catalog: dict[str, Any]) -> None:
@@ -368,3 +370,13 @@ def test_the_shipped_content_loads_with_the_sections_other_teams_add(tmp_path: P
     from edge.content import load_content
 
     assert load_content(path).segments["lost"].cta.offer is not None
+
+
+def test_a_reload_with_an_arm_that_bypasses_a_guard_is_refused(store_settings: Settings, tmp_path: Path) -> None:
+    path = write_experiments(tmp_path, {"variant": "home-lifestyle"})
+    with TestClient(create_app(dataclasses.replace(store_settings, experiments=path, watch_s=0))) as client:
+        version = client.get("/v1/experiments", headers=AUTH).json()["version"]
+        write_experiments(tmp_path, {"variant": "home-ambassador"}, {"segment": ["active"]})
+        refused = client.post("/v1/admin/reload", headers=AUTH)
+        assert refused.status_code == 422 and "exclusive" in refused.json()["error"]["message"]
+        assert client.get("/v1/experiments", headers=AUTH).json()["version"] == version
