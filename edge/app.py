@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from edge import __version__, counters, tombstones
+from edge import __version__, counters, loyalty_api, tombstones
 from edge.auth import NO_KEYS_WARNING, Guard, guard_for, parse_origins, refuse_named_user
 from edge.dedup import fingerprint
 from edge.errors import (
@@ -39,7 +39,7 @@ from edge.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from edge.events import idempotency_key, ingest, parse_events, policy_for
+from edge.events import idempotency_key, ingest, parse_events, policy_for, with_activities
 from edge.openapi import openapi_document
 from edge.profiles import parse_profile, profile_json
 from edge.requests import parse_decide
@@ -140,13 +140,16 @@ async def events(request: Request) -> Response:
     batch = parse_events(body, datetime.now(UTC))
     refuse_named_user(caller, [event.user_id for event in batch])
     policy = policy_for(settings, runtime.engine.model.path)
+    activities = tuple(sorted((k, a.points, a.per) for k, a in runtime.engine.content.activities.items()))
+    policy = with_activities(policy, activities)  # review points per the content file
     await ingest(runtime.store, batch, policy, key, settings.events_timeout_ms / 1000.0, fingerprint(body))
     return json_response({"accepted": len(batch)}, 202)
 
 
 async def profile(request: Request) -> Response:
     """GET, PUT or DELETE one profile (one route, so a 405 lists every method in `Allow`)."""
-    handlers = {"GET": get_profile, "HEAD": get_profile, "PUT": put_profile, "DELETE": delete_profile}
+    handlers = {"GET": get_profile, "HEAD": get_profile, "PUT": put_profile, "DELETE": delete_profile,
+                "PATCH": loyalty_api.patch_profile}  # fmt: skip
     return await handlers[request.method](request)
 
 
@@ -290,7 +293,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [
         Route("/v1/decide", decide, methods=["POST"]),
         Route("/v1/events", events, methods=["POST"]),
-        Route("/v1/profiles/{user_id}", profile, methods=["GET", "PUT", "DELETE"]),
+        Route("/v1/profiles/{user_id}", profile, methods=["GET", "PUT", "PATCH", "DELETE"]),
+        Route("/v1/profiles/{user_id}/preferences", loyalty_api.preferences, methods=["POST"]),
+        Route("/v1/offers/verify/{code}", loyalty_api.verify_offer, methods=["GET"]),
         Route("/v1/experiments", experiments, methods=["GET"]),
         Route("/v1/admin/reload", reload, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),

@@ -167,6 +167,12 @@ def write(
     built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     digest = hashlib.sha256(item_vectors.tobytes()).hexdigest()[:8]
     version = f"{manifest.get('source', 'build')}-{built_at.replace(':', '').replace('-', '')}-{digest}"
+    versions = root / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    same_second = 1
+    while (versions / version).exists():  # the same data built twice within a second: a new version all the same
+        same_second += 1
+        version = f"{version.rsplit('.', 1)[0]}.{same_second}"
     profiles, user_vectors = tombstones.live(list(profiles), user_vectors, tombstones.read(root))  # never resurrect
     profile_lines = b"".join(orjson.dumps(p, option=orjson.OPT_SORT_KEYS) + b"\n" for p in profiles)
     n_users = profile_lines.count(b"\n")
@@ -183,8 +189,6 @@ def write(
         "n_items": int(n_items),
         "n_users": n_users,
     }
-    versions = root / "versions"
-    versions.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=versions))
     (staging / "items.json").write_bytes(orjson.dumps([_item_json(item) for item in items]))
     np.save(staging / "item_vectors.npy", np.ascontiguousarray(item_vectors, dtype=np.float32))

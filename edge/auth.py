@@ -1,11 +1,11 @@
 """Auth: who may call `/v1/decide` and `/v1/events` (API keys), and the admin token.
 
 `EDGE_API_KEYS` lists the storefront back ends' keys, `name:secret[:scope...]`, separated by
-commas or new lines, or names a file that holds such lines (`#` starts a comment). A key without
-scopes may call both endpoints; with scopes (`decide`, `events`) only those. Callers send
-`Authorization: Bearer <secret>`; every key is compared in constant time (digests, no early
-exit). The admin token (`EDGE_ADMIN_TOKEN`) may call everything and is the only credential that
-unlocks `debug: true` and `X-Edge-Force-Arm`.
+commas or new lines, or names a file that holds such lines (`#` starts a comment). Scopes:
+`decide`, `events`, `preferences` (quiz answers), `offers` (checkout code checks); a key without
+scopes has all four. Callers send `Authorization: Bearer <secret>`; every key is compared in
+constant time (digests, no early exit). The admin token (`EDGE_ADMIN_TOKEN`) may call everything
+and is the only credential that unlocks `debug: true` and `X-Edge-Force-Arm`.
 
 With no key configured Edge serves anyone (the one-command demo) and says so at start-up and in
 `/readyz`. `EDGE_CORS_ORIGINS` allows browsers of those origins to call without a key, but only
@@ -24,7 +24,7 @@ from starlette.requests import Request
 
 from edge.errors import ConfigError, Forbidden, Unauthorized
 
-SCOPES = ("decide", "events")
+SCOPES = ("decide", "events", "preferences", "offers")
 MIN_SECRET = 16
 NO_KEYS_WARNING = "no API key configured (EDGE_API_KEYS): /v1/decide and /v1/events accept any caller"
 

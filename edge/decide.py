@@ -19,11 +19,16 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from edge import content as content_mod
+from edge import loyalty as loyalty_view
 from edge.background import WriteBehind
 from edge.content import Content, Overrides, Visitor, language_for
 from edge.errors import DependencyError
 from edge.experiments import ArmAssignment, Assignment, ExperimentsConfig, assign
 from edge.exposures import Exposure, exposure_program
+from edge.ledger import FIRST_SHOWN
+from edge.loyalty import TierThresholds
+from edge.offers import code_maker
+from edge.profiles import Profile
 from edge.ranking import RankingParams
 from edge.recommend import Model, Signals, recommend
 from edge.requests import DecideRequest, SessionSignals
@@ -56,6 +61,8 @@ class Engine:
     experiments: ExperimentsConfig
     params: RankingParams = field(default_factory=RankingParams)
     ttl_s: int = 60
+    tiers: TierThresholds = field(default_factory=TierThresholds)  # the build's (edge.loyalty.thresholds_for)
+    offer_secret: str | None = None  # EDGE_OFFER_SECRET: per-person offer codes (edge.offers)
 
 
 def local_zone(request: DecideRequest, profile_country: str | None) -> tzinfo:
@@ -185,6 +192,9 @@ class Decider:
         arms = body.pop("_arms")
         if code is not None:
             self.writes.add(offer_shown(request.unit_key, day, code))
+        remembered = body.pop("_profile_ops")
+        if remembered and request.user_id and failure is None:
+            self.writes.add((Group(request.unit_key, tuple(remembered)),))
         if failure is None and request.user_id and snapshot.session is None and consented(request, snapshot):
             self._promote(request.user_id, request.session_id)
         if arms:
@@ -200,6 +210,62 @@ class Decider:
         return body
 
 
+# --- loyalty (edge.loyalty, edge.ledger, edge.offers) ---------------------------------------------
+
+
+def preferred_categories(content: Content, profile: Profile | None) -> list[str]:
+    """The profile's categories, then those its quiz answers (`shops_for`, `style`) favour."""
+    if profile is None:
+        return []
+    found = dict.fromkeys(profile.preferred_categories)
+    for question, answers in (("shops_for", profile.shops_for), ("style", profile.style)):
+        for answer in answers:
+            found.update(dict.fromkeys(content.preference_categories.get(question, {}).get(answer, ())))
+    return list(found)
+
+
+def loyalty_visitor(
+    engine: Engine, profile: Profile | None, segment: str, campaign: str | None, now: datetime
+) -> tuple[Visitor, Op | None]:
+    """What content may use about the visitor, and the marker op of an occasion celebrated once."""
+    if profile is None:
+        return Visitor(segment=segment, campaign=campaign if segment == "campaign" else None), None
+    next_up, needed = loyalty_view.next_tier(profile, engine.tiers)
+    occasion: str | None = None
+    celebrate: Op | None = None
+    milestone = loyalty_view.milestone_reached(profile, engine.content.rules.milestones)
+    if loyalty_view.upgraded_since_document(profile) and profile.tier is not None:
+        occasion, celebrate = "tier_upgrade", Op("S", "profile", ("e:celebrated_tier", profile.tier))
+    elif milestone is not None:
+        occasion, celebrate = "milestone", Op("S", "profile", ("e:celebrated_milestone", milestone))
+    elif loyalty_view.cart_abandoned(profile, now, engine.content.rules.cart_idle_minutes):
+        occasion = "cart_abandoned"
+    visitor = Visitor(
+        segment=segment,
+        tier=profile.tier,
+        first_name=profile.first_name,
+        points=profile.points,
+        birthday=profile.birthday,
+        joined_at=profile.joined_at,
+        next_tier=next_up,
+        points_to_next_tier=needed,
+        quiz_answered=profile.quiz_answered_at is not None,
+        occasion=occasion,
+    )
+    return visitor, celebrate
+
+
+def remembered_ops(page: content_mod.Page, snapshot: Snapshot, celebrate: Op | None, now: datetime) -> list[Op]:
+    """What a decision remembers on the profile: when an offer was first shown, an occasion celebrated."""
+    ops = []
+    offer = page.offer
+    if offer is not None and offer.promotional and offer.id not in snapshot.offers_first_shown:
+        ops.append(Op("SNX", "profile", (FIRST_SHOWN + offer.id, now.strftime("%Y-%m-%dT%H:%M:%SZ"))))
+    if celebrate is not None and page.occasion in ("tier_upgrade", "milestone"):
+        ops.append(celebrate)
+    return ops
+
+
 def decide_from_snapshot(
     engine: Engine,
     request: DecideRequest,
@@ -213,7 +279,7 @@ def decide_from_snapshot(
     model = engine.model
     catalog = model.catalog
     allowed = consented(request, snapshot)
-    profile = snapshot.profile if allowed else None
+    profile = loyalty_view.as_of(snapshot.profile, now, engine.tiers) if allowed and snapshot.profile else None
     session = merged_signals(request.session, snapshot.session) if allowed else NO_SESSION
     segment, rule = assign_segment(profile, session, now, content.rules.segments)
     country = request.location.country or (profile.country if profile else None)
@@ -253,12 +319,14 @@ def decide_from_snapshot(
     else:
         signals = Signals(
             viewed=catalog.rows(session.viewed),
-            cart=catalog.rows(session.cart),
+            cart=catalog.rows(
+                (*session.cart, *(p for p in profile.cart if p not in session.cart)) if profile else session.cart
+            ),
             purchased=catalog.rows((*profile.purchased, *session.purchased) if profile else session.purchased),
             wishlist=catalog.rows((*profile.wishlist, *session.wishlist) if profile else session.wishlist),
             preferred_categories=[
                 catalog.category_code_of[c]
-                for c in (profile.preferred_categories if profile else ())
+                for c in preferred_categories(content, profile)
                 if c in catalog.category_code_of
             ],
             user_vector=snapshot.vector if profile is not None else None,
@@ -266,19 +334,16 @@ def decide_from_snapshot(
             exclude=exclude,
         )
     ranked = recommend(model, signals, request.limit, params)
-    if assignment.holdout:
-        page = content_mod.default_page(content, lang, local_now)
+    visitor, celebrate = loyalty_visitor(engine, profile, segment, session.utm.campaign, now)
+    if assignment.holdout:  # no personalization, but a member keeps the greeting and the tier discount
+        page = content_mod.holdout_page(content, visitor, lang, local_now, now)
     else:
-        visitor = Visitor(
-            segment=segment,
-            tier=tier,
-            first_name=profile.first_name if profile else None,
-            points=profile.points if profile else None,
-            birthday=profile.birthday if profile else None,
-            joined_at=profile.joined_at if profile else None,
-            campaign=session.utm.campaign if segment == "campaign" else None,
-        )
-        page = content_mod.choose(content, visitor, lang, local_now, now, snapshot.offers_shown, overrides)
+        page = content_mod.choose(
+            content, visitor, lang, local_now, now, snapshot.offers_shown, overrides,
+            first_shown=snapshot.offers_first_shown,
+            unique_code=code_maker(engine.offer_secret, request.user_id),
+        )  # fmt: skip
+    profile_ops = remembered_ops(page, snapshot, celebrate, now) if profile is not None else []
     personalized = not assignment.holdout and allowed and (profile is not None or not session.empty)
     item_json = catalog.item_json
     body: dict[str, Any] = {
@@ -294,8 +359,9 @@ def decide_from_snapshot(
         "experiments": assignment.to_json(),
         "ttl_s": engine.ttl_s,
         "took_ms": 0.0,
-        "_offer_code": page.offer_code,
+        "_offer_code": page.counter_code,
         "_arms": [arm for arm in assignment.arms if not arm.forced],
+        "_profile_ops": profile_ops,
     }
     if request.debug:
         body["explain"] = {
@@ -307,6 +373,13 @@ def decide_from_snapshot(
             "language": lang,
             "local_time": local_now.isoformat(),
             "occasion": page.occasion,
+            "loyalty": {
+                "next_tier": visitor.next_tier,
+                "points_to_next_tier": visitor.points_to_next_tier,
+                "quiz_answered": visitor.quiz_answered,
+                "ledger_rows": len(profile.ledger) if profile else 0,
+                "offer": page.offer.id if page.offer else None,
+            },
             "holdout": assignment.holdout,
             "model_version": model.version,
             "content_version": content.version,

@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from edge import consent, dedup
+from edge import consent, dedup, ledger
 from edge import validation as v
 from edge.errors import Conflict, DependencyError, StoreUnavailable, ValidationFailed
 from edge.loyalty import TierThresholds, points_for, thresholds_for
@@ -34,8 +34,9 @@ log = logging.getLogger("edge.events")
 EVENT_TYPES = (
     "view", "add_to_cart", "remove_from_cart", "purchase", "search",
     "wishlist_add", "complaint", "subscription_cancel", "consent",
+    *ledger.LOYALTY_EVENTS,
 )  # fmt: skip
-PRODUCT_EVENTS = frozenset({"view", "add_to_cart", "remove_from_cart", "purchase", "wishlist_add"})
+PRODUCT_EVENTS = frozenset({"view", "add_to_cart", "remove_from_cart", "purchase", "wishlist_add", "return", "review"})
 MAX_EVENTS = 500
 MAX_QUANTITY = 1_000_000
 MAX_PRICE = 1e9
@@ -55,6 +56,12 @@ class Event:
     personalization: bool | None = None
     landing: SessionSignals | None = None  # optional `utm` / `referrer` of the page the event happened on
     id: str | None = None  # client-generated: the store drops an id it has seen (edge.dedup)
+    # loyalty (edge.ledger): the offer code a purchase used, an order_cancel's amount, the order
+    offer_code: str | None = None
+    amount: float | None = None
+    order_id: str | None = None
+    activity: str | None = None  # `activity` events: which of the content file's `activities`
+    activity_product: str | None = None
 
     @property
     def unit(self) -> str:
@@ -70,6 +77,13 @@ class EventPolicy:
     tiers: TierThresholds = field(default_factory=TierThresholds)
     stream_maxlen: int = 200_000  # events kept over all partitions (XADD MAXLEN ~)
     max_items: int = 5000  # purchased / wishlist kept on a profile
+    activities: tuple[tuple[str, int, str], ...] = ()  # (activity, points, per) from the content file
+
+
+@lru_cache(maxsize=16)
+def with_activities(policy: EventPolicy, activities: tuple[tuple[str, int, str], ...]) -> EventPolicy:
+    """`policy` with the content file's activity points (edge.content.Activity)."""
+    return replace(policy, activities=activities)
 
 
 @lru_cache(maxsize=8)
@@ -116,7 +130,7 @@ def parse_event(value: Any, where: str, now: datetime) -> Event:
         product_id = v.text(_required(data, "product_id", where), f"{where}.product_id", 128)
         if not product_id:
             raise ValidationFailed(f"{where}.product_id must not be empty", f"{where}.product_id")
-    if kind == "purchase":
+    if kind in ("purchase", "return"):
         quantity = v.integer(_required(data, "quantity", where), f"{where}.quantity", 1, MAX_QUANTITY)
         price = v.number(_required(data, "price", where), f"{where}.price", 0.0, MAX_PRICE)
     if kind == "search":
@@ -134,7 +148,12 @@ def parse_event(value: Any, where: str, now: datetime) -> Event:
     if data.get("utm") is not None or data.get("referrer") is not None:
         landing = parse_session({"utm": data.get("utm"), "referrer": data.get("referrer")}, where)
     event_id = None if data.get("id") is None else v.identifier(data["id"], f"{where}.id")
-    return Event(kind, ts, session_id, user_id, product_id, quantity, price, query, personalization, landing, event_id)
+    extra = ledger.parse_fields(data, kind, where)
+    if kind in ledger.LOYALTY_EVENTS and kind != "review" and user_id is None:
+        raise ValidationFailed(f"{where}.user_id is required for a {kind} event", f"{where}.user_id")
+    return Event(
+        kind, ts, session_id, user_id, product_id, quantity, price, query, personalization, landing, event_id, **extra
+    )
 
 
 def idempotency_key(value: str | None) -> str | None:
@@ -168,6 +187,19 @@ def stream_fields(event: Event) -> tuple[str, ...]:
         fields += ["quantity", str(event.quantity), "price", repr(event.price)]
     if event.personalization is not None:
         fields += ["personalization", "true" if event.personalization else "false"]
+    # loyalty fields (edge.ledger)
+    if event.offer_code is not None:
+        fields += ["offer_code", event.offer_code]
+    if event.amount is not None:
+        fields += ["amount", repr(event.amount)]
+    if event.order_id is not None:
+        fields += ["order_id", event.order_id]
+    if event.activity is not None:
+        fields += [
+            "activity",
+            event.activity,
+            *(["product_id", event.activity_product] if event.activity_product else []),
+        ]
     return tuple(fields)
 
 
@@ -202,19 +234,31 @@ def profile_ops(event: Event, policy: EventPolicy) -> list[Op]:
     """How one event changes the profile's event-driven fields (sums are added per call)."""
     first_seen = Op("SNX", "profile", ("e:first_seen", stamp(event.ts)))
     product = event.product_id or ""
+    loyalty = ledger.event_ops(
+        event.type,
+        event.ts,
+        product_id=event.product_id or event.activity_product,
+        activity=event.activity,
+        value=event.amount if event.amount is not None else (event.quantity or 0) * (event.price or 0.0),
+        offer_code=event.offer_code,
+        activities={name: (points, per) for name, points, per in policy.activities},
+    )
+    if loyalty is not None and event.type != "purchase":
+        return [*loyalty, first_seen]
+    cart = ledger.cart_ops(event.type, event.ts, event.product_id)
+    if event.type in ("add_to_cart", "remove_from_cart"):
+        return cart
     match event.type:
         case "purchase":
             return [
                 Op("LA", "profile", ("e:purchased", product, policy.max_items)),
                 Op("MAX", "profile", ("e:last_purchase_at", stamp(event.ts))),
                 first_seen,
+                *(loyalty or []),
+                *cart,
             ]
         case "wishlist_add":
             return [Op("LA", "profile", ("e:wishlist", product, policy.max_items)), first_seen]
-        case "complaint":
-            return [Op("I", "profile", ("e:complaints", 1)), first_seen]
-        case "subscription_cancel":
-            return [Op("S", "profile", ("e:subscription", "cancelled")), first_seen]
         case "consent":
             return [Op("S", "profile", ("e:consent", "1" if event.personalization else "0"))]
     return []
@@ -243,6 +287,7 @@ def plan_group(
         ops += [Op("N", session_rel(user_id, sid), (f"{user_id} {sid}",)) for sid in sessions]
     spend = 0.0
     orders: set[str] = set()
+    by_order: dict[str, tuple[datetime, list[float]]] = {}
     for event, changed in changes:
         personal = [Op("X", "@events", (policy.stream_maxlen, *stream_fields(event))), *changed]
         if user_id is not None:
@@ -252,13 +297,17 @@ def plan_group(
             if event.type == "purchase":
                 spend += (event.quantity or 0) * (event.price or 0.0)
                 orders.add(stamp(event.ts))
+                book = by_order.setdefault(stamp(event.ts), (event.ts, []))
+                book[1].append((event.quantity or 0) * (event.price or 0.0))
     if orders:
         ops += [
             Op("I", "profile", ("e:orders", len(orders))),
             Op("F", "profile", ("e:spend", repr(round(spend, 4)))),
-            Op("I", "profile", ("e:points", points_for(spend))),
+            Op("I", "profile", ("e:points", sum(points_for(sum(values)) for _, values in by_order.values()))),
             Op("TIER", "profile", (repr(round(spend, 4)), *policy.tiers.as_args())),
         ]
+        for ts, values in by_order.values():  # one ledger row per order (edge.ledger)
+            ops += ledger.purchase_ops(ts, sum(values))
     for sid in sessions:
         ops += touch_ops(user_id, sid, policy.session)
     return Group(unit, tuple(ops))

@@ -22,7 +22,7 @@ __all__ = ["EVENT_TYPES", "REASONS", "SEGMENTS", "TIERS", "openapi_document"]
 
 JSON = dict[str, object]
 
-_PRODUCT_EVENTS: Final = ("view", "add_to_cart", "remove_from_cart", "purchase", "wishlist_add")
+_PRODUCT_EVENTS: Final = ("view", "add_to_cart", "remove_from_cart", "purchase", "wishlist_add", "return", "review")
 
 _ID_PATTERN: Final = "^[A-Za-z0-9._:-]{1,128}$"
 _LOCALE: Final[JSON] = {"type": "string", "pattern": "^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$", "examples": ["nl-NL"]}
@@ -217,7 +217,12 @@ _SCHEMAS: Final[dict[str, JSON]] = {
         {
             "discount_pct": {"type": "number", "minimum": 0, "maximum": 100},
             "code": {"type": "string"},
-            "expires_at": _DATE_TIME,
+            "expires_at": {
+                **_nullable(_DATE_TIME),
+                "description": "End of this person's window (fixed, or valid_days from first shown; it never "
+                "moves); null for a tier's standing discount.",
+            },
+            "kind": {"type": "string", "enum": ["promotion", "tier_benefit"]},
         },
         ("discount_pct", "code", "expires_at"),
     ),
@@ -292,6 +297,10 @@ _SCHEMAS: Final[dict[str, JSON]] = {
                 "price": {"type": "number", "minimum": 0, "maximum": 1e9, "description": "purchase only."},
                 "query": {"type": "string", "minLength": 1, "maxLength": 256, "description": "search only."},
                 "personalization": {"type": "boolean", "description": "consent only."},
+                "offer_code": {**_ID, "description": "purchase only: the offer code used (records the redemption)."},
+                "amount": {"type": "number", "minimum": 0, "maximum": 1e12, "description": "order_cancel only."},
+                "order_id": _ID,
+                "activity": {**_ID, "description": "activity only: a name under the content file's `activities`."},
                 "utm": {
                     **_obj(
                         {"source": {"type": "string"}, "medium": {"type": "string"}, "campaign": {"type": "string"}}
@@ -305,7 +314,10 @@ _SCHEMAS: Final[dict[str, JSON]] = {
         "anyOf": [{"required": ["session_id"]}, {"required": ["user_id"]}],
         "allOf": [
             _event_rule(_PRODUCT_EVENTS, ("product_id",)),
-            _event_rule(("purchase",), ("quantity", "price")),
+            _event_rule(("purchase", "return"), ("quantity", "price")),
+            _event_rule(("order_cancel",), ("amount", "user_id")),
+            _event_rule(("return", "subscription_resume"), ("user_id",)),
+            _event_rule(("activity",), ("activity", "user_id")),
             _event_rule(("search",), ("query",)),
             _event_rule(("consent",), ("personalization",)),
         ],
@@ -343,7 +355,58 @@ _SCHEMAS: Final[dict[str, JSON]] = {
             ),
             "purchased": _string_array("Product ids bought."),
             "wishlist": _string_array("Product ids wished for."),
+            "ledger": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "ts": _DATE_TIME,
+                        "kind": {
+                            "type": "string",
+                            "enum": ["purchase", "return", "cancellation", "bonus", "adjustment"],
+                        },
+                        "amount": {"type": "number"},
+                        "points": {"type": "integer"},
+                    },
+                    ("ts", "kind"),
+                ),
+                "description": "Signed spend/points entries; a replay at a past `now` takes later ones back out.",
+            },
+            "complaints_at": {"type": "array", "items": _DATE_TIME, "description": "Expire by rules.at_risk_days."},
+            "subscription_changed_at": _nullable(_DATE_TIME),
+            "quiz_answered_at": {**_nullable(_DATE_TIME), "description": "Read-only: set by the preferences call."},
         }
+    ),
+    "Preferences": _obj(
+        {
+            "categories": _string_array("Favourite categories."),
+            "shops_for": _string_array("Quiz answer: who or what the customer shops for."),
+            "style": _string_array("Quiz answer: styles."),
+        },
+        description="A partial update: only the questions sent change.",
+    ),
+    "PreferencesRecorded": _obj(
+        {
+            "user_id": _ID,
+            "preferences": _ref("Preferences"),
+            "bonus_points": {"type": "integer", "minimum": 0, "description": "Credited by this call (0 on a repeat)."},
+            "points": {"type": "integer", "minimum": 0},
+        },
+        ("user_id", "preferences", "bonus_points", "points"),
+    ),
+    "OfferVerdict": _obj(
+        {
+            "code": {"type": "string"},
+            "user_id": _ID,
+            "valid": {"type": "boolean"},
+            "reason": {
+                "type": "string",
+                "enum": ["ok", "unknown_code", "other_customer", "not_started", "expired", "redeemed"],
+            },
+            "offer_id": _nullable({"type": "string"}),
+            "discount_pct": _nullable({"type": "integer"}),
+            "expires_at": _nullable(_DATE_TIME),
+        },
+        ("code", "user_id", "valid", "reason"),
     ),
     "Status": _obj({"status": {"type": "string", "examples": ["ok"]}}),
 }
@@ -518,12 +581,44 @@ _PATHS: Final[JSON] = {
             security=_ADMIN,
             requestBody={"required": True, "content": _json_content(_ref("Profile"), _PROFILE_EXAMPLE)},
         ),
+        "patch": _operation(
+            "patchProfile",
+            "Partially update the stored profile document; what events added (points, orders, ledger) stays.",
+            {
+                "200": _ok("The profile after the update.", _ref("Profile"), _PROFILE_EXAMPLE),
+                **_errors(*_BODY_ERRORS, "401", "404", "503"),
+            },
+            security=_ADMIN,
+            requestBody={"required": True, "content": _json_content(_ref("Profile"))},
+        ),
         "delete": _operation(
             "deleteProfile",
             "Erase everything held about the user: profile, vector, sessions, frequency counters, events.",
             {"204": {"description": "Erased (also when nothing was held)."}, **_errors("400", "401", "422", "503")},
             security=_ADMIN,
         ),
+    },
+    "/v1/profiles/{user_id}/preferences": {
+        "parameters": [_USER_ID_PARAM],
+        "post": _operation(
+            "postPreferences",
+            "Record the preference quiz's answers; credits the quiz's bonus points once and ends the quiz CTA.",
+            {"200": _ok("Recorded.", _ref("PreferencesRecorded")), **_errors(*_BODY_ERRORS, "401", "503")},
+            security=_ADMIN,
+            requestBody={"required": True, "content": _json_content(_ref("Preferences"))},
+        ),
+    },
+    "/v1/offers/verify/{code}": {
+        "get": _operation(
+            "verifyOffer",
+            "Check a per-person offer code at checkout: this customer's, inside its window, not redeemed.",
+            {"200": _ok("The verdict.", _ref("OfferVerdict")), **_errors("401", "422", "503")},
+            security=_ADMIN,
+            parameters=[
+                {"name": "code", "in": "path", "required": True, "schema": _ID},
+                {"name": "user_id", "in": "query", "required": True, "schema": _ID},
+            ],
+        )
     },
     "/healthz": {"get": _operation("healthz", "Process alive.", {"200": _ok("Alive.", _ref("Status"))})},
     "/readyz": {

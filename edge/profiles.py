@@ -20,8 +20,29 @@ MAX_ITEMS = 5000
 EVENT_FIELDS = (
     "e:orders", "e:spend", "e:points", "e:purchased", "e:wishlist", "e:last_purchase_at",
     "e:complaints", "e:subscription", "e:consent", "e:tier", "e:first_seen",
+    "e:ledger", "e:complaints_at", "e:subscription_at",
 )  # fmt: skip
-_KNOWN_FROM_EVENTS = frozenset(EVENT_FIELDS) - {"e:consent", "e:first_seen"}
+# Loyalty fields (edge.ledger) that events, the preferences call and decisions write; PUT keeps them.
+LOYALTY_FIELDS = (
+    "e:ledger", "e:complaints_at", "e:subscription_at", "e:quiz_at", "e:pref:categories", "e:pref:shops_for",
+    "e:pref:style", "e:celebrated_tier", "e:celebrated_milestone", "e:cart", "e:cart_at",
+)  # fmt: skip
+_KNOWN_FROM_EVENTS = (frozenset(EVENT_FIELDS) | {"e:ledger", "e:complaints_at", "e:quiz_at"}) - {
+    "e:consent",
+    "e:first_seen",
+}
+LEDGER_KINDS = ("purchase", "return", "cancellation", "bonus", "adjustment")
+MAX_LEDGER = 2000  # entries kept per profile (the oldest go first)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One signed change of spend and points: a purchase (+), return or cancellation (-), bonus, adjustment."""
+
+    ts: datetime
+    kind: str
+    amount: float = 0.0  # spend change
+    points: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +70,18 @@ class Profile:
     style: tuple[str, ...] = ()
     purchased: tuple[str, ...] = ()
     wishlist: tuple[str, ...] = ()
+    ledger: tuple[LedgerEntry, ...] = ()
+    complaints_at: tuple[datetime, ...] = ()
+    subscription_changed_at: datetime | None = None
+    quiz_answered_at: datetime | None = None
+    # what the stored document says, before events (tiers never fall below it; milestones count from it)
+    document_tier: Tier | None = None
+    document_points: int = 0
+    document_ledger: int = 0  # ledger rows that came with the document (a build's history)
+    celebrated_tier: Tier | None = None
+    celebrated_milestone: int = 0
+    cart: tuple[str, ...] = ()  # the persistent cart (survives the session)
+    cart_updated_at: datetime | None = None
 
 
 def parse_profile(user_id: str, body: Any) -> Profile:
@@ -79,7 +112,37 @@ def parse_profile(user_id: str, body: Any) -> Profile:
         style=v.strings(preferences.get("style"), "preferences.style", 50),
         purchased=v.strings(data.get("purchased"), "purchased", MAX_ITEMS),
         wishlist=v.strings(data.get("wishlist"), "wishlist", MAX_ITEMS),
+        ledger=_ledger(data.get("ledger")),
+        complaints_at=tuple(
+            v.timestamp(t, f"complaints_at[{i}]")
+            for i, t in enumerate(v.strings(data.get("complaints_at"), "complaints_at", MAX_LEDGER, 40))
+        ),
+        subscription_changed_at=v.optional_timestamp(data.get("subscription_changed_at"), "subscription_changed_at"),
     )
+
+
+def _ledger(value: Any) -> tuple[LedgerEntry, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_LEDGER:
+        raise ValidationFailed(f"ledger must be a list of at most {MAX_LEDGER} entries", "ledger")
+    entries = []
+    for i, raw in enumerate(value):
+        where = f"ledger[{i}]"
+        entry = v.obj(raw, where)
+        entries.append(
+            LedgerEntry(
+                ts=v.timestamp(entry.get("ts"), f"{where}.ts"),
+                kind=v.one_of(entry.get("kind"), f"{where}.kind", LEDGER_KINDS),
+                amount=v.number(entry.get("amount", 0.0), f"{where}.amount", -1e15, 1e15),
+                points=v.integer(entry.get("points", 0), f"{where}.points", -(10**12), 10**12),
+            )
+        )
+    return tuple(entries)
+
+
+def ledger_json(entry: LedgerEntry) -> dict[str, Any]:
+    return {"ts": _ts(entry.ts), "kind": entry.kind, "amount": entry.amount, "points": entry.points}
 
 
 def profile_json(profile: Profile) -> dict[str, Any]:
@@ -107,6 +170,11 @@ def profile_json(profile: Profile) -> dict[str, Any]:
         },
         "purchased": list(profile.purchased),
         "wishlist": list(profile.wishlist),
+        "ledger": [ledger_json(e) for e in profile.ledger],
+        "complaints_at": [_ts(t) for t in profile.complaints_at],
+        "subscription_changed_at": _ts(profile.subscription_changed_at),
+        "quiz_answered_at": _ts(profile.quiz_answered_at),
+        "cart": list(profile.cart),
     }
 
 
@@ -140,7 +208,9 @@ def with_events(base: Profile | None, user_id: str, fields: Mapping[str, str]) -
         return None
     profile = base or Profile(user_id=user_id, joined_at=_parse_ts(fields.get("e:first_seen")))
     if not fields:
-        return profile
+        return replace(
+            profile, document_tier=profile.tier, document_points=profile.points, document_ledger=len(profile.ledger)
+        )
     last = _parse_ts(fields.get("e:last_purchase_at"))
     if profile.last_purchase_at is not None and (last is None or profile.last_purchase_at > last):
         last = profile.last_purchase_at
@@ -149,8 +219,8 @@ def with_events(base: Profile | None, user_id: str, fields: Mapping[str, str]) -
     return replace(
         profile,
         orders=profile.orders + int(fields.get("e:orders", 0)),
-        spend=round(profile.spend + float(fields.get("e:spend", 0.0)), 2),
-        points=profile.points + int(fields.get("e:points", 0)),
+        spend=max(0.0, round(profile.spend + float(fields.get("e:spend", 0.0)), 2)),
+        points=max(0, profile.points + int(fields.get("e:points", 0))),
         purchased=latest_unique((*profile.purchased, *_list(fields.get("e:purchased"))), MAX_ITEMS),
         wishlist=latest_unique((*profile.wishlist, *_list(fields.get("e:wishlist"))), MAX_ITEMS),
         last_purchase_at=last,
@@ -158,7 +228,42 @@ def with_events(base: Profile | None, user_id: str, fields: Mapping[str, str]) -
         subscription=fields.get("e:subscription", profile.subscription),
         consent_personalization=profile.consent_personalization if consent is None else consent,
         tier=tier if _rank(tier) > _rank(profile.tier) else profile.tier,
+        **_loyalty_fields(profile, fields),
     )
+
+
+def _loyalty_fields(profile: Profile, fields: Mapping[str, str]) -> dict[str, Any]:
+    """The loyalty part of the event fields (ledger, complaint times, preferences, celebrations)."""
+    ledger = [
+        LedgerEntry(ts, str(raw[1]), float(raw[2]), int(raw[3]))
+        for raw in _rows(fields.get("e:ledger"))
+        if len(raw) >= 4 and (ts := _parse_ts(str(raw[0]))) is not None
+    ]
+    complaints = [t for t in map(_parse_ts, _list(fields.get("e:complaints_at"))) if t is not None]
+    found: dict[str, Any] = {
+        "ledger": (*profile.ledger, *ledger)[-MAX_LEDGER:],
+        "complaints_at": (*profile.complaints_at, *complaints)[-MAX_LEDGER:],
+        "subscription_changed_at": _parse_ts(fields.get("e:subscription_at")) or profile.subscription_changed_at,
+        "quiz_answered_at": _parse_ts((fields.get("e:quiz_at") or "")[:27]) or profile.quiz_answered_at,
+        "document_tier": profile.tier,
+        "document_points": profile.points,
+        "document_ledger": len(profile.ledger),
+        "celebrated_tier": as_tier(fields.get("e:celebrated_tier")),
+        "celebrated_milestone": int(fields.get("e:celebrated_milestone", 0)),
+        "cart": tuple(_list(fields.get("e:cart"))),
+        "cart_updated_at": _parse_ts(fields.get("e:cart_at")),
+    }
+    for name, attr in (("categories", "preferred_categories"), ("shops_for", "shops_for"), ("style", "style")):
+        if f"e:pref:{name}" in fields:
+            found[attr] = tuple(_list(fields[f"e:pref:{name}"]))
+    return found
+
+
+def _rows(raw: str | None) -> list[list[Any]]:
+    if not raw:
+        return []
+    value = orjson.loads(raw)
+    return [row for row in value if isinstance(row, list)] if isinstance(value, list) else []
 
 
 def as_tier(value: str | None) -> Tier | None:

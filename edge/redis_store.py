@@ -302,6 +302,18 @@ class RedisStore:
         ops = (Op("S", "profile", ("p", document)), Op("HD", "profile", EVENT_FIELDS))
         await self.apply((Group(user_unit(profile.user_id), ops),))
 
+    async def get_document(self, user_id: str) -> Profile | None:
+        try:
+            await self._ready(self._writer)
+            raw = await self._writer.hget(self.profile_key(user_id), "p")
+        except ERRORS as exc:
+            raise StoreUnavailable(f"redis read failed: {exc.__class__.__name__}") from exc
+        return repair.document(user_id, raw)
+
+    async def put_document(self, profile: Profile) -> None:
+        document = orjson.dumps(profile_json(profile)).decode()
+        await self.apply((Group(user_unit(profile.user_id), (Op("S", "profile", ("p", document)),)),))
+
     async def put_profiles(self, entries: Sequence[tuple[Profile, np.ndarray | None]]) -> None:
         """Upsert many profile documents in one pipeline (idempotent; event-driven fields are kept)."""
         try:

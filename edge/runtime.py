@@ -13,6 +13,8 @@ from edge.content import Content, load_content
 from edge.decide import Decider, Engine
 from edge.errors import ConfigError
 from edge.experiments import ExperimentsConfig, load_experiments
+from edge.guards import check_experiments
+from edge.loyalty import thresholds_for
 from edge.metrics import Metrics
 from edge.recommend import Model
 from edge.redis_store import RedisStore
@@ -60,7 +62,11 @@ class Runtime:
                 settings.redis_url, settings.redis_prefix, settings.redis_timeout_ms, settings.redis_pool_size
             )
             store.require_replicas(settings.redis_wait_replicas, settings.events_timeout_ms * 0.8)
-        engine = Engine(model, content, experiments, ttl_s=settings.ttl_s)
+        check_experiments(content, experiments)
+        engine = Engine(
+            model, content, experiments, ttl_s=settings.ttl_s,
+            tiers=thresholds_for(model.path, settings.default_tiers()), offer_secret=settings.offer_secret,
+        )  # fmt: skip
         decider = Decider.from_settings(store, settings)
         log.info(
             "edge ready: model %s (%d items), content %s, experiments %s, store %s",
@@ -78,7 +84,9 @@ class Runtime:
             model = self.engine.model
             if artifacts.resolve(settings.artifacts) != model.path:
                 model, _ = await asyncio.to_thread(load_model, settings.artifacts)
-            self.engine = replace(self.engine, model=model, content=content, experiments=experiments)
+            check_experiments(content, experiments)
+            tiers = thresholds_for(model.path, settings.default_tiers())
+            self.engine = replace(self.engine, model=model, content=content, experiments=experiments, tiers=tiers)
             return self.engine
 
     def watched_files(self) -> tuple[Path, ...]:

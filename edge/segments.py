@@ -9,6 +9,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from edge.errors import ConfigError
+from edge.loyalty import recent
 from edge.profiles import TIERS, Profile
 from edge.requests import SessionSignals
 
@@ -35,6 +36,9 @@ class SegmentRules:
     new_member_days: int = 30
     new_member_max_orders: int = 1
     ambassador_tiers: frozenset[str] = frozenset({"gold", "platinum"})
+    at_risk_days: int = 90  # a complaint, or returns/cancellations above the share below, count this long
+    at_risk_credit_share: float = 0.25  # returned or cancelled value over this share of the window's purchases
+    purchase_ends_cancellation: bool = True  # a purchase after a subscription cancellation reactivates
     campaign_referrers: tuple[str, ...] = (
         "facebook.com",
         "instagram.com",
@@ -51,6 +55,9 @@ class SegmentRules:
     def from_config(cls, data: Mapping[str, Any], where: str = "rules.segments") -> SegmentRules:
         """Rules from the content file's `rules.segments` mapping; missing keys keep the defaults."""
         defaults = cls()
+        unknown = sorted(set(data) - _RULE_KEYS)
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}: unknown key; allowed: {', '.join(sorted(_RULE_KEYS))}")
         try:
             tiers = frozenset(data.get("ambassador_tiers", defaults.ambassador_tiers))
             referrers = tuple(str(r).lower() for r in data.get("campaign_referrers", defaults.campaign_referrers))
@@ -61,6 +68,11 @@ class SegmentRules:
                 new_member_max_orders=int(data.get("new_member_max_orders", defaults.new_member_max_orders)),
                 ambassador_tiers=tiers,
                 campaign_referrers=referrers,
+                at_risk_days=int(data.get("at_risk_days", defaults.at_risk_days)),
+                at_risk_credit_share=float(data.get("at_risk_credit_share", defaults.at_risk_credit_share)),
+                purchase_ends_cancellation=bool(
+                    data.get("purchase_ends_cancellation", defaults.purchase_ends_cancellation)
+                ),
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: {exc}") from exc
@@ -68,7 +80,17 @@ class SegmentRules:
             raise ConfigError(f"{where}.ambassador_tiers: only gold and platinum may be ambassador tiers")
         if not 0 < rules.lapsed_days < rules.lost_days:
             raise ConfigError(f"{where}: need 0 < lapsed_days < lost_days")
+        if rules.at_risk_days < 1:
+            raise ConfigError(f"{where}.at_risk_days: must be >= 1")
+        if not 0 < rules.at_risk_credit_share <= 1:
+            raise ConfigError(f"{where}.at_risk_credit_share: must be in (0, 1]")
         return rules
+
+
+_RULE_KEYS = frozenset(
+    {"lost_days", "lapsed_days", "new_member_days", "new_member_max_orders", "ambassador_tiers",
+     "campaign_referrers", "at_risk_days", "at_risk_credit_share", "purchase_ends_cancellation"}
+)  # fmt: skip
 
 
 def is_campaign_arrival(session: SessionSignals, rules: SegmentRules) -> bool:
@@ -97,7 +119,15 @@ def assign_segment(
             return "campaign", "no profile; session carries UTM or a campaign referrer"
         return "new_visitor", "no usable profile"
     if profile.subscription == "cancelled":
-        return "lost", "subscription cancelled"
+        cancelled_at = profile.subscription_changed_at
+        bought_since = (
+            rules.purchase_ends_cancellation
+            and cancelled_at is not None
+            and profile.last_purchase_at is not None
+            and profile.last_purchase_at > cancelled_at
+        )
+        if not bought_since:
+            return "lost", "subscription cancelled"
     # a member who never bought is idle since joining
     last = profile.last_purchase_at or (profile.joined_at if profile.orders == 0 else None)
     if last is not None:
@@ -106,12 +136,18 @@ def assign_segment(
             return "lost", f"no purchase for {idle:.0f} days (>= {rules.lost_days})"
         if idle >= rules.lapsed_days:
             return "lapsed", f"no purchase for {idle:.0f} days (>= {rules.lapsed_days})"
-    if profile.complaints_90d > 0 or profile.returns_90d > 0:
-        return "at_risk", "a complaint, return or cancellation in the last 90 days"
+    complaints, credited, bought = recent(profile, now, rules.at_risk_days)
+    if complaints or profile.complaints_90d > 0:
+        return "at_risk", f"a complaint in the last {rules.at_risk_days} days"
+    if profile.returns_90d > 0 or (credited > 0 and credited > rules.at_risk_credit_share * bought):
+        share = f"{rules.at_risk_credit_share:.0%}"
+        return "at_risk", f"returns/cancellations over {share} of the last {rules.at_risk_days} days' purchases"
     if profile.tier in rules.ambassador_tiers:
         return "ambassador", f"tier {profile.tier}"
     joined = profile.joined_at
     if joined is not None and days_between(joined, now) < rules.new_member_days:
         if profile.orders <= rules.new_member_max_orders:
             return "new_member", f"joined < {rules.new_member_days} days ago, {profile.orders} order(s)"
+    if profile.orders == 0 and profile.last_purchase_at is None and joined is not None:
+        return "lapsed", "no order on record (cancelled orders do not count)"
     return "active", "member with recent activity"

@@ -148,6 +148,8 @@ def promotion(
             ops.append(Op("S", rel, (name, anonymous[name])))
     if "consent" in anonymous:
         ops.append(Op("SNX", rel, ("consent", anonymous["consent"])))
+    if anonymous.get("cart"):  # the persistent cart on the profile takes the anonymous cart too (edge.ledger)
+        ops.append(Op("LM", "profile", ("e:cart", anonymous["cart"], policy.cap("cart"))))
     ops += touch_ops(user_id, session_id, policy)
     cleanup = Op("CD", "session", ("n", anonymous.get("n", "0")))
     return Group(user_unit(user_id), tuple(ops)), Group(session_unit(session_id), (cleanup,))

@@ -48,6 +48,7 @@ class Settings:
     redis_wait_replicas: int = 0  # writes wait (WAIT) for this many replicas before a 202; 0 = the primary alone
     max_header_bytes: int = 16384  # request line + headers over this are a 431 (`edge serve`, edge/limits.py)
     read_timeout_s: float = 10.0  # a request's head and body must arrive within this, else 408 and close
+    offer_secret: str | None = None  # HMAC key of per-person offer codes (unset = offers keep their shared code)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -165,4 +166,5 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "redis_wait_replicas": int,
     "max_header_bytes": int,
     "read_timeout_s": _positive_number,
+    "offer_secret": str,
 }

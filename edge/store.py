@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -20,10 +21,11 @@ import orjson
 
 from edge import repair
 from edge.errors import Conflict, StoreUnavailable
+from edge.ledger import FIRST_SHOWN
 from edge.loyalty import TierThresholds, upgraded_tier
-from edge.profiles import Profile, as_tier, event_consent, parse_profile, with_events
+from edge.profiles import EVENT_FIELDS, Profile, as_tier, event_consent, parse_profile, with_events
 from edge.sessions import SessionPolicy, StoredSession, decode_session, promotion, session_rel
-from edge.writes import Applied, Op, Program, erase_keys, session_unit, unit_id, user_unit
+from edge.writes import Applied, Group, Op, Program, erase_keys, session_unit, unit_id, user_unit
 
 NO_COUNTS: Mapping[str, int] = {}
 STAMP = re.compile(r"\d{4}-")  # a readable stored timestamp starts with a four-digit year
@@ -39,6 +41,7 @@ class Snapshot:
     offers_shown: Mapping[str, int] = field(default_factory=dict)  # offer code -> times shown today
     session: StoredSession | None = None
     consent: bool | None = None  # stored consent: the session's consent event, else the profile's
+    offers_first_shown: Mapping[str, datetime] = field(default_factory=dict)  # offer id -> first shown (edge.ledger)
 
 
 EMPTY = Snapshot()
@@ -67,6 +70,14 @@ class ProfileStore(Protocol):
         """Erase everything held about `user_id`; True when there was something."""
         ...
 
+    async def get_document(self, user_id: str) -> Profile | None:
+        """The stored profile document alone (without what events added), for a partial update."""
+        ...
+
+    async def put_document(self, profile: Profile) -> None:
+        """Replace the document only: what events added (points, orders, ledger) stays."""
+        ...
+
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
@@ -90,7 +101,12 @@ def snapshot_from(
     else:
         consent = event_consent(profile_fields)
     counts = {code: int(n) for code, n in offer_fields.items()} if offer_fields else NO_COUNTS
-    return Snapshot(profile, vector if profile is not None else None, counts, session, consent)
+    first_shown = {
+        name[len(FIRST_SHOWN) :]: datetime.fromisoformat(value.replace("Z", "+00:00"))
+        for name, value in profile_fields.items()
+        if name.startswith(FIRST_SHOWN)
+    }
+    return Snapshot(profile, vector if profile is not None else None, counts, session, consent, first_shown)
 
 
 async def promote_session(store: ProfileStore, user_id: str, session_id: str, policy: SessionPolicy) -> None:
@@ -304,6 +320,8 @@ class MemoryStore:
             _put_list(target, name, list(reversed(dict.fromkeys(reversed(merged)))), int(args[2]))
         elif code == "TIER":
             self._upgrade_tier(unit, target, *(float(a) for a in args))
+        elif code in ("LP", "BONUS"):
+            _loyalty_op(target, code, args)
         else:
             raise ValueError(f"unknown op {code}")
         if not target:
@@ -331,7 +349,16 @@ class MemoryStore:
         old = self._profiles.get(profile.user_id)
         keep = vector if vector is not None else (old[1] if old else None)
         self._profiles[profile.user_id] = (profile, keep)
-        self._delete(f"{user_unit(profile.user_id)}:profile")  # the document replaces what events added
+        # the document replaces what events added (not offers shown, answers, celebrations)
+        await self.apply((Group(user_unit(profile.user_id), (Op("HD", "profile", EVENT_FIELDS),)),))
+
+    async def get_document(self, user_id: str) -> Profile | None:
+        entry = self._profiles.get(user_id)
+        return None if entry is None else entry[0]
+
+    async def put_document(self, profile: Profile) -> None:
+        old = self._profiles.get(profile.user_id)
+        self._profiles[profile.user_id] = (profile, old[1] if old else None)
 
     async def delete_user(self, user_id: str) -> bool:
         unit = user_unit(user_id)
@@ -361,6 +388,27 @@ class MemoryStore:
 
     def __len__(self) -> int:
         return len(self._profiles)
+
+
+def _loyalty_op(target: dict[str, str], code: str, args: list[str]) -> None:
+    """LP: append a JSON value to a list field; BONUS: credit points once, with a ledger row (edge/ledger.py)."""
+    if code == "LP":
+        target[args[0]] = orjson.dumps(
+            [*_json_list(target.get(args[0])), orjson.loads(args[1])][-int(args[2]) :]
+        ).decode()
+    elif args[0] not in target:
+        target[args[0]] = args[1]
+        target["e:points"] = str(int(target.get("e:points", 0)) + int(args[2]))
+        rows = [*_json_list(target.get("e:ledger")), orjson.loads(args[3])][-int(args[4]) :]
+        target["e:ledger"] = orjson.dumps(rows).decode()
+
+
+def _json_list(raw: str | None) -> list[Any]:
+    try:
+        value = orjson.loads(raw) if raw else []
+    except orjson.JSONDecodeError:
+        return []
+    return value if isinstance(value, list) else []
 
 
 def _belongs(fields: Mapping[str, str], user_id: str, sessions: set[str]) -> bool:

@@ -28,6 +28,8 @@ dicts, so both stores end in the same state. Values are strings; list fields are
     E     key ttl                  EXPIRE
     D     key                      DEL
     CD    key field value          DEL key when HGET field == value
+    LP    key field json cap       list field: append the decoded JSON value, keep the last `cap` (ledger rows)
+    BONUS key marker ts n row cap  once: HSETNX marker ts; if new, HINCRBY e:points n and append row to e:ledger
 """
 
 from __future__ import annotations

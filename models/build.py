@@ -14,6 +14,7 @@ from scipy import sparse
 from edge import artifacts
 from edge import index as item_index
 from edge.loyalty import TierThresholds
+from models import ledger
 from models.dataset import Dataset, Interactions
 
 TOP_LIST = 500  # rows kept per popularity list
@@ -124,20 +125,26 @@ def profiles(
     lines = ds.interactions
     customer_lines = lines.select(lines.user != "")
     users = sorted(set(customer_lines.user.tolist()) | set(ds.customers))
-    spend_by_user = _group_sum(customer_lines.user, customer_lines.quantity * customer_lines.price)
-    spend = np.array([spend_by_user.get(u, 0.0) for u in users])
-    thresholds = thresholds or tier_thresholds(spend, tier_shares)
     grouped = _group_lines(customer_lines)
+    ledgers = {u: ledger.customer_ledger(grouped.get(u), ds.customers.get(u, {}).get("credits_at")) for u in users}
+    spend = np.array([max(0.0, ledgers[u].spend) for u in users])  # net of returns and cancellations
+    thresholds = thresholds or tier_thresholds(spend, tier_shares)
     result = []
     for user, user_spend in zip(users, spend.tolist(), strict=True):
         facts = dict(ds.customers.get(user, {}))
         mine = grouped.get(user)
+        book = ledgers[user]
         profile: dict[str, Any] = {"user_id": user}
         if mine is not None:
             profile.update(_purchase_facts(ds, mine))
         profile["spend"] = round(user_spend, 2)
-        profile["points"] = int(user_spend)  # one point per currency unit
+        profile["points"] = max(0, book.points)  # one point per currency unit, net
         profile["tier"] = thresholds.tier(user_spend)
+        if "credits_at" in facts:  # dated signals: the ledger and complaint times replace frozen 90-day counts
+            facts.pop("credits_at")
+            for frozen in ("returns_90d", "complaints_90d", "returns_total", "complaints_total"):
+                facts.pop(frozen, None)
+            profile.update(book.facts())
         profile.update(facts)  # a source's own facts win (names, consent, complaints, ...)
         result.append(profile)
     return result, thresholds
@@ -240,7 +247,10 @@ def build(
     customer_vectors = user_vectors_from_history(ds, vectors, users)
     if user_vectors is not None:
         customer_vectors = aligned_user_vectors(user_vectors, customer_vectors, users)
+    segments = ledger.segment_report(customer_profiles, ds.end.astype(datetime).replace(tzinfo=UTC), thresholds)
     step("profiles", t)
+    for line in ledger.report_lines(segments):
+        log(line)
     manifest: dict[str, Any] = {
         "source": ds.source,
         "metric": "inner_product",
@@ -254,6 +264,7 @@ def build(
         "tier_shares": dict(tier_shares),
         "user_vectors": "given" if user_vectors is not None else "purchase_history",
         "report": ds.report,
+        "segments": segments,
         "timings_s": timings,
         **(extra_manifest or {}),
     }

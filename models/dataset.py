@@ -80,5 +80,14 @@ def _shift_facts(facts: dict[str, Any], shift: np.timedelta64) -> dict[str, Any]
     out = dict(facts)
     for key, value in facts.items():
         if key.endswith("_at") and isinstance(value, str) and value.endswith("Z"):
-            out[key] = str(np.datetime64(value[:-1], "s") + shift) + "Z"
+            out[key] = _shift(value, shift)
+        elif key.endswith("_at") and isinstance(value, list):  # times, or rows that start with a time
+            out[key] = [
+                _shift(v, shift) if isinstance(v, str) else [_shift(v[0], shift), *v[1:]] if isinstance(v, list) else v
+                for v in value
+            ]
     return out
+
+
+def _shift(value: str, shift: np.timedelta64) -> str:
+    return str(np.datetime64(value[:-1], "s") + shift) + "Z"

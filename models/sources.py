@@ -59,13 +59,14 @@ class Signals:
 
     user: np.ndarray  # str (object)
     ts: np.ndarray  # datetime64[s] UTC
-    kind: np.ndarray  # "return" | "complaint"
+    kind: np.ndarray  # "return" | "cancellation" | "complaint"
     country: np.ndarray  # str (object)
+    amount: np.ndarray  # float64: the value credited (0 for a complaint)
 
     @classmethod
     def empty(cls) -> Signals:
         none = np.array([], dtype=object)
-        return cls(none, np.array([], dtype="datetime64[s]"), none, none)
+        return cls(none, np.array([], dtype="datetime64[s]"), none, none, np.array([], dtype=np.float64))
 
 
 def read_source(data_dir: Path) -> Dataset:
@@ -245,6 +246,7 @@ def assemble(
         "data_start": str(interactions.ts.min()) + "Z",
         "data_end": str(end) + "Z",
         "returns": _signal_counts(signals, "return", end),
+        "cancellations": _signal_counts(signals, "cancellation", end),
         "complaints": _signal_counts(signals, "complaint", end),
     }
     return Dataset(source, list(catalog), interactions, customers, None, full_report)
@@ -277,6 +279,18 @@ def customer_facts(lines: Interactions, signals: Signals, end: np.datetime64) ->
             "returns_total": returns_90d + counts.get((user, "returns_older"), 0),
             "complaints_total": complaints_90d + counts.get((user, "complaints_older"), 0),
         }
+    # the signals themselves, dated: the build turns them into ledger rows and complaint times
+    for user, ts, kind, amount in zip(
+        signals.user.tolist(), signals.ts.tolist(), signals.kind.tolist(), signals.amount.tolist(), strict=True
+    ):
+        if user in facts:
+            stamp = str(np.datetime64(ts, "s")) + "Z"
+            if kind == "complaint":
+                facts[user].setdefault("complaints_at", []).append(stamp)
+            else:
+                facts[user].setdefault("credits_at", []).append([stamp, kind, round(float(amount), 2)])
+    for found in facts.values():
+        found.setdefault("credits_at", [])
     return facts
 
 
@@ -359,25 +373,35 @@ def write_generic(ds: Dataset, out_dir: Path) -> None:
 
 
 def _cancellation_signals(lines: Lines, cancelled: np.ndarray, code: np.ndarray) -> Signals:
-    """One signal per customer cancellation invoice: a return if it credits a product, else a complaint."""
+    """One `cancellation` signal per customer cancellation invoice, with the value it credits.
+
+    A cancellation is neither a complaint nor a return: it nets spend (edge.ledger) but does not
+    make a customer at risk. (`code` is kept for the callers' signature.)
+    """
+    del code
     first: dict[str, int] = {}
-    credits_product: dict[str, bool] = {}
+    credited: dict[str, float] = {}
     for pos in np.flatnonzero(cancelled & (lines.user != "")).tolist():
         invoice = lines.order[pos]
         first.setdefault(invoice, pos)
-        credits_product[invoice] = credits_product.get(invoice, False) or cleaning.is_product(code[pos])
+        credited[invoice] = credited.get(invoice, 0.0) + abs(float(lines.quantity[pos] * lines.price[pos]))
     at = np.array(list(first.values()), dtype=np.int64)
-    kind = np.array(["return" if credits_product[i] else "complaint" for i in first], dtype=object)
-    return Signals(lines.user[at], lines.ts[at], kind, lines.country[at])
+    kind = np.full(len(at), "cancellation", dtype=object)
+    amount = np.array([credited[i] for i in first], dtype=np.float64)
+    return Signals(lines.user[at], lines.ts[at], kind, lines.country[at], amount)
 
 
 def _return_signals(lines: Lines, returned: np.ndarray) -> Signals:
     """One return signal per customer order with returned (negative quantity) lines."""
     first: dict[tuple[str, str], int] = {}
+    credited: dict[tuple[str, str], float] = {}
     for pos in np.flatnonzero(returned).tolist():
-        first.setdefault((lines.user[pos], lines.order[pos]), pos)
+        key = (lines.user[pos], lines.order[pos])
+        first.setdefault(key, pos)
+        credited[key] = credited.get(key, 0.0) + abs(float(lines.quantity[pos] * lines.price[pos]))
     at = np.array(list(first.values()), dtype=np.int64)
-    return Signals(lines.user[at], lines.ts[at], np.full(len(at), "return", dtype=object), lines.country[at])
+    amount = np.array([credited[k] for k in first], dtype=np.float64)
+    return Signals(lines.user[at], lines.ts[at], np.full(len(at), "return", dtype=object), lines.country[at], amount)
 
 
 def _signal_counts(signals: Signals, kind: str, end: np.datetime64) -> dict[str, int]:
@@ -392,7 +416,7 @@ def _signal_counts(signals: Signals, kind: str, end: np.datetime64) -> dict[str,
 
 
 def _fields(signals: Signals) -> tuple[np.ndarray, ...]:
-    return signals.user, signals.ts, signals.kind, signals.country
+    return signals.user, signals.ts, signals.kind, signals.country, signals.amount
 
 
 def _select(lines: Lines, mask: np.ndarray) -> Lines:

@@ -100,7 +100,10 @@ def test_keys_come_inline_or_from_a_file(tmp_path: Path) -> None:
     path = tmp_path / "keys"
     path.write_text(f"# storefront keys\nshop:{SHOP}\ntracker:{TRACKER}:events  # events only\n")
     inline, from_file = parse_keys(KEYS), parse_keys(str(path))
-    assert [(k.name, sorted(k.scopes)) for k in inline] == [("shop", ["decide", "events"]), ("tracker", ["events"])]
+    assert [(k.name, sorted(k.scopes)) for k in inline] == [
+        ("shop", ["decide", "events", "offers", "preferences"]),
+        ("tracker", ["events"]),
+    ]
     assert from_file == inline
 
 
@@ -118,3 +121,17 @@ def test_a_bad_key_list_stops_start_up(raw: str, says: str) -> None:
     with pytest.raises(ConfigError, match=says) as error:
         Settings.from_env({"EDGE_API_KEYS": raw})
     assert error.value.field == "EDGE_API_KEYS"
+
+
+def test_quiz_answers_and_offer_checks_take_a_scoped_key(keyed: TestClient, client: TestClient) -> None:
+    answers = {"style": ["cosy"]}
+    url = "/v1/profiles/20001/preferences"
+    assert keyed.post(url, json=answers).status_code == 401
+    assert keyed.post(url, json=answers, headers=bearer(TRACKER)).status_code == 403  # events only
+    assert keyed.post(url, json=answers, headers=bearer(SHOP)).status_code == 200
+    assert keyed.get("/v1/offers/verify/NOPE?user_id=20001", headers=bearer(TRACKER)).status_code == 403
+    assert keyed.get("/v1/offers/verify/NOPE?user_id=20001", headers=bearer(SHOP)).status_code == 200
+    refused = keyed.patch("/v1/profiles/20001", json={"first_name": "Eve"}, headers=bearer(SHOP))
+    assert refused.status_code == 401  # a partial profile edit stays the admin's
+    assert client.post(url, json=answers).status_code == 401  # no key configured: the admin token only
+    assert client.post(url, json=answers, headers=AUTH).status_code == 200

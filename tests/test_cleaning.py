@@ -88,15 +88,18 @@ def test_customer_ids_guests_and_countries(retail: Dataset) -> None:
     assert sorted(set(lines.country.tolist())) == ["GB", "IE", "NL", "ZA"]
 
 
-def test_cancellations_are_returns_and_complaints_not_purchases(retail: Dataset) -> None:
-    # end of data: 2011-06-30 15:05 BST; C536370 (June) is recent, C536372 (January) is older
-    assert retail.customers["17850"]["returns_90d"] == 1
-    assert retail.customers["17850"]["returns_total"] == 2
-    assert retail.customers["17850"]["complaints_90d"] == 0
-    # a credit of a discount, no product: a complaint
-    assert retail.customers["12345"]["complaints_90d"] == 1
-    assert retail.customers["12345"]["returns_total"] == 0
-    assert retail.report["returns"]["total"] == 2 and retail.report["complaints"]["total"] == 1
+def test_cancellations_are_dated_credits_not_complaints_or_purchases(retail: Dataset) -> None:
+    # a cancellation invoice credits money back (netted from spend by the build's ledger); it is
+    # neither a return nor a complaint, so it does not make the customer at risk
+    assert retail.customers["17850"]["credits_at"] == [
+        ["2011-01-15T09:00:00Z", "cancellation", 6.78],
+        ["2011-06-20T08:00:00Z", "cancellation", 2.55],
+    ]
+    assert retail.customers["12345"]["credits_at"] == [["2011-06-21T08:00:00Z", "cancellation", 5.0]]
+    for customer in ("17850", "12345"):
+        assert retail.customers[customer]["returns_90d"] == retail.customers[customer]["complaints_90d"] == 0
+    assert retail.report["cancellations"]["total"] == 3
+    assert retail.report["returns"]["total"] == 0 and retail.report["complaints"]["total"] == 0
 
 
 def test_invoice_dates_are_uk_local_time_converted_to_utc(retail: Dataset) -> None:

@@ -82,11 +82,18 @@ def test_named_greeting_only_with_a_name() -> None:
 
 
 def test_offer_cap_removes_the_offer_and_its_promise() -> None:
-    visitor = Visitor("ambassador", tier="platinum", first_name="Anna", points=10)
+    visitor = Visitor("lapsed", tier="silver", first_name="Anna", points=10)
     fresh = page(visitor)
-    assert fresh.cta["offer"]["code"] == "PLATINUM15" and "15%" in fresh.cta["text"]
-    capped = page(visitor, shown={"PLATINUM15": 3})
+    assert fresh.cta["offer"]["code"] == "COMEBACK15" and "15%" in fresh.cta["text"]
+    capped = page(visitor, shown={"COMEBACK15": 3})
     assert capped.cta["offer"] is None and capped.offer_code is None and "%" not in capped.cta["text"]
+
+
+def test_the_cap_never_hides_a_standing_tier_discount() -> None:
+    visitor = Visitor("ambassador", tier="platinum", first_name="Anna", points=10)
+    capped = page(visitor, shown={"PLATINUM15": 30})
+    assert capped.cta["offer"]["code"] == "PLATINUM15" and "15%" in capped.cta["text"]
+    assert capped.cta["offer"]["kind"] == "tier_benefit" and capped.counter_code is None
 
 
 def test_exclusive_content_never_below_gold() -> None:

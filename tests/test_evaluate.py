@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +79,25 @@ def test_real_data_build_and_evaluation(tmp_path: Path) -> None:
     assert profiles["17850"]["country"] == "GB" and "first_name" not in profiles["17850"]
     tiers = [p["tier"] for p in art.profiles if p.get("orders")]
     assert 0.03 < tiers.count("platinum") / len(tiers) < 0.07
+    # cancellations net spend and are not complaints: one cancelled 77k order is no spend and no order
+    assert (profiles["12346"]["tier"], profiles["12346"]["points"], profiles["12346"]["orders"]) == ("bronze", 0, 0)
+    segments = manifest["segments"]
+    assert segments["counts"]["active"] + segments["counts"]["ambassador"] > 0.4 * segments["customers"]
+    for tier in ("platinum", "gold"):
+        assert segments["at_risk_by_tier"][tier]["share"] < 0.1, segments  # was 113 of 200 and 130 of 401
+    from edge.loyalty import TierThresholds, as_of
+    from edge.profiles import parse_profile, with_events
+    from edge.requests import SessionSignals as Session
+    from edge.segments import SegmentRules, assign_segment
+
+    end = datetime.fromisoformat(manifest["data_end"].replace("Z", "+00:00"))
+    thresholds = TierThresholds(**manifest["tier_thresholds"])
+    cancelled_only = [p for p in art.profiles if p.get("ledger") and all(e["kind"] != "purchase" for e in p["ledger"])]
+    assert len(cancelled_only) > 20
+    for record in cancelled_only:
+        stored = with_events(parse_profile(record["user_id"], record), record["user_id"], {})
+        assert stored is not None
+        assert assign_segment(as_of(stored, end, thresholds), Session(), end, SegmentRules())[0] != "active"
 
     # served: a real customer's decision shows real products, `for_you` ones fitting their history
     from starlette.testclient import TestClient
@@ -88,7 +107,7 @@ def test_real_data_build_and_evaluation(tmp_path: Path) -> None:
 
     regular = next(
         p for p in art.profiles
-        if len(p.get("purchased", ())) >= 30 and str(p.get("last_purchase_at", "")) >= "2011-10-01"
+        if len(p.get("purchased", ())) >= 30 and "2011-10-01" <= (p.get("last_purchase_at") or "") <= "2011-10-31T10"
         and not p.get("returns_90d") and not p.get("complaints_90d")
     )  # fmt: skip
     bought_categories = {by_id[i].category for i in regular["purchased"] if i in by_id}

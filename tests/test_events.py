@@ -296,7 +296,14 @@ def test_spend_past_a_threshold_upgrades_the_tier(client: TestClient, catalog: d
     gold = catalog["artifacts"].manifest["tier_thresholds"]["gold"]
     member(client, "u-tier", tier="silver", spend=gold - 10, points=int(gold - 10))
     assert decide(client, session_id="s-tier", user_id="u-tier")["segment"] == "active"
-    small = {"type": "purchase", "user_id": "u-tier", "product_id": "T1", "quantity": 1, "price": 5.0}
+    small = {
+        "type": "purchase",
+        "user_id": "u-tier",
+        "product_id": "T1",
+        "quantity": 1,
+        "price": 5.0,
+        "ts": "2026-10-31T10:00:00Z",
+    }  # before the decisions' `now`: a replay counts only what came before
     post_events(client, small)
     assert profile(client, "u-tier")["tier"] == "silver"
     post_events(client, {**small, "product_id": "T2", "price": 20.0})
@@ -327,10 +334,11 @@ def test_subscription_cancel_brings_the_welcome_back_offer(client: TestClient) -
 
 def test_a_complaint_makes_the_customer_at_risk(client: TestClient) -> None:
     member(client, "u-complain", tier="gold")
-    post_events(client, {"type": "complaint", "session_id": "s-complain", "user_id": "u-complain"})
+    post_events(client, {"type": "complaint", "session_id": "s-complain", "user_id": "u-complain",
+                         "ts": "2026-10-30T12:00:00Z"})  # fmt: skip
     result = decide(client, session_id="s-complain", user_id="u-complain")
     assert result["segment"] == "at_risk" and result["cta"]["offer"] is None
-    assert profile(client, "u-complain")["complaints_90d"] == 1
+    assert profile(client, "u-complain")["complaints_at"] == ["2026-10-30T12:00:00Z"]
 
 
 def test_consent_events_apply_from_the_next_decision(client: TestClient, catalog: dict[str, Any]) -> None:

@@ -128,13 +128,21 @@ CONTRACT_EVENT_TYPES = [
     "complaint",
     "subscription_cancel",
     "consent",
+    "return",
+    "order_cancel",
+    "subscription_resume",
+    "review",
+    "activity",
 ]
 CONTRACT_OPERATIONS = {
     ("/v1/decide", "post"),
     ("/v1/events", "post"),
     ("/v1/profiles/{user_id}", "get"),
     ("/v1/profiles/{user_id}", "put"),
+    ("/v1/profiles/{user_id}", "patch"),
     ("/v1/profiles/{user_id}", "delete"),
+    ("/v1/profiles/{user_id}/preferences", "post"),
+    ("/v1/offers/verify/{code}", "get"),
     ("/healthz", "get"),
     ("/readyz", "get"),
     ("/metrics", "get"),
@@ -145,7 +153,10 @@ CONTRACT_OPERATIONS = {
 ADMIN_OPERATIONS = {
     ("/v1/profiles/{user_id}", "get"),
     ("/v1/profiles/{user_id}", "put"),
+    ("/v1/profiles/{user_id}", "patch"),
     ("/v1/profiles/{user_id}", "delete"),
+    ("/v1/profiles/{user_id}/preferences", "post"),
+    ("/v1/offers/verify/{code}", "get"),
     ("/v1/experiments", "get"),
     ("/v1/admin/reload", "post"),
 }
@@ -303,7 +314,13 @@ def test_shared_error_responses_reference_the_error_schema(doc: dict[str, Any]) 
 
 def test_json_body_endpoints_reference_the_body_errors(doc: dict[str, Any]) -> None:
     with_body = {key: op for key, op in _operations(doc).items() if "requestBody" in op}
-    assert set(with_body) == {("/v1/decide", "post"), ("/v1/events", "post"), ("/v1/profiles/{user_id}", "put")}
+    assert set(with_body) == {
+        ("/v1/decide", "post"),
+        ("/v1/events", "post"),
+        ("/v1/profiles/{user_id}", "put"),
+        ("/v1/profiles/{user_id}", "patch"),
+        ("/v1/profiles/{user_id}/preferences", "post"),
+    }
     for key, op in with_body.items():
         assert set(op["requestBody"]["content"]) == {"application/json"}, key
         for status in ("400", "413", "415", "422"):

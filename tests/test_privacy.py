@@ -41,7 +41,8 @@ def history(client: TestClient, catalog: dict[str, Any]) -> None:
     """A customer's whole life through HTTP: anonymous browsing, login, orders, decisions, offers."""
     lanterns = catalog["by_category"]["lanterns"]
     put = {"first_name": NAME, "tier": "gold", "orders": 3, "spend": 900.0, "email": "zoe@example.com",
-           "joined_at": "2024-01-01T00:00:00Z", "last_purchase_at": "2026-10-20T10:00:00Z"}  # fmt: skip
+           "joined_at": "2024-01-01T00:00:00Z", "last_purchase_at": "2026-10-20T10:00:00Z",
+           "birthday": "1990-11-01"}  # fmt: skip
     assert client.put(f"/v1/profiles/{USER}", json=put, headers=AUTH).status_code == 200
     anonymous = SESSIONS[0]
     events = [{"type": "view", "session_id": anonymous, "product_id": p} for p in lanterns[:3]]

@@ -54,7 +54,9 @@ def test_generic_returns_become_customer_facts() -> None:
         "complaints_90d": 0,
         "returns_total": 0,
         "complaints_total": 0,
+        "credits_at": [],
     }
+    assert ds.customers["12345"]["credits_at"][0][1] == "return"  # dated, with the value credited
     assert ds.customers["12345"]["locale"] == "nl-NL"
     assert "" not in ds.customers  # guests have no profile
     assert ds.report["returns"] == {"total": 2, "last_90d": 1, "customers": 2, "customers_90d": 1}

@@ -6,6 +6,9 @@ local program = cjson.decode(ARGV[1])
 local KNOWN = {G = 1, N = 1, X = 1, I = 1, F = 1, S = 1, SNX = 1, MAX = 1, LA = 1, LR = 1, LM = 1,
                TIER = 1, HD = 1, SA = 1, E = 1, D = 1, CD = 1}
 local RANK = {bronze = 1, silver = 2, gold = 3, platinum = 4}
+-- loyalty ops (edge/ledger.py): LP appends a JSON value to a list field, BONUS credits points once
+KNOWN.LP = 1
+KNOWN.BONUS = 1
 
 -- [issue 9] event-id guard `GI key`: skip the rest of the group when key exists (no write). A `G`
 -- op may carry a fingerprint of the call (op[4]): a stored guard with another fingerprint is a
@@ -161,6 +164,18 @@ for _, group in ipairs(program) do
       redis.call('DEL', key)
     elseif code == 'CD' then
       if redis.call('HGET', key, op[3]) == op[4] then redis.call('DEL', key) end
+    -- loyalty (edge/ledger.py) ---------------------------------------------------------------
+    elseif code == 'LP' then
+      local list = read_list(key, op[3])
+      list[#list + 1] = cjson.decode(op[4])
+      write_list(key, op[3], list, tonumber(op[5]))
+    elseif code == 'BONUS' then
+      if redis.call('HSETNX', key, op[3], op[4]) == 1 then
+        redis.call('HINCRBY', key, 'e:points', op[5])
+        local list = read_list(key, 'e:ledger')
+        list[#list + 1] = cjson.decode(op[6])
+        write_list(key, 'e:ledger', list, tonumber(op[7]))
+      end
     end
   end
 end
