@@ -155,10 +155,25 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready when the index is loaded, the build consistent and the store answers; names what is live."""
     runtime = runtime_of(request)
-    checks = {"index": runtime.engine.model.index.size > 0, "store": await runtime.store.ping()}
+    engine = runtime.engine
+    problem = runtime.consistency()
+    checks = {"index": engine.model.index.size > 0, "build": problem is None, "store": await runtime.store.ping()}
     ready = all(checks.values())
-    return json_response({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)
+    body: dict[str, Any] = {
+        "status": "ready" if ready else "not ready",
+        "checks": checks,
+        "build": engine.model.version,
+        "content": engine.content.version,
+        "experiments": engine.experiments.version,
+        "data_end": runtime.data_end,
+    }
+    if problem is not None:
+        body["problem"] = problem
+    if runtime.last_reload is not None:
+        body["last_reload"] = runtime.last_reload.to_json()
+    return json_response(body, 200 if ready else 503)
 
 
 async def metrics(request: Request) -> Response:
@@ -187,8 +202,7 @@ async def reload(request: Request) -> Response:
     runtime = runtime_of(request)
     try:
         engine = await runtime.reload()
-    except ConfigError as exc:
-        log.warning("reload refused, old config kept: %s", exc.message)
+    except ConfigError as exc:  # logged and counted by the runtime
         raise ValidationFailed(f"reload refused, old config kept: {exc.message}", exc.field) from exc
     return json_response(
         {
@@ -200,17 +214,23 @@ async def reload(request: Request) -> Response:
     )
 
 
-async def edge_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, EdgeError)
+def count_error(request: Request, code: str, status: int) -> None:
+    """Every error answer, 4xx and 5xx, lands in `edge_errors_total`."""
     runtime = request.scope.get("state", {}).get("runtime")
     if runtime is not None:
-        runtime.metrics.error(exc.code, exc.status)
+        runtime.metrics.error(code, status)
+
+
+async def edge_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, EdgeError)
+    count_error(request, exc.code, exc.status)
     return json_response(exc.to_json(), exc.status)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    count_error(request, code, exc.status_code)
     response = json_response({"error": {"code": code, "message": str(exc.detail)}}, exc.status_code)
     response.headers.update(exc.headers or {})  # e.g. Allow on a 405
     return response
@@ -218,16 +238,22 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    count_error(request, "internal_error", 500)
     return json_response({"error": {"code": "internal_error", "message": "internal error"}}, 500)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """The Edge ASGI app; settings default to the `EDGE_*` environment."""
-    settings = settings or Settings.from_env()
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
+    """The Edge ASGI app; settings default to the `EDGE_*` environment.
+
+    `runtime`, when given (`edge serve` with one worker), is the one already opened, so the
+    artifacts are loaded once; otherwise the lifespan opens it.
+    """
+    settings = settings or (runtime.settings if runtime is not None else Settings.from_env())
+    opened = [runtime] if runtime is not None else []
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        runtime = Runtime.open(settings)
+        runtime = opened.pop() if opened else Runtime.open(settings)
         await runtime.store.ping()  # learn a cluster's topology and open connections before traffic (False is fine)
         watcher = asyncio.create_task(runtime.watch(settings.watch_s)) if settings.watch_s > 0 else None
         try:

@@ -42,6 +42,7 @@ class Settings:
     events_max_body_bytes: int = 262144  # body limit of POST /v1/events (500 events of ~500 bytes)
     tier_thresholds: tuple[float, float, float] = (500.0, 2000.0, 5000.0)  # spend for silver,gold,platinum
     watch_s: float = 2.0  # poll content/experiments/artifacts for changes this often; 0 = only on reload
+    access_log: bool = False  # uvicorn's access log (one line per request)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -150,4 +151,5 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "events_max_body_bytes": int,
     "tier_thresholds": _thresholds,
     "watch_s": _positive_number,
+    "access_log": _bool,
 }
