@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from edge import __version__
+from edge import __version__, demo
 from edge.errors import (
     ConfigError,
     EdgeError,
@@ -273,6 +273,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        *demo.routes(),  # the demo storefront (edge/demo.py)
     ]
     return Starlette(
         routes=routes,

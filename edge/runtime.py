@@ -91,6 +91,7 @@ class Runtime:
     profiles: tuple[dict[str, Any], ...] = ()  # the loaded build's profile records (the demo's personas)
     data_end: str | None = None  # the loaded build's last data timestamp (manifest `data_end`)
     last_reload: ReloadOutcome | None = None
+    demo_cache: dict[tuple[str, str], bytes] = field(default_factory=dict)  # /demo/personas.json per build
 
     @classmethod
     def open(cls, settings: Settings) -> Runtime:

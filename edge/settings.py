@@ -43,6 +43,7 @@ class Settings:
     tier_thresholds: tuple[float, float, float] = (500.0, 2000.0, 5000.0)  # spend for silver,gold,platinum
     watch_s: float = 2.0  # poll content/experiments/artifacts for changes this often; 0 = only on reload
     access_log: bool = False  # uvicorn's access log (one line per request)
+    demo: bool | None = None  # the demo storefront at /demo; None (auto) = on with the embedded store only
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -94,6 +95,11 @@ class Settings:
         for ok, name, message in checks:
             if not ok:
                 raise ConfigError(f"{name}: {message}", field=name)
+
+    @property
+    def demo_enabled(self) -> bool:
+        """`EDGE_DEMO`, or by default: on with the embedded store, off with Redis (real customers)."""
+        return self.demo if self.demo is not None else self.redis_url is None
 
     def session_policy(self) -> SessionPolicy:
         return SessionPolicy(ttl_s=self.session_ttl_s, max_viewed=self.session_max_viewed)
@@ -152,4 +158,5 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "tier_thresholds": _thresholds,
     "watch_s": _positive_number,
     "access_log": _bool,
+    "demo": lambda raw: None if raw.strip().lower() == "auto" else _bool(raw),
 }
