@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from edge.decide import decide_from_snapshot
-from edge.errors import DependencyError, MalformedJSON, NotFound, PayloadTooLarge
+from edge.errors import DependencyError, NotFound
 from edge.profiles import Profile
 from edge.requests import SessionSignals, parse_decide
 from edge.runtime import STALE_DATA, Runtime
@@ -161,15 +161,10 @@ async def personas(request: Request) -> Response:
 
 async def explain(request: Request) -> Response:
     """The decision for this body with `explain`, read-only: nothing is counted or logged as exposure."""
+    from edge.app import read_json  # the API's own body rules (415, 413, 400); app mounts this module
+
     runtime = _runtime(request)
-    limit = runtime.settings.max_body_bytes
-    raw = await request.body()
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"body is over the {limit}-byte limit")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedJSON(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    body = await read_json(request, runtime.settings.max_body_bytes)
     decision_request = replace(parse_decide(body), debug=True)
     now = decision_request.now or datetime.now(UTC)
     snapshot, failure = EMPTY, None

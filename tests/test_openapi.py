@@ -141,6 +141,9 @@ CONTRACT_OPERATIONS = {
     ("/openapi.json", "get"),
     ("/v1/experiments", "get"),
     ("/v1/admin/reload", "post"),
+    ("/demo", "get"),
+    ("/demo/personas.json", "get"),
+    ("/demo/explain", "post"),
 }
 ADMIN_OPERATIONS = {
     ("/v1/profiles/{user_id}", "get"),
@@ -303,7 +306,12 @@ def test_shared_error_responses_reference_the_error_schema(doc: dict[str, Any]) 
 
 def test_json_body_endpoints_reference_the_body_errors(doc: dict[str, Any]) -> None:
     with_body = {key: op for key, op in _operations(doc).items() if "requestBody" in op}
-    assert set(with_body) == {("/v1/decide", "post"), ("/v1/events", "post"), ("/v1/profiles/{user_id}", "put")}
+    assert set(with_body) == {
+        ("/v1/decide", "post"),
+        ("/v1/events", "post"),
+        ("/v1/profiles/{user_id}", "put"),
+        ("/demo/explain", "post"),
+    }
     for key, op in with_body.items():
         assert set(op["requestBody"]["content"]) == {"application/json"}, key
         for status in ("400", "413", "415", "422"):
