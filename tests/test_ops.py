@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import stat
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -13,12 +16,14 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from edge import __version__
 from edge.app import create_app
 from edge.cli import build_synthetic, load
 from edge.runtime import warn_if_stale
 from edge.settings import Settings
 from models import synthetic
-from tests.conftest import ANCHOR, AUTH, NOW, REDIS_URL, with_redis
+from tests.conftest import ANCHOR, AUTH, NOW, REDIS_URL, free_port, with_redis
+from tests.test_serve import run_edge, wait_ready
 
 KNOWN = "20003"  # a customer of every synthetic build
 
@@ -137,3 +142,32 @@ def test_a_build_is_readable_by_other_users(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) & 0o055 == 0o055
     for child in path.iterdir():
         assert stat.S_IMODE(child.stat().st_mode) & 0o044 == 0o044, child
+
+
+def test_the_cli_shows_its_version_and_defaults() -> None:
+    version = run_edge("--version")
+    assert version.returncode == 0 and version.stdout.strip() == f"edge {__version__}"
+    serve_help = " ".join(run_edge("serve", "--help").stdout.split())
+    assert "(default: 127.0.0.1)" in serve_help and "(default: 8000)" in serve_help
+    assert "(default: 1)" in serve_help
+    assert "(default: 2011-09-01)" in " ".join(run_edge("evaluate", "--help").stdout.split())
+
+
+@pytest.mark.slow
+def test_the_access_log_can_be_turned_on(artifacts_dir: Path, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "EDGE_ARTIFACTS": str(artifacts_dir), "EDGE_ACCESS_LOG": "true", "EDGE_BUILD_IF_MISSING": "0"}
+    env.pop("EDGE_REDIS_URL", None)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "edge", "serve", "--port", str(port)], env=env, stdout=sink, stderr=sink
+        )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", process)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    output = log.read_text()
+    assert '"GET /readyz HTTP/1.1" 200' in output, output
+    assert output.count("edge ready") == 1 and "AVX" not in output
