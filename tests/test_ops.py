@@ -29,7 +29,8 @@ KNOWN = "20003"  # a customer of every synthetic build
 
 
 def decide_known(client: TestClient) -> dict[str, Any]:
-    response = client.post("/v1/decide", json={"session_id": "s-ops", "user_id": KNOWN, "now": NOW, "debug": True})
+    body = {"session_id": "s-ops", "user_id": KNOWN, "now": NOW, "debug": True}
+    response = client.post("/v1/decide", json=body, headers=AUTH)  # debug with the admin token
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -171,3 +172,18 @@ def test_the_access_log_can_be_turned_on(artifacts_dir: Path, tmp_path: Path) ->
     output = log.read_text()
     assert '"GET /readyz HTTP/1.1" 200' in output, output
     assert output.count("edge ready") == 1 and "AVX" not in output
+
+
+def test_readyz_fails_when_the_build_is_inconsistent(settings: Settings) -> None:
+    import numpy as np
+
+    from edge.store import profiles_from_records
+
+    with TestClient(create_app(settings)) as client:
+        runtime = client.app_state["runtime"]
+        records = runtime.profiles
+        runtime.store.replace_profiles(profiles_from_records(records), np.zeros((len(records), 5), np.float32))
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["status"] == "not ready"
+        assert ready.json()["checks"]["build"] is False and "dim 5" in ready.json()["problem"]
+        assert decide_known(client)["explain"]["signals"]["vector"] is False  # still answers, without the vector

@@ -17,13 +17,12 @@ from tests.conftest import free_port
 from tests.test_evaluate import REAL_DATA
 from tests.test_serve import post, wait_ready
 
-README_DECIDE = {  # the README's own first example
+README_DECIDE = {  # the README's own first example (its `explain` is read through the demo's /demo/explain)
     "session_id": "s-8f2c01", "user_id": "20000", "locale": "nl-NL",
     "location": {"country": "NL", "timezone": "Europe/Amsterdam"},
     "session": {"viewed": ["SYN10001", "SYN10013"], "utm": {"source": "newsletter", "campaign": "xmas"}},
-    "debug": True,
 }  # fmt: skip
-REAL_DECIDE = {"session_id": "s-real", "user_id": "12748", "now": "2011-10-20T10:00:00Z", "debug": True}
+REAL_DECIDE = {"session_id": "s-real", "user_id": "12748", "now": "2011-10-20T10:00:00Z"}
 
 
 def get_json(url: str) -> tuple[int, dict[str, Any]]:
@@ -55,8 +54,10 @@ def test_serve_then_real_build_then_decide_never_5xx(tmp_path: Path) -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, process, timeout=120)
-        status, demo = post(f"{base}/v1/decide", README_DECIDE)
-        assert status == 200 and demo["explain"]["signals"]["vector"] is True
+        status, _ = post(f"{base}/v1/decide", README_DECIDE)
+        assert status == 200
+        status, explained = post(f"{base}/demo/explain", README_DECIDE)
+        assert status == 200 and explained["explain"]["signals"]["vector"] is True
         synthetic_build = get_json(f"{base}/readyz")[1]["build"]
         built = subprocess.run(
             [sys.executable, "-m", "edge", "build", "--data", str(REAL_DATA), "--no-evaluate"],
@@ -72,7 +73,9 @@ def test_serve_then_real_build_then_decide_never_5xx(tmp_path: Path) -> None:
         for body in (README_DECIDE, REAL_DECIDE):
             status, answer = post(f"{base}/v1/decide", body)
             assert status == 200, answer
-        assert answer["segment"] != "new_visitor" and answer["explain"]["signals"]["vector"] is True
+        status, explained = post(f"{base}/demo/explain", REAL_DECIDE)
+        assert status == 200 and explained["segment"] != "new_visitor"
+        assert explained["explain"]["signals"]["vector"] is True
         metrics = get_text(f"{base}/metrics")
         assert 'status="5' not in metrics
         assert 'edge_reloads_total{trigger="watch",outcome="ok"} 1' in metrics
