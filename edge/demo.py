@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 from edge.decide import decide_from_snapshot
 from edge.errors import DependencyError, NotFound
@@ -184,6 +185,19 @@ async def explain(request: Request) -> Response:
     return Response(orjson.dumps(result), media_type="application/json")
 
 
+class DemoFiles:
+    """The page's static files, served only while the demo is on."""
+
+    def __init__(self) -> None:
+        self.files = StaticFiles(directory=STATIC)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        runtime = scope.get("state", {}).get("runtime")
+        if runtime is not None and not runtime.settings.demo_enabled:
+            raise NotFound("the demo is off (EDGE_DEMO)", "path")
+        await self.files(scope, receive, send)
+
+
 def routes() -> Sequence[BaseRoute]:
     """The demo's routes (mounted by `edge.app.create_app`); each answers 404 while the demo is off."""
     return [
@@ -191,5 +205,5 @@ def routes() -> Sequence[BaseRoute]:
         Route("/demo/", page, methods=["GET"]),
         Route("/demo/personas.json", personas, methods=["GET"]),
         Route("/demo/explain", explain, methods=["POST"]),
-        Mount("/demo/static", app=StaticFiles(directory=STATIC), name="demo-static"),
+        Mount("/demo/static", app=DemoFiles(), name="demo-static"),
     ]

@@ -73,7 +73,7 @@ def test_the_demo_is_off_with_redis_unless_asked_for(settings: Settings) -> None
     assert Settings.from_env({"EDGE_DEMO": "auto"}).demo is None
     assert Settings.from_env({"EDGE_DEMO": "false"}).demo is False
     with TestClient(create_app(dataclasses.replace(settings, demo=False))) as client:
-        for path in ("/demo", "/demo/personas.json"):
+        for path in ("/demo", "/demo/personas.json", "/demo/static/demo.js"):
             off = client.get(path)
             assert off.status_code == 404 and off.json()["error"]["code"] == "not_found"
         assert client.post("/demo/explain", json={"session_id": "s-1"}).status_code == 404
