@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +25,8 @@ from edge.store import MemoryStore, ProfileStore, profiles_from_records
 log = logging.getLogger("edge")
 STALE_DATA = timedelta(days=30)  # a build whose data ends longer ago than this gets a start-up warning
 FIT_SAMPLE = 5  # profiles of a new build read back from Redis to check their vectors fit its model
+WATCH_RETRY_S = 10.0  # a change the watcher could not apply is tried again after this long (doubling)
+WATCH_RETRY_MAX_S = 300.0
 
 
 def load_model(root: Path) -> tuple[Model, artifacts.Artifacts]:
@@ -206,20 +209,30 @@ class Runtime:
         return tuple(stamps)
 
     async def watch(self, interval_s: float = 1.0) -> None:
-        """Reload whenever a watched file changes; a broken change is logged and the old config kept."""
+        """Reload whenever a watched file changes; a broken change is logged and the old config kept.
+
+        A refused change is tried again after WATCH_RETRY_S, doubling up to WATCH_RETRY_MAX_S: a build
+        refused because its profiles were not in Redis yet goes live once `edge load` has run.
+        """
         last = self.fingerprint()
+        retry_s = WATCH_RETRY_S
+        retry_at: float | None = None
         while True:
             await asyncio.sleep(interval_s)
             current = self.fingerprint()
-            if current == last:
+            if current == last and (retry_at is None or time.monotonic() < retry_at):
                 continue
+            if current != last:
+                retry_s = WATCH_RETRY_S
             last = current
             try:
                 engine = await self.reload("watch")
+                retry_at = None
                 log.info("reloaded after a file change: content %s, experiments %s, model %s",
                          engine.content.version, engine.experiments.version, engine.model.version)  # fmt: skip
-            except ConfigError:
-                pass  # logged, counted and kept for /readyz by `reload`
+            except ConfigError:  # logged, counted and kept for /readyz by `reload`
+                retry_at = time.monotonic() + retry_s
+                retry_s = min(retry_s * 2, WATCH_RETRY_MAX_S)
 
     async def close(self) -> None:
         """Finish the background writes (counters, exposures), then close the store."""

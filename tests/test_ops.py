@@ -17,12 +17,14 @@ import pytest
 from starlette.testclient import TestClient
 
 from edge import __version__
+from edge import runtime as runtime_module
 from edge.app import create_app
 from edge.cli import build_synthetic, load
 from edge.runtime import warn_if_stale
 from edge.settings import Settings
 from models import synthetic
 from tests.conftest import ANCHOR, AUTH, NOW, REDIS_URL, free_port, with_redis
+from tests.test_faults import until
 from tests.test_serve import run_edge, wait_ready
 
 KNOWN = "20003"  # a customer of every synthetic build
@@ -187,3 +189,23 @@ def test_readyz_fails_when_the_build_is_inconsistent(settings: Settings) -> None
         assert ready.status_code == 503 and ready.json()["status"] == "not ready"
         assert ready.json()["checks"]["build"] is False and "dim 5" in ready.json()["problem"]
         assert decide_known(client)["explain"]["signals"]["vector"] is False  # still answers, without the vector
+
+
+@pytest.mark.redis
+def test_the_watcher_retries_a_refused_build_once_its_profiles_are_loaded(
+    settings: Settings, own_root: Path, redis_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runtime_module, "WATCH_RETRY_S", 0.2)
+    settings = with_redis(Settings(artifacts=own_root, admin_token=settings.admin_token, watch_s=0.05), redis_prefix)
+    assert load(settings, REDIS_URL) == 0
+    with TestClient(create_app(settings)) as client:
+        new = other_dim_build(own_root, monkeypatch)  # CURRENT changes; its customers' vectors in Redis are 32 wide
+        until(lambda: client.get("/readyz").json().get("last_reload", {}).get("status") == "failed", timeout=20)
+        assert client.get("/readyz").json()["build"] != new
+        assert load(settings, REDIS_URL) == 0  # the operator (or the build job) loads the new profiles
+        until(lambda: client.get("/readyz").json()["build"] == new, timeout=20)
+        assert client.get("/readyz").json()["last_reload"] == {
+            **client.get("/readyz").json()["last_reload"],
+            "status": "ok",
+        }
+        assert decide_known(client)["explain"]["signals"]["vector"] is True
