@@ -16,8 +16,18 @@ from edge.errors import ConfigError
 from edge.settings import Settings
 
 
+class DefaultsHelp(argparse.HelpFormatter):
+    """Help that shows each option's default, unless it has none or the text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    defaults = argparse.ArgumentDefaultsHelpFormatter
+    defaults = DefaultsHelp
     parser = argparse.ArgumentParser(
         prog="edge", description="Edge: real-time on-site personalization.", formatter_class=defaults
     )
