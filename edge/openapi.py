@@ -383,7 +383,9 @@ _SCHEMAS: Final[dict[str, JSON]] = {
             "user_id": _nullable(_ID),
             "first_name": _nullable({"type": "string"}),
             "tier": _nullable(_ref("Tier")),
-            "utm": _nullable(_obj({"source": {"type": "string"}, "campaign": {"type": "string"}})),
+            "utm": _nullable(
+                _obj({"source": {"type": "string"}, "medium": {"type": "string"}, "campaign": {"type": "string"}})
+            ),
             "consent": _nullable({"type": "boolean"}),
         },
         ("key", "label", "segment", "user_id"),

@@ -10,8 +10,10 @@ from starlette.testclient import TestClient
 
 from edge.app import create_app
 from edge.demo import demo_now
+from edge.openapi import openapi_document
 from edge.settings import Settings
-from tests.conftest import NOW
+from tests.conftest import AUTH, NOW
+from tests.test_openapi import _errors
 
 
 def personas_of(client: TestClient) -> dict[str, dict[str, Any]]:
@@ -84,3 +86,14 @@ def test_old_data_is_demoed_at_its_own_end() -> None:
     assert demo_now("2011-12-09T12:50:00Z", clock) == datetime(2011, 12, 9, 12, 50, tzinfo=UTC)
     assert demo_now("2026-11-27T00:00:00Z", clock) is None
     assert demo_now(None, clock) is None
+
+
+def test_the_answers_match_the_openapi_document(client: TestClient) -> None:
+    doc = openapi_document("0")
+    assert not _errors(doc, "Personas", client.get("/demo/personas.json").json())
+    explained = client.post("/demo/explain", json={"session_id": "s-doc", "user_id": "20001"}).json()
+    assert not _errors(doc, "DecideResponse", explained)
+    assert not _errors(doc, "Readiness", client.get("/readyz").json())
+    reloaded = client.post("/v1/admin/reload", headers=AUTH).json()
+    assert not _errors(doc, "Reloaded", reloaded)
+    assert not _errors(doc, "Readiness", client.get("/readyz").json())  # with last_reload
