@@ -24,7 +24,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from edge import __version__, counters, loyalty_api, tombstones
+from edge import __version__, counters, demo, loyalty_api, tombstones
 from edge.auth import NO_KEYS_WARNING, Guard, guard_for, parse_origins, refuse_named_user
 from edge.dedup import fingerprint
 from edge.errors import (
@@ -202,13 +202,27 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready when the index is loaded, the build consistent and the store answers; names what is live."""
     runtime = runtime_of(request)
-    checks = {"index": runtime.engine.model.index.size > 0, "store": await runtime.store.ping()}
+    engine = runtime.engine
+    problem = runtime.consistency()
+    checks = {"index": engine.model.index.size > 0, "build": problem is None, "store": await runtime.store.ping()}
     ready = all(checks.values())
-    answer: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+    body: dict[str, Any] = {
+        "status": "ready" if ready else "not ready",
+        "checks": checks,
+        "build": engine.model.version,
+        "content": engine.content.version,
+        "experiments": engine.experiments.version,
+        "data_end": runtime.data_end,
+    }
+    if problem is not None:
+        body["problem"] = problem
+    if runtime.last_reload is not None:
+        body["last_reload"] = runtime.last_reload.to_json()
     if guard_of(request).open:
-        answer["warnings"] = [NO_KEYS_WARNING]
-    return json_response(answer, 200 if ready else 503)
+        body["warnings"] = [NO_KEYS_WARNING]
+    return json_response(body, 200 if ready else 503)
 
 
 async def metrics(request: Request) -> Response:
@@ -238,8 +252,7 @@ async def reload(request: Request) -> Response:
     runtime = runtime_of(request)
     try:
         engine = await runtime.reload()
-    except ConfigError as exc:
-        log.warning("reload refused, old config kept: %s", exc.message)
+    except ConfigError as exc:  # logged and counted by the runtime
         raise ValidationFailed(f"reload refused, old config kept: {exc.message}", exc.field) from exc
     return json_response(
         {
@@ -251,17 +264,23 @@ async def reload(request: Request) -> Response:
     )
 
 
-async def edge_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, EdgeError)
+def count_error(request: Request, code: str, status: int) -> None:
+    """Every error answer, 4xx and 5xx, lands in `edge_errors_total`."""
     runtime = request.scope.get("state", {}).get("runtime")
     if runtime is not None:
-        runtime.metrics.error(exc.code, exc.status)
+        runtime.metrics.error(code, status)
+
+
+async def edge_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, EdgeError)
+    count_error(request, exc.code, exc.status)
     return json_response(exc.to_json(), exc.status)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    count_error(request, code, exc.status_code)
     response = json_response({"error": {"code": code, "message": str(exc.detail)}}, exc.status_code)
     response.headers.update(exc.headers or {})  # e.g. Allow on a 405
     return response
@@ -269,16 +288,22 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    count_error(request, "internal_error", 500)
     return json_response({"error": {"code": "internal_error", "message": "internal error"}}, 500)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
-    """The Edge ASGI app; settings default to the `EDGE_*` environment."""
-    settings = settings or Settings.from_env()
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
+    """The Edge ASGI app; settings default to the `EDGE_*` environment.
+
+    `runtime`, when given (`edge serve` with one worker), is the one already opened, so the
+    artifacts are loaded once; otherwise the lifespan opens it.
+    """
+    settings = settings or (runtime.settings if runtime is not None else Settings.from_env())
+    opened = [runtime] if runtime is not None else []
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        runtime = Runtime.open(settings)
+        runtime = opened.pop() if opened else Runtime.open(settings)
         if guard_for(settings.api_keys, settings.admin_token, settings.cors_origins).open:
             log.warning("%s; set it before exposing Edge beyond the storefront's servers", NO_KEYS_WARNING)
         await runtime.store.ping()  # learn a cluster's topology and open connections before traffic (False is fine)
@@ -302,6 +327,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        *demo.routes(),  # the demo storefront (edge/demo.py)
     ]
     origins = parse_origins(settings.cors_origins)
     cors = Middleware(CORSMiddleware, allow_origins=origins, allow_methods=["POST"], allow_headers=["content-type"])

@@ -190,6 +190,7 @@ def write(
         "n_users": n_users,
     }
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=versions))
+    staging.chmod(0o755)  # mkdtemp makes it 0700: a server running as another user must read the build
     (staging / "items.json").write_bytes(orjson.dumps([_item_json(item) for item in items]))
     np.save(staging / "item_vectors.npy", np.ascontiguousarray(item_vectors, dtype=np.float32))
     (staging / "item.index").write_bytes(index_bytes)

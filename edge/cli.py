@@ -9,23 +9,42 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-from edge import artifacts, tombstones
+from edge import __version__, artifacts, tombstones
 from edge.errors import ConfigError
 from edge.settings import Settings
 
 
+class DefaultsHelp(argparse.HelpFormatter):
+    """Help that shows each option's default, unless it has none or the text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="edge", description="Edge: real-time on-site personalization.")
+    defaults = DefaultsHelp
+    parser = argparse.ArgumentParser(
+        prog="edge", description="Edge: real-time on-site personalization.", formatter_class=defaults
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    serve = commands.add_parser("serve", help="run the HTTP service (builds the demo store on first start)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve = commands.add_parser(
+        "serve", help="run the HTTP service (builds the demo store on first start)", formatter_class=defaults
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 in a container)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (more than 1 needs Redis)")
     serve.add_argument("--http", choices=("httptools", "h11"), default="httptools", help="HTTP parser")
 
-    build = commands.add_parser("build", help="build artifacts (index, lists, profiles) into EDGE_ARTIFACTS")
+    build = commands.add_parser(
+        "build", help="build artifacts (index, lists, profiles) into EDGE_ARTIFACTS", formatter_class=defaults
+    )
     source = build.add_mutually_exclusive_group()
     source.add_argument("--synthetic", action="store_true", help="a deterministic demo store (the default)")
     source.add_argument("--data", type=Path, help="Online Retail directory or a generic CSV directory (EDGE_DATA)")
@@ -43,13 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--no-evaluate", action="store_true", help="real data: skip the held-out evaluation")
 
-    evaluate = commands.add_parser("evaluate", help="time-based held-out evaluation: model vs popularity baselines")
+    evaluate = commands.add_parser(
+        "evaluate", help="time-based held-out evaluation: model vs popularity baselines", formatter_class=defaults
+    )
     evaluate.add_argument("--data", type=Path, help="data directory (default: EDGE_DATA)")
     evaluate.add_argument("--split", default="2011-09-01", help="train before, test after (YYYY-MM-DD)")
     evaluate.add_argument("-k", type=int, default=10, help="list length (recall@k, NDCG@k)")
     evaluate.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
 
-    load = commands.add_parser("load", help="bulk-load the built profiles into Redis (idempotent)")
+    load = commands.add_parser(
+        "load", help="bulk-load the built profiles into Redis (idempotent)", formatter_class=defaults
+    )
     load.add_argument("--redis", metavar="URL", help="Redis URL (default: EDGE_REDIS_URL)")
     return parser
 
@@ -59,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("faiss.loader").setLevel(logging.WARNING)  # which SIMD build loaded is not news
         if args.command == "serve":
             return serve(settings, args.host, args.port, args.workers, args.http)
         if args.command == "build":
@@ -159,18 +183,20 @@ def serve(settings: Settings, host: str, port: int, workers: int, http: str = "h
             raise ConfigError(f"no artifacts in {settings.artifacts} (run `edge build`)", field="EDGE_ARTIFACTS")
         print(f"no artifacts in {settings.artifacts}: building the synthetic demo store")
         build_synthetic(settings.artifacts)
+    from edge.app import create_app
     from edge.runtime import Runtime
 
-    Runtime.open(settings)  # fail here, loudly and once, on a bad artifact/content/experiments file
-    uvicorn.run(
-        "edge.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        http=PROTOCOLS[http],  # uvicorn's parser with the head cap (431) and the read timeout (408)
-        log_level=settings.log_level,
-        access_log=False,
-    )
+    runtime = Runtime.open(settings)  # fail here, loudly, on a bad artifact/content/experiments file
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": PROTOCOLS[http],  # uvicorn's parser with the head cap (431) and the read timeout (408)
+        "log_level": settings.log_level,
+        "access_log": settings.access_log,
+    }
+    if workers == 1:  # the runtime opened above serves: artifacts are loaded once
+        uvicorn.run(create_app(settings, runtime), **options)
+    else:  # each worker process opens its own
+        uvicorn.run("edge.app:create_app", factory=True, workers=workers, **options)
     return 0

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+import numpy as np
+
 from edge import content as content_mod
 from edge import loyalty as loyalty_view
 from edge.background import WriteBehind
@@ -78,6 +80,13 @@ def consented(request: DecideRequest, snapshot: Snapshot) -> bool:
     if request.consent is not None:
         return request.consent
     return snapshot.consent is not False
+
+
+def fitting_vector(vector: np.ndarray | None, model: Model) -> np.ndarray | None:
+    """The profile vector when it fits the model's item vectors, else None (a profile of another build)."""
+    if vector is None or vector.shape != (model.index.vectors.shape[1],):
+        return None
+    return vector
 
 
 def new_decision_id() -> str:
@@ -329,7 +338,7 @@ def decide_from_snapshot(
                 for c in preferred_categories(content, profile)
                 if c in catalog.category_code_of
             ],
-            user_vector=snapshot.vector if profile is not None else None,
+            user_vector=fitting_vector(snapshot.vector, model) if profile is not None else None,
             country=country,
             exclude=exclude,
         )

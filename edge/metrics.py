@@ -15,6 +15,7 @@ class Metrics:
         self.decisions: Counter[tuple[str, bool, bool]] = Counter()  # (segment, personalized, degraded)
         self.errors: Counter[tuple[str, int]] = Counter()  # (code, status)
         self.offers: Counter[str] = Counter()
+        self.reloads: Counter[tuple[str, str]] = Counter()  # (trigger, outcome)
         self.latency_buckets = [0] * (len(BUCKETS_MS) + 1)
         self.latency_sum_ms = 0.0
         self.latency_count = 0
@@ -27,6 +28,10 @@ class Metrics:
 
     def error(self, code: str, status: int) -> None:
         self.errors[(code, status)] += 1
+
+    def reload(self, trigger: str, ok: bool) -> None:
+        """One reload attempt (`trigger` admin or watch); a refused swap counts as failed."""
+        self.reloads[(trigger, "ok" if ok else "failed")] += 1
 
     def render(self, info: dict[str, str]) -> str:
         """Prometheus text exposition format."""
@@ -42,6 +47,9 @@ class Metrics:
         lines += ["# HELP edge_errors_total Requests answered with an error.", "# TYPE edge_errors_total counter"]
         for (code, status), n in sorted(self.errors.items()):
             lines.append(f'edge_errors_total{{code="{code}",status="{status}"}} {n}')
+        lines += ["# HELP edge_reloads_total Reload attempts by outcome.", "# TYPE edge_reloads_total counter"]
+        for (trigger, outcome), n in sorted(self.reloads.items()):
+            lines.append(f'edge_reloads_total{{trigger="{trigger}",outcome="{outcome}"}} {n}')
         lines += [
             "# HELP edge_decision_duration_ms Time to decide, in milliseconds.",
             "# TYPE edge_decision_duration_ms histogram",

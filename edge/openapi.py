@@ -409,6 +409,67 @@ _SCHEMAS: Final[dict[str, JSON]] = {
         ("code", "user_id", "valid", "reason"),
     ),
     "Status": _obj({"status": {"type": "string", "examples": ["ok"]}}),
+    "Readiness": _obj(
+        {
+            "status": {"type": "string", "enum": ["ready", "not ready"]},
+            "checks": _obj(
+                {
+                    "index": {"type": "boolean", "description": "The item index is loaded and not empty."},
+                    "build": {"type": "boolean", "description": "Index, catalog and profile vectors agree."},
+                    "store": {"type": "boolean", "description": "The store (Redis) answers."},
+                },
+                ("index", "build", "store"),
+            ),
+            "build": {"type": "string", "description": "Version of the live build (artifacts)."},
+            "content": {"type": "string", "description": "Version (hash) of the live content file."},
+            "experiments": {"type": "string", "description": "Version (hash) of the live experiments."},
+            "data_end": _nullable({**_DATE_TIME, "description": "The last timestamp in the build's data."}),
+            "problem": {"type": "string", "description": "Why the build is inconsistent (only then)."},
+            "last_reload": _obj(
+                {
+                    "status": {"type": "string", "enum": ["ok", "failed"]},
+                    "trigger": {"type": "string", "enum": ["admin", "watch"]},
+                    "at": _DATE_TIME,
+                    "error": {"type": "string", "description": "Why it was refused (the old build is kept)."},
+                },
+                ("status", "trigger", "at"),
+                description="The last reload attempt since start-up (absent before the first).",
+            ),
+        },
+        ("status", "checks", "build", "content", "experiments"),
+    ),
+    "Reloaded": _obj(
+        {
+            "status": {"type": "string", "enum": ["reloaded"]},
+            "model": {"type": "string", "description": "Version of the live build."},
+            "content": {"type": "string"},
+            "experiments": {"type": "string"},
+        },
+        ("status", "model", "content", "experiments"),
+    ),
+    "Persona": _obj(
+        {
+            "key": {"type": "string", "examples": ["ambassador"]},
+            "label": {"type": "string"},
+            "segment": _ref("Segment"),
+            "user_id": _nullable(_ID),
+            "first_name": _nullable({"type": "string"}),
+            "tier": _nullable(_ref("Tier")),
+            "utm": _nullable(
+                _obj({"source": {"type": "string"}, "medium": {"type": "string"}, "campaign": {"type": "string"}})
+            ),
+            "consent": _nullable({"type": "boolean"}),
+        },
+        ("key", "label", "segment", "user_id"),
+    ),
+    "Personas": _obj(
+        {
+            "build": {"type": "string"},
+            "now": _nullable({**_DATE_TIME, "description": "Send as `now` (set when the build's data is old)."}),
+            "personas": {"type": "array", "items": _ref("Persona")},
+        },
+        ("build", "now", "personas"),
+    ),
 }
 
 # --- the request schemas as the server validates them (schemathesis: valid accepted, invalid refused) ---
@@ -624,8 +685,8 @@ _PATHS: Final[JSON] = {
     "/readyz": {
         "get": _operation(
             "readyz",
-            "Index loaded; Redis reachable when configured.",
-            {"200": _ok("Ready.", _ref("Status")), **_errors("503")},
+            "Index loaded, build consistent, Redis reachable when configured; names the live versions.",
+            {"200": _ok("Ready.", _ref("Readiness")), "503": _ok("Not ready (see checks).", _ref("Readiness"))},
         )
     },
     "/metrics": {
@@ -656,7 +717,7 @@ _PATHS: Final[JSON] = {
             "reload",
             "Reload experiments, content and index artifacts without dropping requests.",
             {
-                "200": _ok("The new configuration is live.", _ref("Status")),
+                "200": _ok("The new configuration is live.", _ref("Reloaded")),
                 **_errors("401"),
                 "422": {
                     "description": "The new configuration is broken; it was refused and the old one kept.",
@@ -664,6 +725,35 @@ _PATHS: Final[JSON] = {
                 },
             },
             security=_ADMIN,
+        )
+    },
+    "/demo": {
+        "get": _operation(
+            "demo",
+            "The demo storefront (HTML); only while the demo is on (EDGE_DEMO).",
+            {"200": {"description": "The page.", "content": {"text/html": {"schema": {"type": "string"}}}}}
+            | _errors("404"),
+            tags=["demo"],
+        )
+    },
+    "/demo/personas.json": {
+        "get": _operation(
+            "demoPersonas",
+            "One real customer of the loaded build per segment, for the demo's persona switcher.",
+            {"200": _ok("The personas.", _ref("Personas")), **_errors("404")},
+            tags=["demo"],
+        )
+    },
+    "/demo/explain": {
+        "post": _operation(
+            "demoExplain",
+            "The decision for a decide body with `explain`, read-only (no offer counted, no exposure).",
+            {
+                "200": _ok("The decision with explain.", _ref("DecideResponse")),
+                **_errors(*_BODY_ERRORS, "404"),
+            },
+            requestBody={"required": True, "content": _json_content(_ref("DecideRequest"))},
+            tags=["demo"],
         )
     },
 }

@@ -49,6 +49,8 @@ class Settings:
     max_header_bytes: int = 16384  # request line + headers over this are a 431 (`edge serve`, edge/limits.py)
     read_timeout_s: float = 10.0  # a request's head and body must arrive within this, else 408 and close
     offer_secret: str | None = None  # HMAC key of per-person offer codes (unset = offers keep their shared code)
+    access_log: bool = False  # uvicorn's access log (one line per request)
+    demo: bool | None = None  # the demo storefront at /demo; None (auto) = on with the embedded store only
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +106,11 @@ class Settings:
             if not ok:
                 raise ConfigError(f"{name}: {message}", field=name)
         parse_keys(self.api_keys)  # a bad key list fails at start-up, naming the entry
+
+    @property
+    def demo_enabled(self) -> bool:
+        """`EDGE_DEMO`, or by default: on with the embedded store, off with Redis (real customers)."""
+        return self.demo if self.demo is not None else self.redis_url is None
 
     def session_policy(self) -> SessionPolicy:
         return SessionPolicy(ttl_s=self.session_ttl_s, max_viewed=self.session_max_viewed)
@@ -167,4 +174,6 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "max_header_bytes": int,
     "read_timeout_s": _positive_number,
     "offer_secret": str,
+    "access_log": _bool,
+    "demo": lambda raw: None if raw.strip().lower() == "auto" else _bool(raw),
 }

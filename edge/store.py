@@ -386,6 +386,17 @@ class MemoryStore:
     async def close(self) -> None:
         return None
 
+    def replace_profiles(self, profiles: Iterable[Profile], vectors: np.ndarray) -> None:
+        """Swap in a new build's profiles and vectors (reload); event-driven state stays."""
+        self._profiles = {profile.user_id: (profile, vectors[row]) for row, profile in enumerate(profiles)}
+
+    def vector_dim(self) -> int | None:
+        """The width of the stored profile vectors (None without any)."""
+        for _, vector in self._profiles.values():
+            if vector is not None:
+                return int(vector.shape[0])
+        return None
+
     def __len__(self) -> int:
         return len(self._profiles)
 

@@ -187,7 +187,7 @@ def test_unknown_route_and_method_are_json_4xx(client: TestClient) -> None:
 def test_operations_endpoints(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"index": True, "store": True}
+    assert ready.status_code == 200 and ready.json()["checks"] == {"index": True, "build": True, "store": True}
     spec = client.get("/openapi.json").json()
     assert spec["openapi"].startswith("3.1") and "/v1/decide" in spec["paths"]
     decide(client)

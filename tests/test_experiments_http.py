@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -190,15 +191,22 @@ def test_content_file_change_is_picked_up(settings: Settings, tmp_path: Path) ->
     shutil.copy(settings.content, content)
     runtime = Runtime.open(Settings(artifacts=settings.artifacts, content=content, build_if_missing=False))
 
+    async def until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, "the watcher did not act in time"
+            await asyncio.sleep(0.02)
+
     async def scenario() -> tuple[str, str, str]:
         watcher = asyncio.create_task(runtime.watch(interval_s=0.05))
-        await asyncio.sleep(0.1)  # the watcher has taken its first look
         before = runtime.engine.content.version
+        reloads = runtime.metrics.reloads
+        await asyncio.sleep(0)  # the watcher runs up to its first wait: it has taken its first look
         content.write_text(content.read_text().replace("home-elevator-pitch", "home-pitch-v2"))
-        await asyncio.sleep(0.3)
+        await until(lambda: runtime.engine.content.version != before)
         changed = runtime.engine.content.version
         content.write_text("segments: [broken")
-        await asyncio.sleep(0.3)
+        await until(lambda: reloads[("watch", "failed")] >= 1)
         kept = runtime.engine.content.version
         watcher.cancel()
         await runtime.close()

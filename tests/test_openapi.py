@@ -149,6 +149,9 @@ CONTRACT_OPERATIONS = {
     ("/openapi.json", "get"),
     ("/v1/experiments", "get"),
     ("/v1/admin/reload", "post"),
+    ("/demo", "get"),
+    ("/demo/personas.json", "get"),
+    ("/demo/explain", "post"),
 }
 ADMIN_OPERATIONS = {
     ("/v1/profiles/{user_id}", "get"),
@@ -320,6 +323,7 @@ def test_json_body_endpoints_reference_the_body_errors(doc: dict[str, Any]) -> N
         ("/v1/profiles/{user_id}", "put"),
         ("/v1/profiles/{user_id}", "patch"),
         ("/v1/profiles/{user_id}/preferences", "post"),
+        ("/demo/explain", "post"),
     }
     for key, op in with_body.items():
         assert set(op["requestBody"]["content"]) == {"application/json"}, key
