@@ -212,3 +212,26 @@ def test_outage_reports_are_rate_limited(caplog: pytest.LogCaptureFixture) -> No
     messages = [r.getMessage() for r in caplog.records]
     assert [m for m in messages if "unavailable" in m] == ["redis (test) unavailable: ConnectionError: refused"]
     assert outage.failures == 51 and any("answering again after 5.0 s" in m for m in messages)
+
+
+def test_a_connection_closed_under_the_client_is_an_outage_not_a_crash(private_redis: PrivateRedis) -> None:
+    """uvloop raises RuntimeError when redis-py writes to a transport a restart closed (a 500 before)."""
+    import uvloop
+
+    from edge.errors import StoreUnavailable
+    from edge.redis_store import RedisStore
+
+    async def scenario() -> None:
+        store = RedisStore.from_url(private_redis.url, "edge-closed", 500.0, 4)
+        try:
+            assert await store.read_hash("s:s-closed", "session") == {}  # a pooled connection, open
+            pool = store._writer.connection_pool  # type: ignore[union-attr]
+            for connection in pool._available_connections:
+                connection._writer.transport.close()  # closed under redis-py, which still holds it
+            with pytest.raises(StoreUnavailable):
+                await store.read_hash("s:s-closed", "session")
+            assert await store.read_hash("s:s-closed", "session") == {}  # redialled
+        finally:
+            await store.close()
+
+    uvloop.run(scenario())
