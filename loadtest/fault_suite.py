@@ -79,7 +79,8 @@ def poll(check: Callable[[], bool], timeout: float, what: str, every: float = 0.
 class RedisServer:
     """A redis-server of our own on a free port: AOF fsynced on every write, DEBUG enabled."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, appendfsync: str = "always") -> None:
+        self.appendfsync = appendfsync
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
@@ -103,7 +104,7 @@ class RedisServer:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--enable-debug-command", "yes", "--dir", str(self.dir)],
+             "--appendfsync", self.appendfsync, "--enable-debug-command", "yes", "--dir", str(self.dir)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         poll(self.ping, 15, "redis-server start")
@@ -212,6 +213,7 @@ class Report:
     buyers_off: list[str]
     seconds: float
     log_errors: list[str]
+    appendfsync: str = "always"
 
     @property
     def decision_5xx(self) -> int:
@@ -236,7 +238,7 @@ class Report:
         )
 
     def lines(self) -> list[str]:
-        out = [f"fault suite: edge serve --workers 2, redis appendfsync always, {self.seconds:.1f} s"]
+        out = [f"fault suite: edge serve --workers 2, redis appendfsync {self.appendfsync}, {self.seconds:.1f} s"]
         for f in self.faults:
             out.append(f"  {f.name:<28} felt after {f.felt_s:5.2f} s, recovered {f.recovered_s:5.2f} s after its end")
         calls = sum(self.decisions.values())
@@ -344,14 +346,19 @@ def stored_ids(server: RedisServer) -> Counter[str]:
 
 
 def run_suite(
-    artifacts: Path, workdir: Path, decisions: int = 16, senders: int = 8, log: Callable[[str], None] = print
+    artifacts: Path,
+    workdir: Path,
+    decisions: int = 16,
+    senders: int = 8,
+    log: Callable[[str], None] = print,
+    appendfsync: str = "always",
 ) -> Report:
     """Run the whole suite (servers started and stopped here) and return its report."""
     from edge.cli import load as load_profiles
     from edge.settings import Settings
 
     started = time.monotonic()
-    server = RedisServer(workdir / "redis")
+    server = RedisServer(workdir / "redis", appendfsync)
     server.start()
     edge: subprocess.Popen[bytes] | None = None
     stderr_path = workdir / "edge.stderr"
@@ -419,6 +426,7 @@ def run_suite(
         buyers_off=buyers_off,
         seconds=time.monotonic() - started,
         log_errors=log_errors,
+        appendfsync=appendfsync,
     )
 
 
@@ -495,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--artifacts", type=Path, help="a build to serve (default: the synthetic demo store)")
     parser.add_argument("--decisions", type=int, default=16, help="connections posting decisions")
     parser.add_argument("--events", type=int, default=8, help="connections posting events")
+    parser.add_argument("--appendfsync", choices=["always", "everysec"], default="always", help="Redis AOF fsync")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="edge-faults-") as tmp:
         workdir = Path(tmp)
@@ -504,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
 
             artifacts = workdir / "artifacts"
             build_synthetic(artifacts, seed=7, items=900, customers=600, anchor=date(2026, 11, 1))
-        report = run_suite(artifacts, workdir, args.decisions, args.events)
+        report = run_suite(artifacts, workdir, args.decisions, args.events, appendfsync=args.appendfsync)
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
 
