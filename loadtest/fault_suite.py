@@ -55,8 +55,8 @@ PREFIX = "edge-faults"
 RETRY_BACKOFF_S = 0.05  # the storefront's pause before it sends a 503'd call again
 CALL_TIMEOUT_S = 15.0  # an HTTP call without an answer this long is a failure
 FAULT_DEADLINE_S = 8.0  # a fault that the load does not feel within this long is reported as such
-RECOVERY_DEADLINE_S = 10.0
-DRAIN_DEADLINE_S = 20.0  # calls still being retried when the load stops must be acknowledged by then
+RECOVERY_DEADLINE_S = 8.0
+DRAIN_DEADLINE_S = 10.0  # calls still being retried when the load stops must be acknowledged by then
 PRICE = 2.5  # exact in binary: spend sums compare exactly
 
 
@@ -377,7 +377,7 @@ def run_suite(
                 env=env, stdout=subprocess.DEVNULL, stderr=stderr,
             )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
-        poll(lambda: edge is not None and (edge.poll() is not None or ready(base)), 90, "edge serve ready", 0.2)
+        poll(lambda: edge is not None and (edge.poll() is not None or ready(base)), 30, "edge serve ready", 0.2)
         if edge.poll() is not None:
             raise RuntimeError(f"edge serve exited with {edge.returncode}: {stderr_path.read_text()[-2000:]}")
         from edge import artifacts as artifact_files
@@ -470,7 +470,7 @@ async def drive(
         return load.last_503_at > at and load.last_degraded_at > at
 
     try:
-        await until(lambda: len(load.acknowledged) >= 20 * senders and load.decisions[200] >= 100, 30, "warm-up")
+        await until(lambda: len(load.acknowledged) >= 20 * senders and load.decisions[200] >= 100, 20, "warm-up")
         load.warm_decisions, load.warm_degraded = sum(load.decisions.values()), load.degraded
         await fault("SIGKILL, restart from AOF", server.kill, server.start, both_felt)
         await fault(

@@ -15,7 +15,7 @@ import pytest
 
 from loadtest.fault_suite import run_suite
 
-pytestmark = [pytest.mark.slow, pytest.mark.redis]
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.timeout(90)]  # about 15 s; every wait has a deadline
 
 
 def test_redis_killed_paused_and_slept_under_load_loses_and_doubles_nothing(
