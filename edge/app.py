@@ -35,6 +35,8 @@ from edge.errors import (
 from edge.events import idempotency_key, ingest, parse_events, policy_for
 from edge.openapi import openapi_document
 from edge.profiles import parse_profile, profile_json
+from edge.report_html import render as render_reports
+from edge.reports import load_experiment_report, load_personalization_report, parse_query
 from edge.requests import parse_decide
 from edge.runtime import Runtime
 from edge.settings import Settings
@@ -200,6 +202,39 @@ async def reload(request: Request) -> Response:
     )
 
 
+# --- reports (edge/reports.py) --------------------------------------------------------------------
+
+
+async def experiment_report(request: Request) -> Response:
+    require_admin(request)
+    runtime = runtime_of(request)
+    key = identifier(request.path_params["key"], "key")
+    query = parse_query(request.query_params)
+    return json_response(await load_experiment_report(runtime.store, runtime.engine.experiments, key, query))
+
+
+async def personalization_report(request: Request) -> Response:
+    require_admin(request)
+    runtime = runtime_of(request)
+    query = parse_query(request.query_params)
+    return json_response(await load_personalization_report(runtime.store, runtime.engine.experiments, query))
+
+
+async def reports_page(request: Request) -> Response:
+    """The HTML report; the admin token as a bearer header or, for a browser, `?token=`."""
+    token = request.query_params.get("token")
+    configured = runtime_of(request).settings.admin_token
+    if token is None or configured is None or not hmac.compare_digest(token.encode(), configured.encode()):
+        require_admin(request)
+    runtime = runtime_of(request)
+    config = runtime.engine.experiments
+    query = parse_query(request.query_params)
+    experiments = [await load_experiment_report(runtime.store, config, e.key, query) for e in config.experiments]
+    personalization = await load_personalization_report(runtime.store, config, query)
+    html = render_reports(experiments, personalization)
+    return Response(html, media_type="text/html; charset=utf-8", headers={"cache-control": "no-store"})
+
+
 async def edge_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EdgeError)
     runtime = request.scope.get("state", {}).get("runtime")
@@ -243,6 +278,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/v1/profiles/{user_id}", profile, methods=["GET", "PUT", "DELETE"]),
         Route("/v1/experiments", experiments, methods=["GET"]),
         Route("/v1/admin/reload", reload, methods=["POST"]),
+        Route("/v1/reports/experiments/{key}", experiment_report, methods=["GET"]),
+        Route("/v1/reports/personalization", personalization_report, methods=["GET"]),
+        Route("/reports", reports_page, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from edge import content as content_mod
+from edge.attribution import decision_attribution
 from edge.background import WriteBehind
 from edge.content import Content, Overrides, Visitor, language_for
 from edge.errors import DependencyError
@@ -183,6 +184,7 @@ class Decider:
         body = decide_from_snapshot(engine, request, snapshot, now, failure, forced_arms)
         code = body.pop("_offer_code")
         arms = body.pop("_arms")
+        holdout = body.pop("_holdout")
         if code is not None:
             self.writes.add(offer_shown(request.unit_key, day, code))
         if failure is None and request.user_id and snapshot.session is None and consented(request, snapshot):
@@ -190,6 +192,9 @@ class Decider:
         if arms:
             exposures = exposures_of(engine.experiments, request, arms, body["decision_id"], now)
             self.writes.add(exposure_program(request.unit_key, exposures, self.exposures_maxlen))
+        self.writes.add(  # attribution (edge/attribution.py): enrolments and the decision record
+            decision_attribution(engine.experiments, request.unit_key, body, arms, holdout, bool(forced_arms), now)
+        )
         done = time.perf_counter()
         body["took_ms"] = round((done - started) * 1000, 3)
         if request.debug:
@@ -296,6 +301,7 @@ def decide_from_snapshot(
         "took_ms": 0.0,
         "_offer_code": page.offer_code,
         "_arms": [arm for arm in assignment.arms if not arm.forced],
+        "_holdout": assignment.holdout,
     }
     if request.debug:
         body["explain"] = {

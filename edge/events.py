@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edge import validation as v
+from edge.attribution import DECISION_METRICS, event_ops
 from edge.errors import DependencyError, StoreUnavailable, ValidationFailed
 from edge.loyalty import TierThresholds, points_for, thresholds_for
 from edge.requests import SessionSignals, parse_session
@@ -33,12 +34,14 @@ log = logging.getLogger("edge.events")
 EVENT_TYPES = (
     "view", "add_to_cart", "remove_from_cart", "purchase", "search",
     "wishlist_add", "complaint", "subscription_cancel", "consent",
+    "click",  # attribution (edge/attribution.py)
 )  # fmt: skip
 PRODUCT_EVENTS = frozenset({"view", "add_to_cart", "remove_from_cart", "purchase", "wishlist_add"})
 MAX_EVENTS = 500
 MAX_QUANTITY = 1_000_000
 MAX_PRICE = 1e9
 MAX_CLOCK_SKEW = timedelta(days=1)  # a storefront clock may be ahead; an event a day ahead is a bug
+MAX_POSITION = 1000  # a click's 1-based position on the decided page
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +56,21 @@ class Event:
     query: str | None = None
     personalization: bool | None = None
     landing: SessionSignals | None = None  # optional `utm` / `referrer` of the page the event happened on
+    attribution: Attribution | None = None  # optional `decision_id`, `offer_code`, `position`
 
     @property
     def unit(self) -> str:
         """Where the event is stored: the user's slot when it names one, else the session's."""
         return user_unit(self.user_id) if self.user_id else session_unit(self.session_id or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """What ties an event to a decision: its id, the offer code redeemed, the clicked position."""
+
+    decision_id: str | None = None
+    offer_code: str | None = None
+    position: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +81,9 @@ class EventPolicy:
     tiers: TierThresholds = field(default_factory=TierThresholds)
     stream_maxlen: int = 200_000  # events kept over all partitions (XADD MAXLEN ~)
     max_items: int = 5000  # purchased / wishlist kept on a profile
+
+
+NO_ATTRIBUTION = Attribution()
 
 
 @lru_cache(maxsize=8)
@@ -114,6 +130,8 @@ def parse_event(value: Any, where: str, now: datetime) -> Event:
         product_id = v.text(_required(data, "product_id", where), f"{where}.product_id", 128)
         if not product_id:
             raise ValidationFailed(f"{where}.product_id must not be empty", f"{where}.product_id")
+    if kind == "click" and data.get("product_id") is not None:  # absent: the page's CTA was clicked
+        product_id = v.text(data["product_id"], f"{where}.product_id", 128) or None
     if kind == "purchase":
         quantity = v.integer(_required(data, "quantity", where), f"{where}.quantity", 1, MAX_QUANTITY)
         price = v.number(_required(data, "price", where), f"{where}.price", 0.0, MAX_PRICE)
@@ -131,7 +149,26 @@ def parse_event(value: Any, where: str, now: datetime) -> Event:
     landing = None
     if data.get("utm") is not None or data.get("referrer") is not None:
         landing = parse_session({"utm": data.get("utm"), "referrer": data.get("referrer")}, where)
-    return Event(kind, ts, session_id, user_id, product_id, quantity, price, query, personalization, landing)
+    attributed = parse_attribution(data, kind, where)
+    return Event(
+        kind, ts, session_id, user_id, product_id, quantity, price, query, personalization, landing, attributed
+    )
+
+
+def parse_attribution(data: dict[str, Any], kind: str, where: str) -> Attribution | None:
+    """`decision_id` (any event; required on a click), `offer_code` (purchase), `position` (click)."""
+    if kind == "click":
+        _required(data, "decision_id", where)
+    decision_id = offer_code = position = None
+    if data.get("decision_id") is not None:
+        decision_id = v.identifier(data["decision_id"], f"{where}.decision_id")
+    if data.get("offer_code") is not None:
+        offer_code = v.identifier(data["offer_code"], f"{where}.offer_code")
+    if data.get("position") is not None:
+        position = v.integer(data["position"], f"{where}.position", 1, MAX_POSITION)
+    if decision_id is None and offer_code is None and position is None:
+        return None
+    return Attribution(decision_id, offer_code, position)
 
 
 def idempotency_key(value: str | None) -> str | None:
@@ -165,6 +202,11 @@ def stream_fields(event: Event) -> tuple[str, ...]:
         fields += ["quantity", str(event.quantity), "price", repr(event.price)]
     if event.personalization is not None:
         fields += ["personalization", "true" if event.personalization else "false"]
+    if event.attribution is not None:
+        for name in ("decision_id", "offer_code", "position"):
+            value = getattr(event.attribution, name)
+            if value is not None:
+                fields += [name, str(value)]
     return tuple(fields)
 
 
@@ -239,6 +281,7 @@ def plan_group(unit: str, events: Sequence[Event], policy: EventPolicy, key: str
     for event, changed in changes:
         ops.append(Op("X", "@events", (policy.stream_maxlen, *stream_fields(event))))
         ops += changed
+        ops += attribution_ops(event)
         if user_id is not None:
             ops += profile_ops(event, policy)
             if event.type == "purchase":
@@ -254,6 +297,15 @@ def plan_group(unit: str, events: Sequence[Event], policy: EventPolicy, key: str
     for sid in sessions:
         ops += touch_ops(user_id, sid, policy.session)
     return Group(unit, tuple(ops))
+
+
+def attribution_ops(event: Event) -> list[Op]:
+    """Experiment and decision attribution of a metric event (edge/attribution.py)."""
+    if event.type not in DECISION_METRICS:
+        return []
+    revenue = (event.quantity or 0) * (event.price or 0.0)
+    a = event.attribution or NO_ATTRIBUTION
+    return event_ops(event.type, event.ts, revenue, a.decision_id, event.product_id, a.position, a.offer_code)
 
 
 def plan_events(events: Sequence[Event], policy: EventPolicy, key: str | None = None) -> Program:

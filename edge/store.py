@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
+from edge import attribution
 from edge.errors import StoreUnavailable
 from edge.loyalty import TierThresholds, upgraded_tier
 from edge.profiles import Profile, as_tier, event_consent, parse_profile, with_events
@@ -24,6 +25,7 @@ from edge.sessions import SessionPolicy, StoredSession, decode_session, promotio
 from edge.writes import Applied, Op, Program, erase_keys, session_unit, unit_id, user_unit
 
 NO_COUNTS: Mapping[str, int] = {}
+ATTRIBUTION_OPS = frozenset({"XK", "XE", "XM", "DD", "DA"})
 STREAMS = ("events", "exposures")
 
 
@@ -53,6 +55,10 @@ class ProfileStore(Protocol):
         ...
 
     async def read_hash(self, unit: str, rel: str) -> dict[str, str]: ...
+
+    async def read_aggregate(self, name: str) -> list[dict[str, str]]:
+        """A partition hash of every partition (attribution aggregates, edge/attribution.py)."""
+        ...
 
     async def get_profile(self, user_id: str) -> tuple[Profile, np.ndarray | None] | None: ...
 
@@ -199,7 +205,11 @@ class MemoryStore:
         created: list[str] = []
         duplicates = 0
         for group in program:
+            bound = ""  # the unit record of the group's attribution ops (XK)
             for op in group.ops:
+                if op.code in ATTRIBUTION_OPS:
+                    bound = self._attribute(group.unit, op, bound)
+                    continue
                 if op.code == "G" and self._get(self._key(group.unit, op.key)) is not None:
                     duplicates += 1
                     break
@@ -207,6 +217,23 @@ class MemoryStore:
                 if note is not None:
                     created.append(note)
         return Applied(duplicates, tuple(created))
+
+    def _attribute(self, unit: str, op: Op, bound: str) -> str:
+        """An attribution op (edge/attribution.py); returns the bound record key."""
+        key = self._key(unit, op.key)
+        if op.code == "XK":
+            return key
+        attribution.run_op(op.code, [str(a) for a in op.args], lambda: self._writable_hash(bound), self._writable_hash)
+        for name in (bound, key):  # an emptied hash disappears, as in Redis
+            if name in self._data and not self._data[name]:
+                self._delete(name)
+        if op.code in ("XE", "DD"):
+            self._expires[bound] = self._clock() + float(op.args[6 if op.code == "XE" else 2])
+        return bound
+
+    async def read_aggregate(self, name: str) -> list[dict[str, str]]:
+        """The partition hashes `name` (`xa:<track>`, `da`) of every partition: one here."""
+        return [dict(self._hash(name))]
 
     def _run(self, unit: str, op: Op) -> str | None:
         """One op, with Redis semantics (an emptied hash or set disappears, EXPIRE needs the key)."""

@@ -25,6 +25,7 @@ dicts, so both stores end in the same state. Values are strings; list fields are
     E     key ttl                  EXPIRE
     D     key                      DEL
     CD    key field value          DEL key when HGET field == value
+    XK XE XM DD DA                 attribution: experiment records and aggregates (edge/attribution.py)
 """
 
 from __future__ import annotations
@@ -84,5 +85,5 @@ def register(rel: str) -> tuple[Op, Op]:
 
 def erase_keys(unit: str, indexed: list[str]) -> Group:
     """Delete every key of `unit`: the fixed ones and everything its index lists."""
-    fixed = ["profile", "session", "index", "links"]
+    fixed = ["profile", "session", "index", "links", "xp", "dec"]  # xp, dec: edge/attribution.py
     return Group(unit, tuple(Op("D", rel) for rel in dict.fromkeys([*fixed, *indexed])))

@@ -4,7 +4,8 @@
 -- did not exist yet. Every op is checked before the first write, so a malformed program writes nothing.
 local program = cjson.decode(ARGV[1])
 local KNOWN = {G = 1, N = 1, X = 1, I = 1, F = 1, S = 1, SNX = 1, MAX = 1, LA = 1, LR = 1, LM = 1,
-               TIER = 1, HD = 1, SA = 1, E = 1, D = 1, CD = 1}
+               TIER = 1, HD = 1, SA = 1, E = 1, D = 1, CD = 1,
+               XK = 1, XE = 1, XM = 1, DD = 1, DA = 1}  -- the last five: attribution (edge/attribution.py)
 local RANK = {bronze = 1, silver = 2, gold = 3, platinum = 4}
 
 for _, group in ipairs(program) do
@@ -51,12 +52,134 @@ local function tier_for(spend, s, g, p)
   return 'bronze'
 end
 
+-- attribution (edge/attribution.py has the same ops on dicts) ------------------------------------
+local METRICS = {'conversion', 'revenue', 'add_to_cart', 'click', 'redemption'}
+local ALL = '*'
+
+local function split(text)
+  local parts = {}
+  for part in string.gmatch(text .. '|', '([^|]*)|') do parts[#parts + 1] = part end
+  return parts
+end
+
+local function add(key, field, by, float)
+  if float then redis.call('HINCRBYFLOAT', key, field, by) else redis.call('HINCRBY', key, field, by) end
+end
+
+local function exposure(record, base, op)
+  local track, arm, segment, day = op[3], op[4], op[7], op[8]
+  local value = table.concat({arm, op[5], op[6], segment, '0', '0', '0', '0', '0'}, '|')
+  if redis.call('HSETNX', record, track, value) == 1 then
+    local agg = base .. ':' .. track
+    add(agg, arm .. '|' .. ALL .. '|n', 1)
+    if segment ~= '' then add(agg, arm .. '|' .. segment .. '|n', 1) end
+    add(agg, arm .. '|#|' .. day .. '|n', 1)
+  end
+  redis.call('EXPIRE', record, op[9])
+end
+
+local function metric_event(record, base, op)
+  local ts, day = tonumber(op[3]), op[4]
+  local flat = redis.call('HGETALL', record)
+  for i = 1, #flat, 2 do
+    local track, parts = flat[i], split(flat[i + 1])
+    local start, window = tonumber(parts[2]), tonumber(parts[3])
+    if ts >= start and ts <= start + window then
+      local arm, segment, agg = parts[1], parts[4], base .. ':' .. flat[i]
+      local changed = false
+      for m = 1, 5 do
+        local delta = tonumber(op[4 + m])
+        if delta > 0 then
+          local old = tonumber(parts[4 + m])
+          local revenue = METRICS[m] == 'revenue'
+          local new = revenue and (old + delta) or 1
+          if new ~= old then
+            changed = true
+            parts[4 + m] = revenue and string.format('%.17g', new) or '1'
+            local segments = {ALL}
+            if segment ~= '' then segments[2] = segment end
+            for _, seg in ipairs(segments) do
+              add(agg, arm .. '|' .. seg .. '|' .. METRICS[m] .. '|s', revenue and string.format('%.17g', new - old) or 1, revenue)
+              add(agg, arm .. '|' .. seg .. '|' .. METRICS[m] .. '|q', revenue and string.format('%.17g', new * new - old * old) or 1, revenue)
+            end
+            if m == 1 then add(agg, arm .. '|#|' .. day .. '|c', 1) end
+          end
+        end
+      end
+      if changed then redis.call('HSET', record, track, table.concat(parts, '|')) end
+    end
+  end
+end
+
+local function decision(record, da, op)
+  local cap = tonumber(op[6])
+  redis.call('HSET', record, op[3], op[4])
+  redis.call('EXPIRE', record, op[5])
+  if redis.call('HLEN', record) > cap then
+    local names = redis.call('HKEYS', record)
+    table.sort(names)
+    for i = 1, #names - cap do redis.call('HDEL', record, names[i]) end
+  end
+  local d = cjson.decode(op[4])
+  add(da, 'variant|' .. d.v .. '|shown', 1)
+  if type(d.o) == 'string' then
+    add(da, 'offer|' .. d.o .. '|shown', 1)
+    redis.call('HSET', da, 'offer|' .. d.o .. '|pct', tostring(d.pct))
+  end
+  for slot, reason in ipairs(d.r) do
+    add(da, 'reason|' .. reason .. '|shown', 1)
+    add(da, 'slot|' .. slot .. '|shown', 1)
+  end
+end
+
+local function credit(record, da, op)
+  local ts, metric, product, position, offer = tonumber(op[4]), op[5], op[6], tonumber(op[7]), op[8]
+  local amount = tonumber(op[9])
+  local raw = redis.call('HGET', record, op[3])
+  local ok, d = false, nil
+  if raw then ok, d = pcall(cjson.decode, raw) end
+  if not ok or type(d) ~= 'table' or ts < d.t or ts > d.t + d.w then
+    add(da, 'unattributed|' .. metric, 1)
+    if amount > 0 then add(da, 'unattributed|revenue', string.format('%.17g', amount), true) end
+    return
+  end
+  local dims = {'variant|' .. d.v}
+  if type(d.o) == 'string' then dims[#dims + 1] = 'offer|' .. d.o end
+  local slot = position
+  if slot < 1 or slot > #d.p then
+    slot = 0
+    for i, id in ipairs(d.p) do
+      if id == product then slot = i; break end
+    end
+  end
+  if slot > 0 then
+    dims[#dims + 1] = 'slot|' .. slot
+    dims[#dims + 1] = 'reason|' .. d.r[slot]
+  end
+  for _, dim in ipairs(dims) do
+    add(da, dim .. '|' .. metric, 1)
+    if amount > 0 then add(da, dim .. '|revenue', string.format('%.17g', amount), true) end
+  end
+  if offer ~= '' and offer == d.o and metric == 'purchase' then add(da, 'offer|' .. offer .. '|redemption', 1) end
+end
+
 local created = {}
 local duplicates = 0
 for _, group in ipairs(program) do
+  local bound = nil  -- the unit record the attribution ops of this group work on (XK)
   for _, op in ipairs(group) do
     local code, key = op[1], KEYS[op[2]]
-    if code == 'G' then
+    if code == 'XK' then
+      bound = key
+    elseif code == 'XE' then
+      exposure(bound, key, op)
+    elseif code == 'XM' then
+      metric_event(bound, key, op)
+    elseif code == 'DD' then
+      decision(bound, key, op)
+    elseif code == 'DA' then
+      credit(bound, key, op)
+    elseif code == 'G' then
       if not redis.call('SET', key, '1', 'NX', 'EX', op[3]) then
         duplicates = duplicates + 1
         break
