@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from edge import artifacts
+from edge import artifacts, report_cli
 from edge.errors import ConfigError
 from edge.settings import Settings
 
@@ -50,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     load = commands.add_parser("load", help="bulk-load the built profiles into Redis (idempotent)")
     load.add_argument("--redis", metavar="URL", help="Redis URL (default: EDGE_REDIS_URL)")
+
+    report_cli.add_parser(commands)
     return parser
 
 
@@ -66,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return load(settings, args.redis or settings.redis_url)
         if args.command == "evaluate":
             return evaluate(settings, args)
+        if args.command == "report":
+            return report_cli.run(args, settings.admin_token)
     except ConfigError as exc:
         print(f"edge: {exc.message}", file=sys.stderr)
         return 2

@@ -26,7 +26,7 @@ STYLE = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1040px;padding:24px;color:#1f2328}
 h1{font-size:26px}h2{font-size:21px;margin-top:40px;border-bottom:1px solid #d0d7de;padding-bottom:6px}
 h3{font-size:16px;margin:20px 0 8px}
-table{border-collapse:collapse;margin:8px 0 16px;font-size:14px}td,th{padding:4px 10px;border-bottom:1px solid #eaeef2;text-align:right}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:14px}td,th{padding:4px 10px;white-space:nowrap;border-bottom:1px solid #eaeef2;text-align:right}
 th:first-child,td:first-child{text-align:left}.banner{padding:10px 14px;border-radius:6px;margin:10px 0}
 .ok{background:#dafbe1;border:1px solid #2da44e}.bad{background:#ffebe9;border:1px solid #cf222e}
 .win{color:#1a7f37;font-weight:600}.lose{color:#cf222e;font-weight:600}.muted{color:#57606a}
@@ -90,13 +90,13 @@ def conversion_plot(series: Sequence[dict[str, Any]], width: int = 640, height: 
     return "".join(parts)
 
 
-def uplift_plot(results: Sequence[dict[str, Any]], width: int = 640) -> str:
+def uplift_plot(results: Sequence[dict[str, Any]], width: int = 720) -> str:
     """Each arm's relative uplift per metric with its 95 % interval, around a zero line."""
     rows = [r for r in results if r["ci"] is not None]
     if not rows:
         return '<p class="muted">Not enough data for intervals yet.</p>'
     span = max(max(abs(r["ci"][0]), abs(r["ci"][1])) for r in rows) * 1.1 or 0.1
-    left, right, row_h = 200, 90, 28
+    left, right, row_h = 290, 70, 28
     plot_w = width - left - right
     height = row_h * len(rows) + 30
 
@@ -130,10 +130,10 @@ def verdict(result: dict[str, Any]) -> str:
         return f'<span class="muted">not enough data ({escape(result["error"])})</span>'
     chance = result["chance_to_win"]
     if result["ci"][0] > 0:
-        return f'<span class="win">{escape(result["arm"])} wins ({chance * 100:.0f} % chance to beat control)</span>'
+        return f'<span class="win">{escape(result["arm"])} wins ({chance * 100:.1f} % chance to beat control)</span>'
     if result["ci"][1] < 0:
-        return f'<span class="lose">{escape(result["arm"])} loses ({chance * 100:.0f} % chance to beat control)</span>'
-    return f'<span class="muted">no clear difference yet ({chance * 100:.0f} % chance to beat control)</span>'
+        return f'<span class="lose">{escape(result["arm"])} loses ({chance * 100:.1f} % chance to beat control)</span>'
+    return f'<span class="muted">no clear difference yet ({chance * 100:.1f} % chance to beat control)</span>'
 
 
 def results_table(results: Sequence[dict[str, Any]]) -> str:

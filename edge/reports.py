@@ -226,15 +226,20 @@ def _decision_table(da: Mapping[str, float]) -> dict[str, Any]:
         for label, counts in values.items():
             shown = counts.get("shown", 0.0)
             entry: dict[str, Any] = {"key": label}
-            entry.update({c: _round(counts.get(c, 0.0), 4) for c in DECISION_COUNTS})
+            entry.update({c: _count(c, counts.get(c, 0.0)) for c in DECISION_COUNTS})
             entry["click_rate"] = _round(counts.get("click", 0.0) / shown) if shown else None
             entries.append(entry)
         order = (lambda e: int(e["key"])) if dim == "slot" else (lambda e: -float(e["shown"] or 0))
         table[dim] = sorted(entries, key=order)
     table["unattributed"] = {
-        c: _round(unattributed.get(c, 0.0), 4) for c in ("click", "add_to_cart", "purchase", "revenue")
+        c: _count(c, unattributed.get(c, 0.0)) for c in ("click", "add_to_cart", "purchase", "revenue")
     }
     return table
+
+
+def _count(name: str, value: float) -> float | int:
+    """Counts are integers; revenue keeps cents."""
+    return round(value, 2) if name == "revenue" else int(value)
 
 
 def personalization_report(
