@@ -19,13 +19,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from types import ModuleType
 from typing import Literal
-
-from scipy import stats as sp
 
 Kind = Literal["proportion", "mean"]
 ALPHA = 0.05  # two-sided 95 % intervals
 SRM_THRESHOLD = 0.001  # an SRM p-value below this flags the split as broken
+
+
+@cache
+def _scipy() -> ModuleType:
+    """scipy.stats, imported on the first report (it costs a second of start-up that decisions don't need)."""
+    import importlib
+
+    return importlib.import_module("scipy.stats")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,7 @@ def relative_delta(control: Moments, treatment: Moments, kind: Kind) -> Delta | 
 
 def frequentist(delta: Delta, alpha: float = ALPHA) -> tuple[tuple[float, float], float]:
     """The (1 - alpha) t interval and the two-sided p-value of the relative difference."""
+    sp = _scipy()
     stddev = math.sqrt(delta.variance)
     half = float(sp.t.ppf(1 - alpha / 2, delta.dof)) * stddev
     p_value = 2.0 * float(sp.t.sf(abs(delta.mean / stddev), delta.dof))
@@ -104,6 +113,7 @@ def frequentist(delta: Delta, alpha: float = ALPHA) -> tuple[tuple[float, float]
 
 def bayesian(delta: Delta, alpha: float = ALPHA) -> tuple[tuple[float, float], float, tuple[float, float]]:
     """Flat prior: the normal posterior's interval, chance to win, and risk (of control, of treatment)."""
+    sp = _scipy()
     mu, sigma = delta.mean, math.sqrt(delta.variance)
     z = float(sp.norm.ppf(1 - alpha / 2))
     chance = float(sp.norm.sf(0.0, loc=mu, scale=sigma))
@@ -142,5 +152,5 @@ def srm(observed: Sequence[int], weights: Sequence[float], threshold: float = SR
         expected = total * weight / weight_sum
         if expected > 0:
             chi2 += (units - expected) ** 2 / expected
-    p_value = float(sp.chi2.sf(chi2, len(observed) - 1))
+    p_value = float(_scipy().chi2.sf(chi2, len(observed) - 1))
     return Srm(p_value, p_value >= threshold)

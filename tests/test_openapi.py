@@ -141,6 +141,9 @@ CONTRACT_OPERATIONS = {
     ("/openapi.json", "get"),
     ("/v1/experiments", "get"),
     ("/v1/admin/reload", "post"),
+    ("/v1/reports/experiments/{key}", "get"),  # reports (docs/reports.md)
+    ("/v1/reports/personalization", "get"),
+    ("/reports", "get"),
 }
 ADMIN_OPERATIONS = {
     ("/v1/profiles/{user_id}", "get"),
@@ -148,6 +151,9 @@ ADMIN_OPERATIONS = {
     ("/v1/profiles/{user_id}", "delete"),
     ("/v1/experiments", "get"),
     ("/v1/admin/reload", "post"),
+    ("/v1/reports/experiments/{key}", "get"),
+    ("/v1/reports/personalization", "get"),
+    ("/reports", "get"),
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
