@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -70,6 +71,7 @@ def epoch(ts: datetime) -> int:
     return int(ts.timestamp())
 
 
+@lru_cache(maxsize=4096)
 def day_of(ts: datetime) -> str:
     return ts.strftime("%Y%m%d")
 

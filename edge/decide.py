@@ -192,9 +192,10 @@ class Decider:
         if arms:
             exposures = exposures_of(engine.experiments, request, arms, body["decision_id"], now)
             self.writes.add(exposure_program(request.unit_key, exposures, self.exposures_maxlen))
-        self.writes.add(  # attribution (edge/attribution.py): enrolments and the decision record
-            decision_attribution(engine.experiments, request.unit_key, body, arms, holdout, bool(forced_arms), now)
-        )
+        if request.consent is not False:  # attribution (edge/attribution.py): enrolments, the decision record
+            forced = bool(forced_arms)
+            attribution = decision_attribution(engine.experiments, request.unit_key, body, arms, holdout, forced, now)
+            self.writes.add(attribution)
         done = time.perf_counter()
         body["took_ms"] = round((done - started) * 1000, 3)
         if request.debug:

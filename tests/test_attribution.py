@@ -253,3 +253,14 @@ def test_on_a_redis_cluster(settings: Settings, tmp_path: Path) -> None:
                 assert arms[arm]["metrics"]["revenue"]["sum"] == pytest.approx(truth.revenue[arm])
     finally:
         cluster.stop()
+
+
+def test_no_consent_no_attribution_records(sim_client: TestClient) -> None:
+    body = {"session_id": "s-private", "now": NOW, "consent": {"personalization": False}}
+    assert sim_client.post("/v1/decide", json=body).status_code == 200
+    marker = sim_client.post("/v1/decide", json={"session_id": "s-marker", "now": NOW}).json()
+    store = sim_client.app_state["runtime"].store
+    assert wait_for(lambda: sim_client.portal.call(store.read_hash, session_unit("s-marker"), "dec"))
+    assert marker["decision_id"]  # the later decision's writes landed, the earlier one wrote nothing
+    assert sim_client.portal.call(store.read_hash, session_unit("s-private"), "dec") == {}
+    assert sim_client.portal.call(store.read_hash, session_unit("s-private"), "xp") == {}
