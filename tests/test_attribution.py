@@ -264,3 +264,46 @@ def test_no_consent_no_attribution_records(sim_client: TestClient) -> None:
     assert marker["decision_id"]  # the later decision's writes landed, the earlier one wrote nothing
     assert sim_client.portal.call(store.read_hash, session_unit("s-private"), "dec") == {}
     assert sim_client.portal.call(store.read_hash, session_unit("s-private"), "xp") == {}
+
+
+def test_offers_redemption_discount_and_incremental_revenue() -> None:
+    """Offer tracks against the holdout, through the store's own write programs (embedded store)."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from edge.attribution import HOLDOUT_TRACK, OFFER_TRACK, Enrolment, decision_program, event_ops
+    from edge.reports import load_personalization_report
+    from edge.store import MemoryStore
+    from edge.writes import Group
+
+    config = parse_experiments({"holdout": {"percent": 50}}, source="")
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    store = MemoryStore()
+    window = 72 * 3600
+
+    async def run() -> dict[str, Any]:
+        for n in range(10):  # 5 held out spending 10 each; 5 shown GOLD10, 2 of them redeem for 90 each
+            unit = user_unit(f"offer-{n}")
+            shown = n >= 5
+            tracks = [Enrolment(HOLDOUT_TRACK, "personalized" if shown else "holdout", window)]
+            tracks += [Enrolment(OFFER_TRACK + "GOLD10", "shown", window)] if shown else []
+            offer = ("GOLD10", 10) if shown else None
+            decision = f"d-{n:016x}"
+            await store.apply(decision_program(unit, start, "active", tracks, decision, "home", offer, [], window))
+            redeem = n >= 8
+            code = "GOLD10" if redeem else None
+            amount = 90.0 if redeem else (10.0 if not shown else 0.0)
+            if amount:
+                ops = event_ops("purchase", start + timedelta(hours=2), amount, decision, "p", None, code)
+                await store.apply((Group(unit, tuple(ops)),))
+        return await load_personalization_report(store, config)
+
+    body = asyncio.run(run())
+    (offer,) = body["offers"]
+    assert offer["code"] == "GOLD10" and offer["discount_pct"] == 10 and offer["units"] == 5 and offer["shown"] == 5
+    assert offer["redemptions"] == 2 and offer["redemption_rate"] == pytest.approx(0.4)
+    assert offer["discount_given"] == pytest.approx(180 * 10 / 90)
+    assert offer["incremental_revenue"] == pytest.approx((180 / 5 - 10) * 5)
+    assert body["incremental_revenue"]["value"] == pytest.approx((180 / 5 - 10) * 5)
+    assert body["attribution"]["offer"][0]["redemption"] == 2
+    assert [s["segment"] for s in body["segments"]] == ["active"]
