@@ -26,7 +26,7 @@ STYLE = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1040px;padding:24px;color:#1f2328}
 h1{font-size:26px}h2{font-size:21px;margin-top:40px;border-bottom:1px solid #d0d7de;padding-bottom:6px}
 h3{font-size:16px;margin:20px 0 8px}
-table{border-collapse:collapse;margin:8px 0 16px;font-size:14px}td,th{padding:4px 10px;white-space:nowrap;border-bottom:1px solid #eaeef2;text-align:right}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:14px}td,th{padding:4px 10px;white-space:nowrap;border-bottom:1px solid #eaeef2;text-align:right}td:last-child{white-space:normal}
 th:first-child,td:first-child{text-align:left}.banner{padding:10px 14px;border-radius:6px;margin:10px 0}
 .ok{background:#dafbe1;border:1px solid #2da44e}.bad{background:#ffebe9;border:1px solid #cf222e}
 .win{color:#1a7f37;font-weight:600}.lose{color:#cf222e;font-weight:600}.muted{color:#57606a}
@@ -84,7 +84,7 @@ def conversion_plot(series: Sequence[dict[str, Any]], width: int = 640, height: 
             parts.append(f'<circle cx="{coords.split(",")[0]}" cy="{coords.split(",")[1]}" r="3" fill="{colour}"/>')
         parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
         parts.append(
-            f'<text x="{left + plot_w + 8}" y="{pad_top + 14 + 16 * i}" fill="{colour}">■ {escape(arm)}</text>'
+            f'<text x="{left + plot_w + 8}" y="{pad_top + 14 + 16 * i}" style="fill:{colour}">■ {escape(arm)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -119,7 +119,7 @@ def uplift_plot(results: Sequence[dict[str, Any]], width: int = 720) -> str:
             f'<line x1="{x(lo):.1f}" x2="{x(hi):.1f}" y1="{cy}" y2="{cy}" stroke="{colour}" stroke-width="3"/>'
         )
         parts.append(f'<circle cx="{x(mid):.1f}" cy="{cy}" r="5" fill="{colour}"/>')
-        parts.append(f'<text x="{left + plot_w + 8}" y="{cy + 4}" fill="{colour}">{_pct(mid)}</text>')
+        parts.append(f'<text x="{left + plot_w + 8}" y="{cy + 4}" style="fill:{colour}">{_pct(mid)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
