@@ -27,22 +27,26 @@ Ops (run by edge/data/apply.lua and `MemoryStore`, see edge/writes.py):
     XE  @xa track arm ts window segment day ttl exposure: first one enrols the unit in the arm
     XM  @xa ts day conversion revenue add_to_cart click redemption
                                                 a metric event, counted for every track in its window
-    DD  @da decision_id json ttl cap            a decision: record it, count what it showed
+    DD  @da decision_id json ttl cap variant offer pct n_products reason count ...
+                                                a decision: record it, count what it showed
     DA  @da decision_id ts metric product position offer revenue
                                                 an event that names a decision: credit it
 """
 
 from __future__ import annotations
 
+import os
+import time
+import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-import orjson
-
-from edge.experiments import ArmAssignment, ExperimentsConfig
+from edge.experiments import REASONS, ArmAssignment, ExperimentsConfig
+from edge.validation import ID_PATTERN
 from edge.writes import Group, Op, Program
 
 METRICS = ("conversion", "revenue", "add_to_cart", "click", "redemption")
@@ -54,8 +58,9 @@ OFFER_ARM = "shown"
 ALL = "*"  # the segment field of overall aggregates
 DEFAULT_WINDOW_H = 72.0
 RECORD_TTL_S = 90 * 86400  # a unit record outlives the longest test it takes part in (refreshed on exposure)
-DECISIONS_KEPT = 64  # decisions a unit keeps for attribution (the newest)
+DECISION_WINDOW_S = int(DEFAULT_WINDOW_H * 3600)  # an event is credited to a decision this long after it
 DECISION_METRICS = ("click", "add_to_cart", "purchase")
+ENROLLED_MEMORY = 200_000  # (unit, track) pairs a worker remembers having enrolled
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,33 +76,48 @@ def epoch(ts: datetime) -> int:
     return int(ts.timestamp())
 
 
-@lru_cache(maxsize=4096)
 def day_of(ts: datetime) -> str:
-    return ts.strftime("%Y%m%d")
+    """The UTC day of `ts` as YYYYMMDD."""
+    return _day(int(ts.timestamp()) // 86400)
+
+
+@lru_cache(maxsize=1024)
+def _day(days: int) -> str:
+    return datetime.fromtimestamp(days * 86400, UTC).strftime("%Y%m%d")
+
+
+class Enrolled:
+    """The (unit, track) pairs this worker already enrolled: a repeat decision skips the enrolment write.
+
+    Only the first exposure counts (the store keeps it with HSETNX), so skipping repeats changes no
+    result; it keeps the write-behind of a returning visitor's decisions small. Bounded (LRU).
+    """
+
+    def __init__(self, size: int = ENROLLED_MEMORY) -> None:
+        self.size = size
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def first(self, unit: str, track: str) -> bool:
+        """True the first time this worker sees (unit, track) (within its memory)."""
+        pair = (unit, track)
+        if pair in self._seen:
+            return False
+        self._seen[pair] = None
+        if len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+        return True
 
 
 # --- planning (pure) ------------------------------------------------------------------------------
 
 
-def decision_program(
-    unit: str,
-    now: datetime,
-    segment: str,
-    enrolments: Sequence[Enrolment],
-    decision_id: str,
-    variant: str,
-    offer: tuple[str, int] | None,
-    products: Sequence[tuple[str, str]],
-    window_s: int,
-) -> Program:
-    """The attribution writes of one decision: its track enrolments and its decision record."""
+def decision_program(unit: str, now: datetime, segment: str, enrolments: Sequence[Enrolment]) -> Program:
+    """The enrolment writes of one decision (none when it enrols the unit nowhere new)."""
+    if not enrolments:
+        return ()
     ts, day = epoch(now), day_of(now)
-    ops: list[Op] = [Op("XK", "xp")]
+    ops = [Op("XK", "xp")]
     ops += [Op("XE", "@xa", (e.track, e.arm, ts, e.window_s, segment, day, RECORD_TTL_S)) for e in enrolments]
-    record = {"t": ts, "w": window_s, "v": variant, "p": [p for p, _ in products], "r": [r for _, r in products]}
-    if offer is not None:
-        record["o"], record["pct"] = offer
-    ops += [Op("XK", "dec"), Op("DD", "@da", (decision_id, orjson.dumps(record).decode(), window_s, DECISIONS_KEPT))]
     return (Group(unit, tuple(ops)),)
 
 
@@ -109,23 +129,24 @@ def decision_attribution(
     holdout: bool,
     forced: bool,
     now: datetime,
+    enrolled: Enrolled | None = None,
 ) -> Program:
     """The attribution writes of a decision response `body` (a QA-forced decision enrols nowhere)."""
     window_s = round(config.holdout_window_hours * 3600)
     enrolments: list[Enrolment] = []
-    if not forced:
-        windows = {exp.key: round(exp.window_hours * 3600) for exp in config.experiments}
-        enrolments = [Enrolment(a.experiment, a.arm, windows.get(a.experiment, window_s)) for a in arms]
-        if config.holdout_percent > 0:
-            enrolments.append(Enrolment(HOLDOUT_TRACK, HOLDOUT_ARMS[0 if holdout else 1], window_s))
     offer_json = body["cta"].get("offer")
     offer = (str(offer_json["code"]), int(offer_json["discount_pct"])) if offer_json else None
-    if offer is not None and not forced:
-        enrolments.append(Enrolment(OFFER_TRACK + offer[0], OFFER_ARM, window_s))
-    products = [(str(p["id"]), str(p["reason"])) for p in body["products"]]
-    return decision_program(
-        unit, now, body["segment"], enrolments, body["decision_id"], body["variant"]["id"], offer, products, window_s
-    )
+    if not forced:
+        if arms:
+            windows = {exp.key: round(exp.window_hours * 3600) for exp in config.experiments}
+            enrolments = [Enrolment(a.experiment, a.arm, windows.get(a.experiment, window_s)) for a in arms]
+        if config.holdout_percent > 0:
+            enrolments.append(Enrolment(HOLDOUT_TRACK, HOLDOUT_ARMS[0 if holdout else 1], window_s))
+        if offer is not None:
+            enrolments.append(Enrolment(OFFER_TRACK + offer[0], OFFER_ARM, window_s))
+        if enrolled is not None and enrolments:
+            enrolments = [e for e in enrolments if enrolled.first(unit, e.track)]
+    return decision_program(unit, now, body["segment"], enrolments)
 
 
 def event_ops(
@@ -150,9 +171,158 @@ def event_ops(
             Op("F", "@da", (f"redeemed|{offer_code}|revenue", revenue)),
         ]
     if decision_id is not None:
-        credit = (decision_id, epoch(ts), kind, product_id or "", position or 0, offer_code or "", revenue)
-        ops += [Op("XK", "dec"), Op("DA", "@da", credit)]
+        ops += credit_ops(decision_id, epoch(ts), kind, product_id, position, offer_code, revenue)
     return ops
+
+
+def credit_ops(
+    decision_id: str,
+    ts: int,
+    metric: str,
+    product_id: str | None,
+    position: int | None,
+    offer_code: str | None,
+    revenue: float,
+) -> list[Op]:
+    """Credit an event to the decision its id describes: variant, offer, and the slot and reason it hit."""
+    decision = decode_decision(decision_id)
+    if decision is None or not decision.ts <= ts <= decision.ts + DECISION_WINDOW_S:
+        return _credit(["unattributed"], metric, revenue)
+    dims = [f"variant|{decision.variant}"]
+    if decision.offer:
+        dims.append(f"offer|{decision.offer}")
+    slot = decision.slot_of(product_id, position)
+    if slot:
+        dims += [f"slot|{slot}", f"reason|{decision.slots[slot - 1][0]}"]
+    ops = _credit(dims, metric, revenue)
+    if metric == "purchase" and offer_code and offer_code == decision.offer:
+        ops.append(Op("I", "@da", (f"offer|{decision.offer}|redemption", 1)))
+    return ops
+
+
+def _credit(dims: list[str], metric: str, revenue: float) -> list[Op]:
+    ops = [Op("I", "@da", (f"{dim}|{metric}", 1)) for dim in dims]
+    if revenue > 0:
+        ops += [Op("F", "@da", (f"{dim}|revenue", revenue)) for dim in dims]
+    return ops
+
+
+# --- decision ids that describe their decision -----------------------------------------------------
+#
+# A decision id carries what decision-level attribution needs, so a decision writes nothing for it:
+# `d-<time ms, base 36><8 hex random>.<variant>.<offer code>.<slots>`, each slot being its reason's
+# letter and a 2-character hash of its product id. Events echo the id; `credit_ops` reads it.
+
+REASON_LETTERS: dict[str, str] = {reason: "abcdefghijklmnopqrstuvwxy"[i] for i, reason in enumerate(sorted(REASONS))}
+LETTER_REASONS: dict[str, str] = {letter: reason for reason, letter in REASON_LETTERS.items()}
+OTHER_REASON = "z"  # a reason outside the contract's list (reported as "other")
+MAX_ID_LENGTH = 128
+PART_LIMIT = 32  # a longer variant id or offer code is left out of the id (reported as "other" / no offer)
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    ts: int  # epoch seconds
+    variant: str
+    offer: str
+    slots: tuple[tuple[str, str], ...]  # (reason, product hash) per slot, from 1
+
+    def slot_of(self, product_id: str | None, position: int | None) -> int:
+        """The 1-based slot an event hit: its position, else the first slot showing its product; 0 = none."""
+        if position is not None and 1 <= position <= len(self.slots):
+            return position
+        if product_id is not None:
+            wanted = product_hash(product_id)
+            for i, (_, hashed) in enumerate(self.slots, start=1):
+                if hashed == wanted:
+                    return i
+        return 0
+
+
+@lru_cache(maxsize=65536)
+def product_hash(product_id: str) -> str:
+    value = zlib.crc32(product_id.encode()) % 1296
+    return _BASE36[value // 36] + _BASE36[value % 36]
+
+
+@lru_cache(maxsize=65536)
+def _slot_code(reason: str, product_id: str) -> str:
+    return REASON_LETTERS.get(reason, OTHER_REASON) + product_hash(product_id)
+
+
+@lru_cache(maxsize=1024)
+def _safe(part: str) -> str:
+    return part if len(part) <= PART_LIMIT and "." not in part and ID_PATTERN.fullmatch(part) else ""
+
+
+def encode_decision(now: datetime, variant: str, offer: str | None, products: Sequence[tuple[str, str]]) -> str:
+    """A new decision id describing the decision (at most 128 characters of `[A-Za-z0-9._:-]`)."""
+    ms = int(now.timestamp() * 1000)
+    stamp = ""
+    while ms:
+        ms, digit = divmod(ms, 36)
+        stamp = _BASE36[digit] + stamp
+    head = f"d-{stamp}{os.urandom(4).hex()}.{_safe(variant)}.{_safe(offer or '')}."
+    room = (MAX_ID_LENGTH - len(head)) // 3
+    return head + "".join([_slot_code(reason, product) for product, reason in products[:room]])
+
+
+def decode_decision(decision_id: str) -> Decoded | None:
+    """What an id made by `encode_decision` says; None for any other id."""
+    parts = decision_id.split(".")
+    if len(parts) != 4 or not parts[0].startswith("d-") or len(parts[0]) < 11 or len(parts[3]) % 3:
+        return None
+    try:
+        ms = int(parts[0][2:-8], 36)
+    except ValueError:
+        return None
+    codes = parts[3]
+    slots = tuple((LETTER_REASONS.get(codes[i], "other"), codes[i + 1 : i + 3]) for i in range(0, len(codes), 3))
+    return Decoded(ms // 1000, parts[1] or "other", parts[2], slots)
+
+
+class ShownCounts:
+    """What this worker's decisions showed (variant, offer, reasons, list length), written in batches.
+
+    The impressions behind click rates are anonymous sums: a worker adds them up in memory and
+    writes them every `every` decisions or after `interval_s` seconds (checked at each decision,
+    and flushed before a report or an erasure reads the store) instead of one write per decision.
+    """
+
+    def __init__(self, every: int = 256, interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.interval_s = interval_s
+        self.clock = clock
+        self.pending = 0
+        self._counts: dict[str, int] = {}
+        self._pcts: dict[str, int] = {}
+        self._last = clock()
+        self._unit = f"s=~shown-{os.getpid()}-{os.urandom(3).hex()}"  # only picks the partition
+
+    def add(self, body: Mapping[str, Any]) -> None:
+        counts = self._counts
+        for name in (f"variant|{body['variant']['id']}|shown", f"slots|{len(body['products'])}|decisions"):
+            counts[name] = counts.get(name, 0) + 1
+        offer = body["cta"].get("offer")
+        if offer:
+            name = f"offer|{offer['code']}|shown"
+            counts[name] = counts.get(name, 0) + 1
+            self._pcts[f"offer|{offer['code']}|pct"] = int(offer["discount_pct"])
+        for product in body["products"]:
+            name = f"reason|{product['reason']}|shown"
+            counts[name] = counts.get(name, 0) + 1
+        self.pending += 1
+
+    def due(self) -> bool:
+        return self.pending >= self.every or (self.pending > 0 and self.clock() - self._last >= self.interval_s)
+
+    def take(self) -> Program:
+        """The pending counts as one write (and start counting afresh)."""
+        ops = [Op("I", "@da", (name, n)) for name, n in self._counts.items()]
+        ops += [Op("S", "@da", (name, pct)) for name, pct in self._pcts.items()]
+        self._counts, self._pcts, self.pending, self._last = {}, {}, 0, self.clock()
+        return (Group(self._unit, tuple(ops)),) if ops else ()
 
 
 # --- the same ops on dicts (MemoryStore; apply.lua is the Redis twin) ------------------------------
@@ -180,10 +350,6 @@ def run_op(code: str, args: Sequence[str], record: Callable[[], Hash], shared: C
             _incr(agg, f"{arm}|#|{day}|n", 1)
     elif code == "XM":
         _metric_event(record(), shared, int(args[0]), args[1], [float(a) for a in args[2:7]])
-    elif code == "DD":
-        _decision(record(), shared("da"), args)
-    elif code == "DA":
-        _credit(record(), shared("da"), args)
 
 
 def _metric_event(unit: Hash, shared: Callable[[str], Hash], ts: int, day: str, deltas: list[float]) -> None:
@@ -208,48 +374,6 @@ def _metric_event(unit: Hash, shared: Callable[[str], Hash], ts: int, day: str, 
             if m == 0:
                 _incr(agg, f"{arm}|#|{day}|c", 1)
         unit[track] = "|".join(parts)
-
-
-def _decision(unit: Hash, da: Hash, args: Sequence[str]) -> None:
-    decision_id, raw, cap = args[0], args[1], int(args[3])
-    unit[decision_id] = raw
-    if len(unit) > cap:
-        for name in sorted(unit)[: len(unit) - cap]:
-            del unit[name]
-    record: dict[str, Any] = orjson.loads(raw)
-    _incr(da, f"variant|{record['v']}|shown", 1)
-    if record.get("o"):
-        _incr(da, f"offer|{record['o']}|shown", 1)
-        da[f"offer|{record['o']}|pct"] = str(record["pct"])
-    for slot, reason in enumerate(record["r"], start=1):
-        _incr(da, f"reason|{reason}|shown", 1)
-        _incr(da, f"slot|{slot}|shown", 1)
-
-
-def _credit(unit: Hash, da: Hash, args: Sequence[str]) -> None:
-    decision_id, ts, metric, product, position, offer, revenue = args
-    raw = unit.get(decision_id)
-    record: dict[str, Any] | None = orjson.loads(raw) if raw else None
-    amount = float(revenue)
-    if record is None or not record["t"] <= int(ts) <= record["t"] + record["w"]:
-        _incr(da, f"unattributed|{metric}", 1)
-        if amount > 0:
-            _incr(da, "unattributed|revenue", amount)
-        return
-    dims = [f"variant|{record['v']}"]
-    if record.get("o"):
-        dims.append(f"offer|{record['o']}")
-    slot = int(position)
-    if not 1 <= slot <= len(record["p"]):
-        slot = record["p"].index(product) + 1 if product in record["p"] else 0
-    if slot:
-        dims += [f"slot|{slot}", f"reason|{record['r'][slot - 1]}"]
-    for dim in dims:
-        _incr(da, f"{dim}|{metric}", 1)
-        if amount > 0:
-            _incr(da, f"{dim}|revenue", amount)
-    if offer and offer == record.get("o") and metric == "purchase":
-        _incr(da, f"offer|{offer}|redemption", 1)
 
 
 # --- reading aggregates (pure) ---------------------------------------------------------------------

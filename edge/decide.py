@@ -10,7 +10,6 @@ is the pure parts: segments, experiments, content, recommend.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -19,7 +18,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from edge import content as content_mod
-from edge.attribution import decision_attribution
+from edge.attribution import Enrolled, ShownCounts, decision_attribution, encode_decision
 from edge.background import WriteBehind
 from edge.content import Content, Overrides, Visitor, language_for
 from edge.errors import DependencyError
@@ -74,10 +73,6 @@ def consented(request: DecideRequest, snapshot: Snapshot) -> bool:
     return snapshot.consent is not False
 
 
-def new_decision_id() -> str:
-    return f"d-{time.time_ns():x}{os.urandom(5).hex()}"
-
-
 def offer_shown(unit: str, day: str, offer_code: str) -> Program:
     """The frequency counter a shown offer increments (per unit and UTC day)."""
     key = f"offers:{day}"
@@ -120,6 +115,8 @@ class Decider:
         self.writes = WriteBehind(store, self.background_timeout_s)
         self._background: set[asyncio.Task[None]] = set()
         self._promoted: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.enrolled = Enrolled()  # attribution: units already enrolled by this worker
+        self.shown = ShownCounts()  # attribution: impressions, written in batches
 
     @classmethod
     def from_settings(cls, store: ProfileStore, settings: Settings) -> Decider:
@@ -167,6 +164,8 @@ class Decider:
         """Wait for the background writes started so far (erasure runs after them)."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+        if self.shown.pending:
+            self.writes.add(self.shown.take())
         await self.writes.drain()
 
     async def decide(
@@ -194,8 +193,13 @@ class Decider:
             self.writes.add(exposure_program(request.unit_key, exposures, self.exposures_maxlen))
         if request.consent is not False:  # attribution (edge/attribution.py): enrolments, the decision record
             forced = bool(forced_arms)
-            attribution = decision_attribution(engine.experiments, request.unit_key, body, arms, holdout, forced, now)
+            attribution = decision_attribution(
+                engine.experiments, request.unit_key, body, arms, holdout, forced, now, self.enrolled
+            )
             self.writes.add(attribution)
+            self.shown.add(body)
+            if self.shown.due():
+                self.writes.add(self.shown.take())
         done = time.perf_counter()
         body["took_ms"] = round((done - started) * 1000, 3)
         if request.debug:
@@ -288,7 +292,9 @@ def decide_from_snapshot(
     personalized = not assignment.holdout and allowed and (profile is not None or not session.empty)
     item_json = catalog.item_json
     body: dict[str, Any] = {
-        "decision_id": new_decision_id(),
+        "decision_id": encode_decision(  # describes the decision (edge/attribution.py)
+            now, page.variant, page.offer_code, [(str(item_json[r.row]["id"]), r.reason) for r in ranked]
+        ),
         "segment": segment,
         "tier": tier,
         "personalized": personalized,

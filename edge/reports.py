@@ -220,6 +220,9 @@ def _decision_table(da: Mapping[str, float]) -> dict[str, Any]:
             unattributed[parts[1]] = value
         elif parts[0] in rows and len(parts) == 3 and parts[2] in DECISION_COUNTS:
             rows[parts[0]].setdefault(parts[1], {})[parts[2]] = value
+    by_length = {int(n.split("|")[1]): v for n, v in da.items() if n.startswith("slots|") and n.endswith("|decisions")}
+    for slot in range(1, max(by_length, default=0) + 1):  # slot i was shown by every decision with >= i products
+        rows["slot"].setdefault(str(slot), {})["shown"] = sum(v for n, v in by_length.items() if n >= slot)
     table: dict[str, Any] = {}
     for dim, values in rows.items():
         entries = []

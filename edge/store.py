@@ -25,7 +25,7 @@ from edge.sessions import SessionPolicy, StoredSession, decode_session, promotio
 from edge.writes import Applied, Op, Program, erase_keys, session_unit, unit_id, user_unit
 
 NO_COUNTS: Mapping[str, int] = {}
-ATTRIBUTION_OPS = frozenset({"XK", "XE", "XM", "DD", "DA"})
+ATTRIBUTION_OPS = frozenset({"XK", "XE", "XM"})
 STREAMS = ("events", "exposures")
 
 
@@ -227,8 +227,8 @@ class MemoryStore:
         for name in (bound, key):  # an emptied hash disappears, as in Redis
             if name in self._data and not self._data[name]:
                 self._delete(name)
-        if op.code in ("XE", "DD"):
-            self._expires[bound] = self._clock() + float(op.args[6 if op.code == "XE" else 2])
+        if op.code == "XE":
+            self._expires[bound] = self._clock() + float(op.args[6])
         return bound
 
     async def read_aggregate(self, name: str) -> list[dict[str, str]]:

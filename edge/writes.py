@@ -85,5 +85,5 @@ def register(rel: str) -> tuple[Op, Op]:
 
 def erase_keys(unit: str, indexed: list[str]) -> Group:
     """Delete every key of `unit`: the fixed ones and everything its index lists."""
-    fixed = ["profile", "session", "index", "links", "xp", "dec"]  # xp, dec: edge/attribution.py
+    fixed = ["profile", "session", "index", "links", "xp"]  # xp: edge/attribution.py
     return Group(unit, tuple(Op("D", rel) for rel in dict.fromkeys([*fixed, *indexed])))

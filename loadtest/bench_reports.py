@@ -39,9 +39,7 @@ def unit_groups(n: int, rng: random.Random) -> list[Group]:
     now = START + timedelta(seconds=n % 86400 * 30)
     arm = "b" if rng.random() < 0.5 else "control"
     enrol = [Enrolment("bench-report", arm, 72 * 3600), Enrolment(HOLDOUT_TRACK, "personalized", 72 * 3600)]
-    program = decision_program(
-        unit, now, "new_visitor", enrol, f"d-{n:016x}", "home", None, [("p1", "best_seller")], 259200
-    )
+    program = decision_program(unit, now, "new_visitor", enrol)
     groups = list(program)
     if rng.random() < (0.11 if arm == "b" else 0.10):
         ops = event_ops("purchase", now + timedelta(hours=1), rng.uniform(5, 50), None, "p1", None, None)

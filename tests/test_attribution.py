@@ -224,13 +224,10 @@ def test_erasure_removes_the_units_records(sim_client: TestClient) -> None:
     decision = decided.json()
     store = sim_client.app_state["runtime"].store
     unit = user_unit("erase-me")
-    records = wait_for(lambda: sim_client.portal.call(store.read_hash, unit, "dec"))
-    assert decision["decision_id"] in records
-    if decision["experiments"]:
-        assert wait_for(lambda: sim_client.portal.call(store.read_hash, unit, "xp"))
+    records = wait_for(lambda: sim_client.portal.call(store.read_hash, unit, "xp"))
+    assert set(records) >= {"~holdout", *(e["key"] for e in decision["experiments"])}
     assert sim_client.delete("/v1/profiles/erase-me", headers=AUTH).status_code == 204
     assert sim_client.portal.call(store.read_hash, unit, "xp") == {}
-    assert sim_client.portal.call(store.read_hash, unit, "dec") == {}
     assert sim_client.portal.call(store.read_hash, session_unit("s-erase"), "xp") == {}
 
 
@@ -260,9 +257,8 @@ def test_no_consent_no_attribution_records(sim_client: TestClient) -> None:
     assert sim_client.post("/v1/decide", json=body).status_code == 200
     marker = sim_client.post("/v1/decide", json={"session_id": "s-marker", "now": NOW}).json()
     store = sim_client.app_state["runtime"].store
-    assert wait_for(lambda: sim_client.portal.call(store.read_hash, session_unit("s-marker"), "dec"))
+    assert wait_for(lambda: sim_client.portal.call(store.read_hash, session_unit("s-marker"), "xp"))
     assert marker["decision_id"]  # the later decision's writes landed, the earlier one wrote nothing
-    assert sim_client.portal.call(store.read_hash, session_unit("s-private"), "dec") == {}
     assert sim_client.portal.call(store.read_hash, session_unit("s-private"), "xp") == {}
 
 
@@ -271,7 +267,15 @@ def test_offers_redemption_discount_and_incremental_revenue() -> None:
     import asyncio
     from datetime import UTC, datetime, timedelta
 
-    from edge.attribution import HOLDOUT_TRACK, OFFER_TRACK, Enrolment, decision_program, event_ops
+    from edge.attribution import (
+        HOLDOUT_TRACK,
+        OFFER_TRACK,
+        Enrolment,
+        ShownCounts,
+        decision_program,
+        encode_decision,
+        event_ops,
+    )
     from edge.reports import load_personalization_report
     from edge.store import MemoryStore
     from edge.writes import Group
@@ -280,6 +284,7 @@ def test_offers_redemption_discount_and_incremental_revenue() -> None:
     start = datetime(2026, 11, 1, tzinfo=UTC)
     store = MemoryStore()
     window = 72 * 3600
+    impressions = ShownCounts()
 
     async def run() -> dict[str, Any]:
         for n in range(10):  # 5 held out spending 10 each; 5 shown GOLD10, 2 of them redeem for 90 each
@@ -287,15 +292,17 @@ def test_offers_redemption_discount_and_incremental_revenue() -> None:
             shown = n >= 5
             tracks = [Enrolment(HOLDOUT_TRACK, "personalized" if shown else "holdout", window)]
             tracks += [Enrolment(OFFER_TRACK + "GOLD10", "shown", window)] if shown else []
-            offer = ("GOLD10", 10) if shown else None
-            decision = f"d-{n:016x}"
-            await store.apply(decision_program(unit, start, "active", tracks, decision, "home", offer, [], window))
+            offer = {"code": "GOLD10", "discount_pct": 10} if shown else None
+            decision = encode_decision(start, "home", "GOLD10" if shown else None, [])
+            await store.apply(decision_program(unit, start, "active", tracks))
+            impressions.add({"variant": {"id": "home"}, "cta": {"offer": offer}, "products": []})
             redeem = n >= 8
             code = "GOLD10" if redeem else None
             amount = 90.0 if redeem else (10.0 if not shown else 0.0)
             if amount:
                 ops = event_ops("purchase", start + timedelta(hours=2), amount, decision, "p", None, code)
                 await store.apply((Group(unit, tuple(ops)),))
+        await store.apply(impressions.take())
         return await load_personalization_report(store, config)
 
     body = asyncio.run(run())
@@ -307,3 +314,22 @@ def test_offers_redemption_discount_and_incremental_revenue() -> None:
     assert body["incremental_revenue"]["value"] == pytest.approx((180 / 5 - 10) * 5)
     assert body["attribution"]["offer"][0]["redemption"] == 2
     assert [s["segment"] for s in body["segments"]] == ["active"]
+
+
+def test_decision_ids_describe_their_decision() -> None:
+    from datetime import UTC, datetime
+
+    from edge.attribution import decode_decision, encode_decision
+
+    now = datetime(2026, 11, 1, 10, 30, tzinfo=UTC)
+    products = [(f"P{i}", "best_seller" if i % 2 else "trending_local") for i in range(100)]
+    decision_id = encode_decision(now, "home-lifestyle", "GOLD10", products)
+    assert len(decision_id) <= 128 and decision_id.startswith("d-")
+    decoded = decode_decision(decision_id)
+    assert decoded is not None
+    assert (decoded.ts, decoded.variant, decoded.offer) == (int(now.timestamp()), "home-lifestyle", "GOLD10")
+    assert decoded.slots[1][0] == "best_seller" and decoded.slot_of("P3", None) == 4
+    assert decoded.slot_of(None, 2) == 2 and decoded.slot_of("nowhere", None) in (0, *range(1, len(decoded.slots) + 1))
+    assert encode_decision(now, "home", None, []) != encode_decision(now, "home", None, [])  # unique
+    for foreign in ("d-unknown", "d-01HF...", "x.y.z.w", "d-zzzzzzzzzzzz.a.b.c"):
+        assert decode_decision(foreign) is None

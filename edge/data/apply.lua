@@ -5,7 +5,7 @@
 local program = cjson.decode(ARGV[1])
 local KNOWN = {G = 1, N = 1, X = 1, I = 1, F = 1, S = 1, SNX = 1, MAX = 1, LA = 1, LR = 1, LM = 1,
                TIER = 1, HD = 1, SA = 1, E = 1, D = 1, CD = 1,
-               XK = 1, XE = 1, XM = 1, DD = 1, DA = 1}  -- the last five: attribution (edge/attribution.py)
+               XK = 1, XE = 1, XM = 1}  -- the last three: attribution (edge/attribution.py)
 local RANK = {bronze = 1, silver = 2, gold = 3, platinum = 4}
 
 for _, group in ipairs(program) do
@@ -111,58 +111,6 @@ local function metric_event(record, base, op)
   end
 end
 
-local function decision(record, da, op)
-  local cap = tonumber(op[6])
-  redis.call('HSET', record, op[3], op[4])
-  redis.call('EXPIRE', record, op[5])
-  if redis.call('HLEN', record) > cap then
-    local names = redis.call('HKEYS', record)
-    table.sort(names)
-    for i = 1, #names - cap do redis.call('HDEL', record, names[i]) end
-  end
-  local d = cjson.decode(op[4])
-  add(da, 'variant|' .. d.v .. '|shown', 1)
-  if type(d.o) == 'string' then
-    add(da, 'offer|' .. d.o .. '|shown', 1)
-    redis.call('HSET', da, 'offer|' .. d.o .. '|pct', tostring(d.pct))
-  end
-  for slot, reason in ipairs(d.r) do
-    add(da, 'reason|' .. reason .. '|shown', 1)
-    add(da, 'slot|' .. slot .. '|shown', 1)
-  end
-end
-
-local function credit(record, da, op)
-  local ts, metric, product, position, offer = tonumber(op[4]), op[5], op[6], tonumber(op[7]), op[8]
-  local amount = tonumber(op[9])
-  local raw = redis.call('HGET', record, op[3])
-  local ok, d = false, nil
-  if raw then ok, d = pcall(cjson.decode, raw) end
-  if not ok or type(d) ~= 'table' or ts < d.t or ts > d.t + d.w then
-    add(da, 'unattributed|' .. metric, 1)
-    if amount > 0 then add(da, 'unattributed|revenue', string.format('%.17g', amount), true) end
-    return
-  end
-  local dims = {'variant|' .. d.v}
-  if type(d.o) == 'string' then dims[#dims + 1] = 'offer|' .. d.o end
-  local slot = position
-  if slot < 1 or slot > #d.p then
-    slot = 0
-    for i, id in ipairs(d.p) do
-      if id == product then slot = i; break end
-    end
-  end
-  if slot > 0 then
-    dims[#dims + 1] = 'slot|' .. slot
-    dims[#dims + 1] = 'reason|' .. d.r[slot]
-  end
-  for _, dim in ipairs(dims) do
-    add(da, dim .. '|' .. metric, 1)
-    if amount > 0 then add(da, dim .. '|revenue', string.format('%.17g', amount), true) end
-  end
-  if offer ~= '' and offer == d.o and metric == 'purchase' then add(da, 'offer|' .. offer .. '|redemption', 1) end
-end
-
 local created = {}
 local duplicates = 0
 for _, group in ipairs(program) do
@@ -175,10 +123,6 @@ for _, group in ipairs(program) do
       exposure(bound, key, op)
     elseif code == 'XM' then
       metric_event(bound, key, op)
-    elseif code == 'DD' then
-      decision(bound, key, op)
-    elseif code == 'DA' then
-      credit(bound, key, op)
     elseif code == 'G' then
       if not redis.call('SET', key, '1', 'NX', 'EX', op[3]) then
         duplicates = duplicates + 1
