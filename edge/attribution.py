@@ -38,11 +38,14 @@ from __future__ import annotations
 import os
 import time
 import zlib
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from itertools import chain
+from operator import itemgetter
+from random import getrandbits
 from typing import Any
 
 from edge.experiments import REASONS, ArmAssignment, ExperimentsConfig
@@ -210,7 +213,7 @@ def _credit(dims: list[str], metric: str, revenue: float) -> list[Op]:
 # --- decision ids that describe their decision -----------------------------------------------------
 #
 # A decision id carries what decision-level attribution needs, so a decision writes nothing for it:
-# `d-<time ms, base 36><8 hex random>.<variant>.<offer code>.<slots>`, each slot being its reason's
+# `d-<time ms, hex><8 hex random>.<variant>.<offer code>.<slots>`, each slot being its reason's
 # letter and a 2-character hash of its product id. Events echo the id; `credit_ops` reads it.
 
 REASON_LETTERS: dict[str, str] = {reason: "abcdefghijklmnopqrstuvwxy"[i] for i, reason in enumerate(sorted(REASONS))}
@@ -240,15 +243,18 @@ class Decoded:
         return 0
 
 
-@lru_cache(maxsize=65536)
 def product_hash(product_id: str) -> str:
-    value = zlib.crc32(product_id.encode()) % 1296
-    return _BASE36[value // 36] + _BASE36[value % 36]
+    """Two base-36 characters of the product id's CRC-32: enough to find the slot of an event's product."""
+    found = _HASHES.get(product_id)
+    if found is None:
+        value = zlib.crc32(product_id.encode()) % 1296
+        found = _BASE36[value // 36] + _BASE36[value % 36]
+        if len(_HASHES) < 1_000_000:
+            _HASHES[product_id] = found
+    return found
 
 
-@lru_cache(maxsize=65536)
-def _slot_code(reason: str, product_id: str) -> str:
-    return REASON_LETTERS.get(reason, OTHER_REASON) + product_hash(product_id)
+_HASHES: dict[str, str] = {}
 
 
 @lru_cache(maxsize=1024)
@@ -258,14 +264,14 @@ def _safe(part: str) -> str:
 
 def encode_decision(now: datetime, variant: str, offer: str | None, products: Sequence[tuple[str, str]]) -> str:
     """A new decision id describing the decision (at most 128 characters of `[A-Za-z0-9._:-]`)."""
-    ms = int(now.timestamp() * 1000)
-    stamp = ""
-    while ms:
-        ms, digit = divmod(ms, 36)
-        stamp = _BASE36[digit] + stamp
-    head = f"d-{stamp}{os.urandom(4).hex()}.{_safe(variant)}.{_safe(offer or '')}."
+    head = f"d-{int(now.timestamp() * 1000):x}{getrandbits(32):08x}.{_safe(variant)}.{_safe(offer or '')}."
     room = (MAX_ID_LENGTH - len(head)) // 3
-    return head + "".join([_slot_code(reason, product) for product, reason in products[:room]])
+    letters, known, hashed = REASON_LETTERS, _HASHES, product_hash
+    codes = [
+        letters.get(reason, OTHER_REASON) + (known.get(product) or hashed(product))
+        for product, reason in products[:room]
+    ]
+    return head + "".join(codes)
 
 
 def decode_decision(decision_id: str) -> Decoded | None:
@@ -274,7 +280,7 @@ def decode_decision(decision_id: str) -> Decoded | None:
     if len(parts) != 4 or not parts[0].startswith("d-") or len(parts[0]) < 11 or len(parts[3]) % 3:
         return None
     try:
-        ms = int(parts[0][2:-8], 36)
+        ms = int(parts[0][2:-8], 16)
     except ValueError:
         return None
     codes = parts[3]
@@ -295,34 +301,48 @@ class ShownCounts:
         self.interval_s = interval_s
         self.clock = clock
         self.pending = 0
-        self._counts: dict[str, int] = {}
+        self._reasons: Counter[str] = Counter()
+        self._variants: Counter[str] = Counter()
+        self._lengths: Counter[int] = Counter()
+        self._offers: Counter[str] = Counter()
         self._pcts: dict[str, int] = {}
+        self._bodies: list[Mapping[str, Any]] = []
         self._last = clock()
         self._unit = f"s=~shown-{os.getpid()}-{os.urandom(3).hex()}"  # only picks the partition
 
     def add(self, body: Mapping[str, Any]) -> None:
-        counts = self._counts
-        for name in (f"variant|{body['variant']['id']}|shown", f"slots|{len(body['products'])}|decisions"):
-            counts[name] = counts.get(name, 0) + 1
-        offer = body["cta"].get("offer")
-        if offer:
-            name = f"offer|{offer['code']}|shown"
-            counts[name] = counts.get(name, 0) + 1
-            self._pcts[f"offer|{offer['code']}|pct"] = int(offer["discount_pct"])
-        for product in body["products"]:
-            name = f"reason|{product['reason']}|shown"
-            counts[name] = counts.get(name, 0) + 1
+        """Remember a decision's response (counted when the batch is taken: cheaper in bulk)."""
+        self._bodies.append(body)
         self.pending += 1
+
+    def _count(self) -> None:
+        bodies, self._bodies = self._bodies, []
+        self._reasons.update(map(_REASON_OF, chain.from_iterable(b["products"] for b in bodies)))
+        self._variants.update(b["variant"]["id"] for b in bodies)
+        self._lengths.update(len(b["products"]) for b in bodies)
+        for body in bodies:
+            offer = body["cta"].get("offer")
+            if offer:
+                self._offers[offer["code"]] += 1
+                self._pcts[offer["code"]] = int(offer["discount_pct"])
 
     def due(self) -> bool:
         return self.pending >= self.every or (self.pending > 0 and self.clock() - self._last >= self.interval_s)
 
     def take(self) -> Program:
         """The pending counts as one write (and start counting afresh)."""
-        ops = [Op("I", "@da", (name, n)) for name, n in self._counts.items()]
-        ops += [Op("S", "@da", (name, pct)) for name, pct in self._pcts.items()]
-        self._counts, self._pcts, self.pending, self._last = {}, {}, 0, self.clock()
+        self._count()
+        ops = [Op("I", "@da", (f"reason|{r}|shown", n)) for r, n in self._reasons.items()]
+        ops += [Op("I", "@da", (f"variant|{v}|shown", n)) for v, n in self._variants.items()]
+        ops += [Op("I", "@da", (f"slots|{k}|decisions", n)) for k, n in self._lengths.items()]
+        ops += [Op("I", "@da", (f"offer|{o}|shown", n)) for o, n in self._offers.items()]
+        ops += [Op("S", "@da", (f"offer|{o}|pct", pct)) for o, pct in self._pcts.items()]
+        self._reasons, self._variants, self._lengths, self._offers = Counter(), Counter(), Counter(), Counter()
+        self._pcts, self.pending, self._last = {}, 0, self.clock()
         return (Group(self._unit, tuple(ops)),) if ops else ()
+
+
+_REASON_OF = itemgetter("reason")
 
 
 # --- the same ops on dicts (MemoryStore; apply.lua is the Redis twin) ------------------------------

@@ -196,7 +196,8 @@ class Decider:
             attribution = decision_attribution(
                 engine.experiments, request.unit_key, body, arms, holdout, forced, now, self.enrolled
             )
-            self.writes.add(attribution)
+            if attribution:  # a repeat visitor's decision enrols nowhere new
+                self.writes.add(attribution)
             self.shown.add(body)
             if self.shown.due():
                 self.writes.add(self.shown.take())
