@@ -10,27 +10,24 @@ Idempotency-Key retry or any upstream dedup also covers the aggregates):
   `<unit>:xp` keeps, per track, the arm, the first exposure time, the conversion window, the
   segment at first exposure and the unit's metric values; the first exposure adds the unit to
   the partition's aggregate `@xa:<track>` (units per arm, per arm and segment, per arm and day).
-  It also stores the decision (`<unit>:dec`: variant, offer, products and their reasons) for the
-  attribution window and counts what was shown in the partition's `@da`.
+  The decision id describes the decision (variant, offer, reason and product hash per slot), so
+  nothing is stored per decision; what decisions showed is summed per worker and written in
+  batches to the partition hash `@da` (`ShownCounts`).
 - A metric event (purchase, add_to_cart, click) of the unit updates, for every track whose window
   holds the event time, the unit's values and the arm's sufficient statistics (sum and sum of
   squares of the per-unit value, so variance is exact); an event with a `decision_id` is also
-  credited to that decision's variant, offer, slot and reason in `@da` (unknown or expired ids
-  count as unattributed).
+  credited to that decision's variant, offer, slot and reason in `@da` (ids Edge did not make,
+  or older than 72 h, count as unattributed).
 
 Reports merge the 64 partitions' aggregates (edge/reports.py): no scan of units, ever.
 
-Ops (run by edge/data/apply.lua and `MemoryStore`, see edge/writes.py):
+Ops (run by edge/data/apply.lua and `MemoryStore`, see edge/writes.py), besides plain I / F / S
+on `@da`:
 
-    I / F on @da: redeemed|<code>|count, redeemed|<code>|revenue (every purchase with an offer_code)
-    XK  key                                     bind the unit's record (`xp` or `dec`) for the ops after it
-    XE  @xa track arm ts window segment day ttl exposure: first one enrols the unit in the arm
+    XK  key                                     bind the unit's record (`xp`) for the ops after it
+    XE  @xa track arm ts window segment day ttl exposure: the first one enrols the unit in the arm
     XM  @xa ts day conversion revenue add_to_cart click redemption
                                                 a metric event, counted for every track in its window
-    DD  @da decision_id json ttl cap variant offer pct n_products reason count ...
-                                                a decision: record it, count what it showed
-    DA  @da decision_id ts metric product position offer revenue
-                                                an event that names a decision: credit it
 """
 
 from __future__ import annotations
