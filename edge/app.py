@@ -217,7 +217,7 @@ async def personalization_report(request: Request) -> Response:
     require_admin(request)
     runtime = runtime_of(request)
     query = parse_query(request.query_params)
-    await runtime.decider.drain()  # this worker's batched impressions land first
+    await runtime.decider.flush_shown()  # this worker's batched impressions land first
     return json_response(await load_personalization_report(runtime.store, runtime.engine.experiments, query))
 
 
@@ -230,7 +230,7 @@ async def reports_page(request: Request) -> Response:
     runtime = runtime_of(request)
     config = runtime.engine.experiments
     query = parse_query(request.query_params)
-    await runtime.decider.drain()
+    await runtime.decider.flush_shown()
     experiments = [await load_experiment_report(runtime.store, config, e.key, query) for e in config.experiments]
     personalization = await load_personalization_report(runtime.store, config, query)
     html = render_reports(experiments, personalization)

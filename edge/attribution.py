@@ -290,7 +290,7 @@ class ShownCounts:
 
     The impressions behind click rates are anonymous sums: a worker adds them up in memory and
     writes them every `every` decisions or after `interval_s` seconds (checked at each decision,
-    and flushed before a report or an erasure reads the store) instead of one write per decision.
+    and flushed before a report reads the store) instead of one write per decision.
     """
 
     def __init__(self, every: int = 256, interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:

@@ -164,9 +164,13 @@ class Decider:
         """Wait for the background writes started so far (erasure runs after them)."""
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self.writes.drain()
+
+    async def flush_shown(self) -> None:
+        """Write this worker's batched impressions now, and everything before them (a report reads next)."""
         if self.shown.pending:
             self.writes.add(self.shown.take())
-        await self.writes.drain()
+        await self.drain()
 
     async def decide(
         self, engine: Engine, request: DecideRequest, forced_arms: Mapping[str, str] | None = None
