@@ -28,6 +28,7 @@ on `@da`:
     XE  @xa track arm ts window segment day ttl exposure: the first one enrols the unit in the arm
     XM  @xa ts day conversion revenue add_to_cart click redemption
                                                 a metric event, counted for every track in its window
+    XC  @da metric revenue dimension ...        credit a decision: `<dimension>|<metric>` +1 (and revenue)
 """
 
 from __future__ import annotations
@@ -194,17 +195,13 @@ def credit_ops(
     slot = decision.slot_of(product_id, position)
     if slot:
         dims += [f"slot|{slot}", f"reason|{decision.slots[slot - 1][0]}"]
-    ops = _credit(dims, metric, revenue)
     if metric == "purchase" and offer_code and offer_code == decision.offer:
-        ops.append(Op("I", "@da", (f"offer|{decision.offer}|redemption", 1)))
-    return ops
+        return [*_credit(dims, metric, revenue), Op("I", "@da", (f"offer|{decision.offer}|redemption", 1))]
+    return _credit(dims, metric, revenue)
 
 
 def _credit(dims: list[str], metric: str, revenue: float) -> list[Op]:
-    ops = [Op("I", "@da", (f"{dim}|{metric}", 1)) for dim in dims]
-    if revenue > 0:
-        ops += [Op("F", "@da", (f"{dim}|revenue", revenue)) for dim in dims]
-    return ops
+    return [Op("XC", "@da", (metric, repr(revenue), *dims))]
 
 
 # --- decision ids that describe their decision -----------------------------------------------------
@@ -271,6 +268,7 @@ def encode_decision(now: datetime, variant: str, offer: str | None, products: Se
     return head + "".join(codes)
 
 
+@lru_cache(maxsize=4096)  # a visitor's events name the same decision again and again
 def decode_decision(decision_id: str) -> Decoded | None:
     """What an id made by `encode_decision` says; None for any other id."""
     parts = decision_id.split(".")
@@ -367,6 +365,12 @@ def run_op(code: str, args: Sequence[str], record: Callable[[], Hash], shared: C
             _incr(agg, f"{arm}|#|{day}|n", 1)
     elif code == "XM":
         _metric_event(record(), shared, int(args[0]), args[1], [float(a) for a in args[2:7]])
+    elif code == "XC":
+        da, metric, amount = shared("da"), args[0], float(args[1])
+        for dim in args[2:]:
+            _incr(da, f"{dim}|{metric}", 1)
+            if amount > 0:
+                _incr(da, f"{dim}|revenue", amount)
 
 
 def _metric_event(unit: Hash, shared: Callable[[str], Hash], ts: int, day: str, deltas: list[float]) -> None:

@@ -25,7 +25,7 @@ from edge.sessions import SessionPolicy, StoredSession, decode_session, promotio
 from edge.writes import Applied, Op, Program, erase_keys, session_unit, unit_id, user_unit
 
 NO_COUNTS: Mapping[str, int] = {}
-ATTRIBUTION_OPS = frozenset({"XK", "XE", "XM"})
+ATTRIBUTION_OPS = frozenset({"XK", "XE", "XM", "XC"})
 STREAMS = ("events", "exposures")
 
 

@@ -25,7 +25,7 @@ dicts, so both stores end in the same state. Values are strings; list fields are
     E     key ttl                  EXPIRE
     D     key                      DEL
     CD    key field value          DEL key when HGET field == value
-    XK XE XM DD DA                 attribution: experiment records and aggregates (edge/attribution.py)
+    XK XE XM XC                    attribution: experiment records and aggregates (edge/attribution.py)
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 local program = cjson.decode(ARGV[1])
 local KNOWN = {G = 1, N = 1, X = 1, I = 1, F = 1, S = 1, SNX = 1, MAX = 1, LA = 1, LR = 1, LM = 1,
                TIER = 1, HD = 1, SA = 1, E = 1, D = 1, CD = 1,
-               XK = 1, XE = 1, XM = 1}  -- the last three: attribution (edge/attribution.py)
+               XK = 1, XE = 1, XM = 1, XC = 1}  -- the last four: attribution (edge/attribution.py)
 local RANK = {bronze = 1, silver = 2, gold = 3, platinum = 4}
 
 for _, group in ipairs(program) do
@@ -123,6 +123,12 @@ for _, group in ipairs(program) do
       exposure(bound, key, op)
     elseif code == 'XM' then
       metric_event(bound, key, op)
+    elseif code == 'XC' then
+      local amount = tonumber(op[4])
+      for i = 5, #op do
+        redis.call('HINCRBY', key, op[i] .. '|' .. op[3], 1)
+        if amount > 0 then redis.call('HINCRBYFLOAT', key, op[i] .. '|revenue', op[4]) end
+      end
     elseif code == 'G' then
       if not redis.call('SET', key, '1', 'NX', 'EX', op[3]) then
         duplicates = duplicates + 1
