@@ -128,6 +128,7 @@ CONTRACT_EVENT_TYPES = [
     "complaint",
     "subscription_cancel",
     "consent",
+    "click",  # attribution (docs/reports.md)
 ]
 CONTRACT_OPERATIONS = {
     ("/v1/decide", "post"),
