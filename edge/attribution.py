@@ -41,8 +41,6 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from itertools import chain
-from operator import itemgetter
 from random import getrandbits
 from typing import Any
 
@@ -301,25 +299,27 @@ class ShownCounts:
         self._lengths: Counter[int] = Counter()
         self._offers: Counter[str] = Counter()
         self._pcts: dict[str, int] = {}
-        self._bodies: list[Mapping[str, Any]] = []
+        self._ids: list[str] = []
         self._last = clock()
         self._unit = f"s=~shown-{os.getpid()}-{os.urandom(3).hex()}"  # only picks the partition
 
     def add(self, body: Mapping[str, Any]) -> None:
-        """Remember a decision's response (counted when the batch is taken: cheaper in bulk)."""
-        self._bodies.append(body)
+        """Note a decision: its id says what it showed (counted in bulk when the batch is taken)."""
+        self._ids.append(body["decision_id"])
+        offer = body["cta"]["offer"]
+        if offer:
+            self._pcts[offer["code"]] = offer["discount_pct"]
         self.pending += 1
 
     def _count(self) -> None:
-        bodies, self._bodies = self._bodies, []
-        self._reasons.update(map(_REASON_OF, chain.from_iterable(b["products"] for b in bodies)))
-        self._variants.update(b["variant"]["id"] for b in bodies)
-        self._lengths.update(len(b["products"]) for b in bodies)
-        for body in bodies:
-            offer = body["cta"].get("offer")
-            if offer:
-                self._offers[offer["code"]] += 1
-                self._pcts[offer["code"]] = int(offer["discount_pct"])
+        ids, self._ids = self._ids, []
+        parts = [p for p in (decision_id.split(".") for decision_id in ids) if len(p) == 4]
+        self._variants.update(p[1] or "other" for p in parts)
+        self._offers.update(p[2] for p in parts if p[2])
+        self._lengths.update(len(p[3]) // 3 for p in parts)
+        letters = Counter("".join(p[3][0::3] for p in parts))
+        for letter, n in letters.items():
+            self._reasons[LETTER_REASONS.get(letter, "other")] += n
 
     def due(self) -> bool:
         return self.pending >= self.every or (self.pending > 0 and self.clock() - self._last >= self.interval_s)
@@ -335,9 +335,6 @@ class ShownCounts:
         self._reasons, self._variants, self._lengths, self._offers = Counter(), Counter(), Counter(), Counter()
         self._pcts, self.pending, self._last = {}, 0, self.clock()
         return (Group(self._unit, tuple(ops)),) if ops else ()
-
-
-_REASON_OF = itemgetter("reason")
 
 
 # --- the same ops on dicts (MemoryStore; apply.lua is the Redis twin) ------------------------------

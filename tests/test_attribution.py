@@ -295,7 +295,9 @@ def test_offers_redemption_discount_and_incremental_revenue() -> None:
             offer = {"code": "GOLD10", "discount_pct": 10} if shown else None
             decision = encode_decision(start, "home", "GOLD10" if shown else None, [])
             await store.apply(decision_program(unit, start, "active", tracks))
-            impressions.add({"variant": {"id": "home"}, "cta": {"offer": offer}, "products": []})
+            impressions.add(
+                {"decision_id": decision, "variant": {"id": "home"}, "cta": {"offer": offer}, "products": []}
+            )
             redeem = n >= 8
             code = "GOLD10" if redeem else None
             amount = 90.0 if redeem else (10.0 if not shown else 0.0)
