@@ -42,6 +42,8 @@ from edge.errors import (
 from edge.events import idempotency_key, ingest, parse_events, policy_for, with_activities
 from edge.openapi import openapi_document
 from edge.profiles import parse_profile, profile_json
+from edge.report_html import render as render_reports
+from edge.reports import load_experiment_report, load_personalization_report, parse_query
 from edge.requests import parse_decide
 from edge.runtime import Runtime
 from edge.settings import Settings
@@ -264,6 +266,41 @@ async def reload(request: Request) -> Response:
     )
 
 
+# --- reports (edge/reports.py) --------------------------------------------------------------------
+
+
+async def experiment_report(request: Request) -> Response:
+    require_admin(request)
+    runtime = runtime_of(request)
+    key = identifier(request.path_params["key"], "key")
+    query = parse_query(request.query_params)
+    return json_response(await load_experiment_report(runtime.store, runtime.engine.experiments, key, query))
+
+
+async def personalization_report(request: Request) -> Response:
+    require_admin(request)
+    runtime = runtime_of(request)
+    query = parse_query(request.query_params)
+    await runtime.decider.flush_shown()  # this worker's batched impressions land first
+    return json_response(await load_personalization_report(runtime.store, runtime.engine.experiments, query))
+
+
+async def reports_page(request: Request) -> Response:
+    """The HTML report; the admin token as a bearer header or, for a browser, `?token=`."""
+    token = request.query_params.get("token")
+    configured = runtime_of(request).settings.admin_token
+    if token is None or configured is None or not hmac.compare_digest(token.encode(), configured.encode()):
+        require_admin(request)
+    runtime = runtime_of(request)
+    config = runtime.engine.experiments
+    query = parse_query(request.query_params)
+    await runtime.decider.flush_shown()
+    experiments = [await load_experiment_report(runtime.store, config, e.key, query) for e in config.experiments]
+    personalization = await load_personalization_report(runtime.store, config, query)
+    html = render_reports(experiments, personalization)
+    return Response(html, media_type="text/html; charset=utf-8", headers={"cache-control": "no-store"})
+
+
 def count_error(request: Request, code: str, status: int) -> None:
     """Every error answer, 4xx and 5xx, lands in `edge_errors_total`."""
     runtime = request.scope.get("state", {}).get("runtime")
@@ -323,6 +360,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         Route("/v1/offers/verify/{code}", loyalty_api.verify_offer, methods=["GET"]),
         Route("/v1/experiments", experiments, methods=["GET"]),
         Route("/v1/admin/reload", reload, methods=["POST"]),
+        Route("/v1/reports/experiments/{key}", experiment_report, methods=["GET"]),
+        Route("/v1/reports/personalization", personalization_report, methods=["GET"]),
+        Route("/reports", reports_page, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

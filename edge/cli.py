@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from edge import __version__, artifacts, tombstones
+from edge import __version__, artifacts, report_cli, tombstones
 from edge.errors import ConfigError
 from edge.settings import Settings
 
@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         "load", help="bulk-load the built profiles into Redis (idempotent)", formatter_class=defaults
     )
     load.add_argument("--redis", metavar="URL", help="Redis URL (default: EDGE_REDIS_URL)")
+
+    report_cli.add_parser(commands)
     return parser
 
 
@@ -91,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return load(settings, args.redis or settings.redis_url)
         if args.command == "evaluate":
             return evaluate(settings, args)
+        if args.command == "report":
+            return report_cli.run(args, settings.admin_token)
     except ConfigError as exc:
         print(f"edge: {exc.message}", file=sys.stderr)
         return 2

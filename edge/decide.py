@@ -10,7 +10,6 @@ is the pure parts: segments, experiments, content, recommend.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -22,6 +21,7 @@ import numpy as np
 
 from edge import content as content_mod
 from edge import loyalty as loyalty_view
+from edge.attribution import Enrolled, ShownCounts, decision_attribution, encode_decision
 from edge.background import WriteBehind
 from edge.content import Content, Overrides, Visitor, language_for
 from edge.errors import DependencyError
@@ -89,10 +89,6 @@ def fitting_vector(vector: np.ndarray | None, model: Model) -> np.ndarray | None
     return vector
 
 
-def new_decision_id() -> str:
-    return f"d-{time.time_ns():x}{os.urandom(5).hex()}"
-
-
 def offer_shown(unit: str, day: str, offer_code: str) -> Program:
     """The frequency counter a shown offer increments (per unit and UTC day)."""
     key = f"offers:{day}"
@@ -135,6 +131,8 @@ class Decider:
         self.writes = WriteBehind(store, self.background_timeout_s)
         self._background: set[asyncio.Task[None]] = set()
         self._promoted: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.enrolled = Enrolled()  # attribution: units already enrolled by this worker
+        self.shown = ShownCounts()  # attribution: impressions, written in batches
 
     @classmethod
     def from_settings(cls, store: ProfileStore, settings: Settings) -> Decider:
@@ -184,6 +182,12 @@ class Decider:
             await asyncio.gather(*list(self._background), return_exceptions=True)
         await self.writes.drain()
 
+    async def flush_shown(self) -> None:
+        """Write this worker's batched impressions now, and everything before them (a report reads next)."""
+        if self.shown.pending:
+            self.writes.add(self.shown.take())
+        await self.drain()
+
     async def decide(
         self, engine: Engine, request: DecideRequest, forced_arms: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
@@ -199,6 +203,7 @@ class Decider:
         body = decide_from_snapshot(engine, request, snapshot, now, failure, forced_arms)
         code = body.pop("_offer_code")
         arms = body.pop("_arms")
+        holdout = body.pop("_holdout")
         if code is not None:
             self.writes.add(offer_shown(request.unit_key, day, code))
         remembered = body.pop("_profile_ops")
@@ -209,6 +214,16 @@ class Decider:
         if arms:
             exposures = exposures_of(engine.experiments, request, arms, body["decision_id"], now)
             self.writes.add(exposure_program(request.unit_key, exposures, self.exposures_maxlen))
+        if request.consent is not False:  # attribution (edge/attribution.py): enrolments, the decision record
+            forced = bool(forced_arms)
+            attribution = decision_attribution(
+                engine.experiments, request.unit_key, body, arms, holdout, forced, now, self.enrolled
+            )
+            if attribution:  # a repeat visitor's decision enrols nowhere new
+                self.writes.add(attribution)
+            self.shown.add(body)
+            if self.shown.due():
+                self.writes.add(self.shown.take())
         done = time.perf_counter()
         body["took_ms"] = round((done - started) * 1000, 3)
         if request.debug:
@@ -356,7 +371,9 @@ def decide_from_snapshot(
     personalized = not assignment.holdout and allowed and (profile is not None or not session.empty)
     item_json = catalog.item_json
     body: dict[str, Any] = {
-        "decision_id": new_decision_id(),
+        "decision_id": encode_decision(  # describes the decision (edge/attribution.py)
+            now, page.variant, page.offer_code, [(str(item_json[r.row]["id"]), r.reason) for r in ranked]
+        ),
         "segment": segment,
         "tier": tier,
         "personalized": personalized,
@@ -371,6 +388,7 @@ def decide_from_snapshot(
         "_offer_code": page.counter_code,
         "_arms": [arm for arm in assignment.arms if not arm.forced],
         "_profile_ops": profile_ops,
+        "_holdout": assignment.holdout,
     }
     if request.debug:
         body["explain"] = {

@@ -21,6 +21,7 @@ from typing import Any
 
 from edge import consent, dedup, ledger
 from edge import validation as v
+from edge.attribution import DECISION_METRICS, event_ops
 from edge.errors import Conflict, DependencyError, StoreUnavailable, ValidationFailed
 from edge.loyalty import TierThresholds, points_for, thresholds_for
 from edge.requests import SessionSignals, parse_session
@@ -35,12 +36,14 @@ EVENT_TYPES = (
     "view", "add_to_cart", "remove_from_cart", "purchase", "search",
     "wishlist_add", "complaint", "subscription_cancel", "consent",
     *ledger.LOYALTY_EVENTS,
+    "click",  # attribution (edge/attribution.py)
 )  # fmt: skip
 PRODUCT_EVENTS = frozenset({"view", "add_to_cart", "remove_from_cart", "purchase", "wishlist_add", "return", "review"})
 MAX_EVENTS = 500
 MAX_QUANTITY = 1_000_000
 MAX_PRICE = 1e9
 MAX_CLOCK_SKEW = timedelta(days=1)  # a storefront clock may be ahead; an event a day ahead is a bug
+MAX_POSITION = 1000  # a click's 1-based position on the decided page
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +65,21 @@ class Event:
     order_id: str | None = None
     activity: str | None = None  # `activity` events: which of the content file's `activities`
     activity_product: str | None = None
+    attribution: Attribution | None = None  # optional `decision_id`, `offer_code`, `position`
 
     @property
     def unit(self) -> str:
         """Where the event is stored: the user's slot when it names one, else the session's."""
         return user_unit(self.user_id) if self.user_id else session_unit(self.session_id or "")
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """What ties an event to a decision: its id, the offer code redeemed, the clicked position."""
+
+    decision_id: str | None = None
+    offer_code: str | None = None
+    position: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +97,9 @@ class EventPolicy:
 def with_activities(policy: EventPolicy, activities: tuple[tuple[str, int, str], ...]) -> EventPolicy:
     """`policy` with the content file's activity points (edge.content.Activity)."""
     return replace(policy, activities=activities)
+
+
+NO_ATTRIBUTION = Attribution()
 
 
 @lru_cache(maxsize=8)
@@ -130,6 +146,8 @@ def parse_event(value: Any, where: str, now: datetime) -> Event:
         product_id = v.text(_required(data, "product_id", where), f"{where}.product_id", 128)
         if not product_id:
             raise ValidationFailed(f"{where}.product_id must not be empty", f"{where}.product_id")
+    if kind == "click" and data.get("product_id") is not None:  # absent: the page's CTA was clicked
+        product_id = v.text(data["product_id"], f"{where}.product_id", 128) or None
     if kind in ("purchase", "return"):
         quantity = v.integer(_required(data, "quantity", where), f"{where}.quantity", 1, MAX_QUANTITY)
         price = v.number(_required(data, "price", where), f"{where}.price", 0.0, MAX_PRICE)
@@ -151,9 +169,25 @@ def parse_event(value: Any, where: str, now: datetime) -> Event:
     extra = ledger.parse_fields(data, kind, where)
     if kind in ledger.LOYALTY_EVENTS and kind != "review" and user_id is None:
         raise ValidationFailed(f"{where}.user_id is required for a {kind} event", f"{where}.user_id")
+    attributed = parse_attribution(data, kind, where, extra.get("offer_code"))
     return Event(
-        kind, ts, session_id, user_id, product_id, quantity, price, query, personalization, landing, event_id, **extra
-    )
+        kind, ts, session_id, user_id, product_id, quantity, price, query, personalization, landing, event_id,
+        attribution=attributed, **extra,
+    )  # fmt: skip
+
+
+def parse_attribution(data: dict[str, Any], kind: str, where: str, offer_code: Any = None) -> Attribution | None:
+    """`decision_id` (any event; required on a click), `offer_code` (a purchase's: edge.ledger), `position`."""
+    if kind == "click":
+        _required(data, "decision_id", where)
+    decision_id = position = None
+    if data.get("decision_id") is not None:
+        decision_id = v.identifier(data["decision_id"], f"{where}.decision_id")
+    if data.get("position") is not None:
+        position = v.integer(data["position"], f"{where}.position", 1, MAX_POSITION)
+    if decision_id is None and offer_code is None and position is None:
+        return None
+    return Attribution(decision_id, offer_code, position)
 
 
 def idempotency_key(value: str | None) -> str | None:
@@ -200,6 +234,11 @@ def stream_fields(event: Event) -> tuple[str, ...]:
             event.activity,
             *(["product_id", event.activity_product] if event.activity_product else []),
         ]
+    if event.attribution is not None:
+        for name in ("decision_id", "position"):  # offer_code: written above with the loyalty fields
+            value = getattr(event.attribution, name)
+            if value is not None:
+                fields += [name, str(value)]
     return tuple(fields)
 
 
@@ -292,6 +331,7 @@ def plan_group(
         personal = [Op("X", "@events", (policy.stream_maxlen, *stream_fields(event))), *changed]
         if user_id is not None:
             personal += profile_ops(event, policy)
+        personal += attribution_ops(event)
         ops += consent.gated(user_id, event.session_id, event.type, personal)  # withheld while withdrawn
         if user_id is not None:
             if event.type == "purchase":
@@ -311,6 +351,15 @@ def plan_group(
     for sid in sessions:
         ops += touch_ops(user_id, sid, policy.session)
     return Group(unit, tuple(ops))
+
+
+def attribution_ops(event: Event) -> list[Op]:
+    """Experiment and decision attribution of a metric event (edge/attribution.py)."""
+    if event.type not in DECISION_METRICS:
+        return []
+    revenue = (event.quantity or 0) * (event.price or 0.0)
+    a = event.attribution or NO_ATTRIBUTION
+    return event_ops(event.type, event.ts, revenue, a.decision_id, event.product_id, a.position, a.offer_code)
 
 
 def plan_events(

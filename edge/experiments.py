@@ -40,15 +40,18 @@ STRATEGIES: Final = frozenset({"blend", "popular"})
 MAX_CATEGORY_SHARE: Final = 1 / 3
 WEIGHT_SUM_EPSILON: Final = 1e-6
 DEFAULT_HOLDOUT_SEED: Final = "holdout"
+DEFAULT_WINDOW_HOURS: Final = 72.0  # a unit's metric events count for its arm this long after its first exposure
+MAX_WINDOW_HOURS: Final = 24.0 * 366
 
 _KEY_RE: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _LOCALE_RE: Final = re.compile(r"[a-z]{2}")
 _CONTENT_FIELD_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 _TOP_FIELDS: Final = frozenset({"holdout", "experiments"})
-_HOLDOUT_FIELDS: Final = frozenset({"percent", "seed"})
+_HOLDOUT_FIELDS: Final = frozenset({"percent", "seed", "conversion_window_hours"})
 _EXPERIMENT_FIELDS: Final = frozenset(
     {"key", "description", "seed", "version", "unit", "coverage", "namespace", "arms", "when"}
+    | {"conversion_window_hours"}
 )
 _NAMESPACE_FIELDS: Final = frozenset({"id", "start", "end"})
 _ARM_FIELDS: Final = frozenset({"key", "description", "weight", "variant", "content", "ranking"})
@@ -83,6 +86,7 @@ class Experiment:
     namespace: tuple[str, float, float] | None
     ranges: tuple[tuple[float, float], ...]
     version: int = 1
+    window_hours: float = DEFAULT_WINDOW_HOURS  # conversion window (edge/attribution.py)
     # Derived once for the per-request path.
     seed_state: int = field(init=False, repr=False, compare=False)
     when_items: tuple[tuple[str, frozenset[str]], ...] = field(init=False, repr=False, compare=False)
@@ -103,6 +107,7 @@ class ExperimentsConfig:
     holdout_seed: str
     experiments: tuple[Experiment, ...]
     source: str
+    holdout_window_hours: float = DEFAULT_WINDOW_HOURS
     holdout_state: int = field(init=False, repr=False, compare=False)
     holdout_threshold: float = field(init=False, repr=False, compare=False)
 
@@ -243,6 +248,7 @@ def parse_experiments(data: object, source: str) -> ExperimentsConfig:
         holdout = _mapping(top.get("holdout", {}), "holdout", _HOLDOUT_FIELDS)
         percent = _number(holdout.get("percent", 0), "holdout.percent", 0, 100)
         holdout_seed = _text(holdout.get("seed", DEFAULT_HOLDOUT_SEED), "holdout.seed")
+        holdout_window = _window(holdout, "holdout")
         items = _list(top.get("experiments", []), "experiments")
         experiments = tuple(_experiment(item, f"experiments[{i}]") for i, item in enumerate(items))
         _check_unique_keys(experiments)
@@ -251,9 +257,17 @@ def parse_experiments(data: object, source: str) -> ExperimentsConfig:
         prefix = f"{source}: " if source else ""
         raise ConfigError(prefix + str(exc), field=exc.path) from None
     canonical = _describe(percent, holdout_seed, experiments)
+    if holdout_window != DEFAULT_WINDOW_HOURS:
+        canonical["holdout"]["conversion_window_hours"] = holdout_window
     blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     version = hashlib.sha256(blob).hexdigest()[:12]
-    return ExperimentsConfig(version, percent, holdout_seed, experiments, source)
+    return ExperimentsConfig(version, percent, holdout_seed, experiments, source, holdout_window)
+
+
+def _window(raw: Mapping[str, object], path: str) -> float:
+    """`conversion_window_hours`: how long after a unit's first exposure its events count (default 72)."""
+    value = raw.get("conversion_window_hours", DEFAULT_WINDOW_HOURS)
+    return _number(value, f"{path}.conversion_window_hours", 1 / 60, MAX_WINDOW_HOURS)
 
 
 def _experiment(value: object, path: str) -> Experiment:
@@ -273,7 +287,8 @@ def _experiment(value: object, path: str) -> Experiment:
     arms = _arms(raw.get("arms"), f"{path}.arms")
     when = _when(raw.get("when", {}), f"{path}.when")
     ranges = tuple(bucket_ranges(len(arms), coverage, [arm.weight for arm in arms]))
-    return Experiment(key, seed, unit, coverage, arms, when, namespace, ranges, version)
+    window = _window(raw, path)
+    return Experiment(key, seed, unit, coverage, arms, when, namespace, ranges, version, window)
 
 
 def _arms(value: object, path: str) -> tuple[Arm, ...]:
@@ -514,4 +529,4 @@ def _describe_experiment(exp: Experiment) -> dict[str, Any]:
             for arm in exp.arms
         ],
         "ranges": [list(r) for r in exp.ranges],
-    }
+    } | ({"conversion_window_hours": exp.window_hours} if exp.window_hours != DEFAULT_WINDOW_HOURS else {})

@@ -308,6 +308,8 @@ _SCHEMAS: Final[dict[str, JSON]] = {
                     "description": "Optional: the landing's campaign; the first one a session sees is kept.",
                 },
                 "referrer": {"type": "string", "description": "Optional: the landing's referrer."},
+                "decision_id": {**_ID, "description": "The decision the event follows from (attribution)."},
+                "position": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "click: 1-based slot."},
             },
             ("type",),
         ),
@@ -320,10 +322,70 @@ _SCHEMAS: Final[dict[str, JSON]] = {
             _event_rule(("activity",), ("activity", "user_id")),
             _event_rule(("search",), ("query",)),
             _event_rule(("consent",), ("personalization",)),
+            _event_rule(("click",), ("decision_id",)),
         ],
     },
     "EventsRequest": _obj(
         {"events": {"type": "array", "items": _ref("Event"), "minItems": 1, "maxItems": 500}}, ("events",)
+    ),
+    "ReportResult": _obj(
+        {
+            "metric": {"type": "string", "enum": ["conversion", "revenue", "add_to_cart", "click", "redemption"]},
+            "arm": {"type": "string"},
+            "baseline": {"type": "string"},
+            "baseline_units": {"type": "integer"},
+            "units": {"type": "integer"},
+            "baseline_mean": {"type": "number"},
+            "mean": {"type": "number"},
+            "uplift": _nullable({"type": "number", "description": "Relative: 0.10 = +10 %."}),
+            "ci": _nullable({"type": "array", "items": {"type": "number"}, "description": "95 %, relative."}),
+            "p_value": _nullable({"type": "number"}),
+            "significant": {"type": "boolean"},
+            "chance_to_win": _nullable({"type": "number"}),
+            "bayes_ci": _nullable({"type": "array", "items": {"type": "number"}}),
+            "risk": _nullable({"type": "array", "items": {"type": "number"}}),
+            "error": _nullable({"type": "string"}),
+        },
+        ("metric", "arm", "baseline", "baseline_mean", "mean", "uplift", "ci", "p_value", "chance_to_win"),
+    ),
+    "ExperimentReport": _obj(
+        {
+            "experiment": {"type": "string"},
+            "generated_at": _DATE_TIME,
+            "conversion_window_hours": {"type": "number"},
+            "weights": {"type": "object", "additionalProperties": {"type": "number"}},
+            "srm": _obj(
+                {"p_value": _nullable({"type": "number"}), "ok": {"type": "boolean"}, "threshold": {"type": "number"}},
+                ("p_value", "ok"),
+            ),
+            "arms": {
+                "type": "array",
+                "items": _obj(
+                    {"key": {"type": "string"}, "units": {"type": "integer"}, "metrics": {"type": "object"}},
+                    ("key", "units"),
+                ),
+            },
+            "results": {"type": "array", "items": _ref("ReportResult")},
+            "timeseries": {"type": "array", "items": {"type": "object"}},
+            "segments": {"type": "array", "items": {"type": "object"}},
+        },
+        ("experiment", "srm", "arms", "results"),
+    ),
+    "PersonalizationReport": _obj(
+        {
+            "generated_at": _DATE_TIME,
+            "holdout": {"type": "object"},
+            "baseline": {"type": "string"},
+            "srm": {"type": "object"},
+            "arms": {"type": "array", "items": {"type": "object"}},
+            "results": {"type": "array", "items": _ref("ReportResult")},
+            "timeseries": {"type": "array", "items": {"type": "object"}},
+            "segments": {"type": "array", "items": {"type": "object"}},
+            "incremental_revenue": {"type": "object"},
+            "offers": {"type": "array", "items": {"type": "object"}},
+            "attribution": {"type": "object"},
+        },
+        ("holdout", "arms", "results", "incremental_revenue", "offers", "attribution"),
     ),
     "EventsAccepted": _obj({"accepted": {"type": "integer", "minimum": 1}}, ("accepted",)),
     "Profile": _obj(
@@ -586,6 +648,11 @@ def _operation(operation_id: str, summary: str, responses: dict[str, object], **
     return {"operationId": operation_id, "summary": summary, "responses": responses, **extra}
 
 
+_REPORT_PARAMS: Final[list[JSON]] = [
+    {"name": "metric", "in": "query", "schema": {"type": "string"}, "description": "Comma-separated metrics."},
+    {"name": "segments", "in": "query", "schema": {"type": "boolean", "default": True}},
+]
+
 _PATHS: Final[JSON] = {
     "/v1/decide": {
         "post": _operation(
@@ -710,6 +777,42 @@ _PATHS: Final[JSON] = {
             "The experiments currently loaded.",
             {"200": _ok("Loaded experiments.", {"type": "object"}), **_errors("401")},
             security=_ADMIN,
+        )
+    },
+    "/v1/reports/experiments/{key}": {
+        "get": _operation(
+            "experimentReport",
+            "Results of one experiment: units, SRM, per metric uplift with 95 % interval, p-value, chance to win.",
+            {"200": _ok("The report (docs/reports.md).", _ref("ExperimentReport")), **_errors("401", "404", "422")},
+            security=_ADMIN,
+            parameters=[
+                {"name": "key", "in": "path", "required": True, "schema": _ID},
+                *_REPORT_PARAMS,
+            ],
+        )
+    },
+    "/v1/reports/personalization": {
+        "get": _operation(
+            "personalizationReport",
+            "Personalization against the holdout, per segment; offers; decision-level attribution.",
+            {"200": _ok("The report (docs/reports.md).", _ref("PersonalizationReport")), **_errors("401", "422")},
+            security=_ADMIN,
+            parameters=_REPORT_PARAMS,
+        )
+    },
+    "/reports": {
+        "get": _operation(
+            "reportsPage",
+            "The HTML report (admin token as bearer, or ?token= for a browser).",
+            {
+                "200": {
+                    "description": "A self-contained HTML page.",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                },
+                **_errors("401", "422"),
+            },
+            security=_ADMIN,
+            parameters=[{"name": "token", "in": "query", "schema": {"type": "string"}}, *_REPORT_PARAMS],
         )
     },
     "/v1/admin/reload": {

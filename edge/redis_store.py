@@ -215,6 +215,18 @@ class RedisStore:
             raise StoreUnavailable(f"unreadable stored profile: {exc.__class__.__name__}") from exc
         return None if profile is None else (profile, vector)
 
+    async def read_aggregate(self, name: str) -> list[dict[str, str]]:
+        """The partition hashes `name` (`xa:<track>`, `da`; edge/attribution.py) of all 64 partitions."""
+        try:
+            await self._ready(self._writer)
+            async with self._writer.pipeline(transaction=False) as pipe:
+                for p in range(PARTITIONS):
+                    pipe.hgetall(f"{self.prefix}:{{{p}}}:{name}")
+                replies = await pipe.execute()
+        except ERRORS as exc:
+            raise StoreUnavailable(f"redis read failed: {exc.__class__.__name__}") from exc
+        return [_text(fields) for fields in replies]
+
     # writes -----------------------------------------------------------------------------------
     async def apply(self, program: Program) -> Applied:
         """One script for the program; in a cluster one per partition, concurrently."""

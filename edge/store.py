@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
-from edge import repair
+from edge import attribution, repair
 from edge.errors import Conflict, StoreUnavailable
 from edge.ledger import FIRST_SHOWN
 from edge.loyalty import TierThresholds, upgraded_tier
@@ -29,6 +29,7 @@ from edge.writes import Applied, Group, Op, Program, erase_keys, session_unit, u
 
 NO_COUNTS: Mapping[str, int] = {}
 STAMP = re.compile(r"\d{4}-")  # a readable stored timestamp starts with a four-digit year
+ATTRIBUTION_OPS = frozenset({"XK", "XE", "XM", "XC"})
 STREAMS = ("events", "exposures")
 
 
@@ -59,6 +60,10 @@ class ProfileStore(Protocol):
         ...
 
     async def read_hash(self, unit: str, rel: str) -> dict[str, str]: ...
+
+    async def read_aggregate(self, name: str) -> list[dict[str, str]]:
+        """A partition hash of every partition (attribution aggregates, edge/attribution.py)."""
+        ...
 
     async def get_profile(self, user_id: str) -> tuple[Profile, np.ndarray | None] | None: ...
 
@@ -225,12 +230,16 @@ class MemoryStore:
         duplicates = 0
         for group in program:
             skip = 0  # ops withheld by a consent gate (W)
+            bound = ""  # the unit record of the group's attribution ops (XK)
             for op in group.ops:
                 if skip > 0:
                     skip -= 1
                     continue
                 if op.code == "W":
                     skip = int(op.args[0]) if self._withdrawn(group.unit, op.key) else 0
+                    continue
+                if op.code in ATTRIBUTION_OPS:
+                    bound = self._attribute(group.unit, op, bound)
                     continue
                 if op.code in ("G", "GI") and self._get(self._key(group.unit, op.key)) is not None:
                     duplicates += 1
@@ -248,6 +257,23 @@ class MemoryStore:
             return stored == "0"
         entry = self._profiles.get(unit_id(unit)) if rel == "profile" else None
         return entry is not None and entry[0].consent_personalization is False
+
+    def _attribute(self, unit: str, op: Op, bound: str) -> str:
+        """An attribution op (edge/attribution.py); returns the bound record key."""
+        key = self._key(unit, op.key)
+        if op.code == "XK":
+            return key
+        attribution.run_op(op.code, [str(a) for a in op.args], lambda: self._writable_hash(bound), self._writable_hash)
+        for name in (bound, key):  # an emptied hash disappears, as in Redis
+            if name in self._data and not self._data[name]:
+                self._delete(name)
+        if op.code == "XE":
+            self._expires[bound] = self._clock() + float(op.args[6])
+        return bound
+
+    async def read_aggregate(self, name: str) -> list[dict[str, str]]:
+        """The partition hashes `name` (`xa:<track>`, `da`) of every partition: one here."""
+        return [dict(self._hash(name))]
 
     def _run(self, unit: str, op: Op) -> str | None:
         """One op, with Redis semantics (an emptied hash or set disappears, EXPIRE needs the key)."""

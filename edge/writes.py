@@ -30,6 +30,7 @@ dicts, so both stores end in the same state. Values are strings; list fields are
     CD    key field value          DEL key when HGET field == value
     LP    key field json cap       list field: append the decoded JSON value, keep the last `cap` (ledger rows)
     BONUS key marker ts n row cap  once: HSETNX marker ts; if new, HINCRBY e:points n and append row to e:ledger
+    XK XE XM XC                    attribution: experiment records and aggregates (edge/attribution.py)
 """
 
 from __future__ import annotations
@@ -89,5 +90,5 @@ def register(rel: str) -> tuple[Op, Op]:
 
 def erase_keys(unit: str, indexed: list[str]) -> Group:
     """Delete every key of `unit`: the fixed ones and everything its index lists."""
-    fixed = ["profile", "session", "index", "links"]
+    fixed = ["profile", "session", "index", "links", "xp"]  # xp: edge/attribution.py
     return Group(unit, tuple(Op("D", rel) for rel in dict.fromkeys([*fixed, *indexed])))

@@ -28,6 +28,7 @@ import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +39,23 @@ from edge.cli import build_synthetic, load
 from edge.settings import Settings
 
 Post = Callable[[bytes], Awaitable[int]]
+ATTRIBUTION_EXPERIMENTS = """
+holdout: {percent: 5}
+experiments:
+  - key: bench-test
+    unit: user_id
+    arms: [{key: control, weight: 0.5}, {key: b, weight: 0.5}]
+"""
 
 
-def event_batches(n_calls: int, batch: int, products: list[str], seed: int = 1) -> list[bytes]:
-    """Request bodies: `n_calls` batches of `batch` events each."""
+def event_batches(
+    n_calls: int, batch: int, products: list[str], seed: int = 1, decisions: dict[int, str] | None = None
+) -> list[bytes]:
+    """Request bodies: `n_calls` batches of `batch` events each (with `decisions`: attributed, plus clicks)."""
     rng = random.Random(seed)
     kinds = ["view"] * 14 + ["add_to_cart"] * 2 + ["remove_from_cart", "search", "purchase", "wishlist_add"]
+    if decisions is not None:
+        kinds += ["click"] * 2
     bodies = []
     for _ in range(n_calls):
         events = []
@@ -58,6 +70,10 @@ def event_batches(n_calls: int, batch: int, products: list[str], seed: int = 1) 
                 event["product_id"] = rng.choice(products)
             if event["type"] == "purchase":
                 event.update(quantity=rng.randint(1, 3), price=round(rng.uniform(1, 40), 2))
+            if decisions is not None:  # attribution: the decision the session got (and a click's position)
+                event["decision_id"] = decisions[session]
+                if event["type"] == "click":
+                    event["position"] = rng.randint(1, 6)
             events.append(event)
         bodies.append(orjson.dumps({"events": events}))
     return bodies
@@ -77,15 +93,53 @@ async def drive(post: Post, bodies: list[bytes], concurrency: int) -> tuple[floa
             if status != 202:
                 raise SystemExit(f"unexpected status {status}")
 
+    server_cpu = redis_cpu()
+    cpu = time.process_time()
     started = time.perf_counter()
     await asyncio.gather(*(caller() for _ in range(concurrency)))
-    return time.perf_counter() - started, latencies
+    elapsed = time.perf_counter() - started
+    CPU["app"], CPU["redis"] = time.process_time() - cpu, redis_cpu() - server_cpu  # the last drive (after warm-up)
+    return elapsed, latencies
 
 
-async def in_process(settings: Settings, bodies: list[bytes], concurrency: int) -> tuple[float, list[float]]:
+CPU: dict[str, float] = {"app": 0.0, "redis": 0.0}  # CPU seconds of the measured run: this process, the Redis server
+REDIS_URL: list[str] = []
+
+
+def redis_cpu() -> float:
+    """CPU seconds the Redis server has used (INFO cpu); 0 without Redis. Robust to a busy machine, unlike wall time."""
+    if not REDIS_URL:
+        return 0.0
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL[0])
+    info = client.info("cpu")
+    client.close()
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
+async def decide_sessions(runtime: Any) -> dict[int, str]:
+    """One decision per bench session (enrolments and decision records to attribute to), written."""
+    from edge.requests import parse_decide
+
+    ids = {}
+    for session in range(1000):
+        body: dict[str, Any] = {"session_id": f"s-bench-{session}", "limit": 6}
+        if session % 3 == 0:
+            body["user_id"] = str(20000 + session % 600)
+        ids[session] = (await runtime.decider.decide(runtime.engine, parse_decide(body)))["decision_id"]
+    await runtime.decider.drain()
+    return ids
+
+
+async def in_process(
+    settings: Settings, bodies: list[bytes] | Callable[[dict[int, str]], list[bytes]], concurrency: int
+) -> tuple[float, list[float]]:
     """The app's ASGI callable with its lifespan, called directly (no socket, no HTTP parser)."""
     app = create_app(settings)
     async with app.router.lifespan_context(app) as state:
+        if callable(bodies):
+            bodies = bodies(await decide_sessions(state["runtime"]))
 
         async def post(body: bytes) -> int:
             scope = {"type": "http", "method": "POST", "path": "/v1/events", "raw_path": b"/v1/events",
@@ -158,19 +212,31 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--serve", action="store_true", help="drive a real `edge serve` process over HTTP")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--attribution",
+        action="store_true",
+        help="in-process: an experiment and a holdout, every session decided first, every event with its decision_id",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.artifacts or Path(tmp)
         if args.artifacts is None:
             build_synthetic(root, anchor=date.today())
         prefix = f"edge-bench-{uuid.uuid4().hex[:8]}"
-        settings = Settings(artifacts=root, build_if_missing=False, redis_url=args.redis, redis_prefix=prefix)
+        experiments = None
+        if args.attribution:
+            experiments = Path(tmp) / "experiments.yaml"
+            experiments.write_text(ATTRIBUTION_EXPERIMENTS)
+        settings = Settings(artifacts=root, build_if_missing=False, redis_url=args.redis, redis_prefix=prefix,
+                            experiments=experiments)  # fmt: skip
         if args.redis:
             load(settings, args.redis)
+            REDIS_URL.append(args.redis)
         from edge import artifacts
 
         products = [item.id for item in artifacts.load(root).items]
         bodies = event_batches(args.calls, args.batch, products)
+        attributed = partial(event_batches, args.calls, args.batch, products, 1)
         try:
             if args.serve:
                 process = serve(settings, args.port)
@@ -182,7 +248,8 @@ def main() -> None:
                     process.terminate()
                     process.wait(timeout=15)
             else:
-                elapsed, latencies = asyncio.run(in_process(settings, bodies, args.concurrency))
+                payload = attributed if args.attribution else bodies
+                elapsed, latencies = asyncio.run(in_process(settings, payload, args.concurrency))
         finally:
             if args.redis:
                 import redis
@@ -196,12 +263,16 @@ def main() -> None:
     latencies.sort()
     store = "redis" if args.redis else "embedded"
     mode = "edge serve (1 worker, HTTP)" if args.serve else "in-process ASGI"
-    print("| mode | store | batch | concurrency | events/s | calls/s | call p50 ms | call p99 ms |")
-    print("|---|---|---|---|---|---|---|---|")
+    mode += ", attributed" if args.attribution else ""
+    columns = ["mode", "store", "batch", "concurrency", "events/s", "calls/s", "call p50 ms", "call p99 ms"]
+    columns += ["app CPU µs/event", "Redis CPU µs/event"]
+    print("| " + " | ".join(columns) + " |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     print(
         f"| {mode} | {store} | {args.batch} | {args.concurrency} | {events / elapsed:,.0f} | "
         f"{args.calls / elapsed:,.0f} | {statistics.median(latencies):.2f} | "
-        f"{latencies[int(len(latencies) * 0.99)]:.2f} |"
+        f"{latencies[int(len(latencies) * 0.99)]:.2f} | "
+        f"{CPU['app'] / events * 1e6:.1f} | {CPU['redis'] / events * 1e6:.1f} |"
     )
 
 

@@ -133,6 +133,7 @@ CONTRACT_EVENT_TYPES = [
     "subscription_resume",
     "review",
     "activity",
+    "click",  # attribution (docs/reports.md)
 ]
 CONTRACT_OPERATIONS = {
     ("/v1/decide", "post"),
@@ -152,6 +153,9 @@ CONTRACT_OPERATIONS = {
     ("/demo", "get"),
     ("/demo/personas.json", "get"),
     ("/demo/explain", "post"),
+    ("/v1/reports/experiments/{key}", "get"),  # reports (docs/reports.md)
+    ("/v1/reports/personalization", "get"),
+    ("/reports", "get"),
 }
 ADMIN_OPERATIONS = {
     ("/v1/profiles/{user_id}", "get"),
@@ -162,6 +166,9 @@ ADMIN_OPERATIONS = {
     ("/v1/offers/verify/{code}", "get"),
     ("/v1/experiments", "get"),
     ("/v1/admin/reload", "post"),
+    ("/v1/reports/experiments/{key}", "get"),
+    ("/v1/reports/personalization", "get"),
+    ("/reports", "get"),
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 

@@ -4,7 +4,8 @@
 -- did not exist yet. Every op is checked before the first write, so a malformed program writes nothing.
 local program = cjson.decode(ARGV[1])
 local KNOWN = {G = 1, N = 1, X = 1, I = 1, F = 1, S = 1, SNX = 1, MAX = 1, LA = 1, LR = 1, LM = 1,
-               TIER = 1, HD = 1, SA = 1, E = 1, D = 1, CD = 1}
+               TIER = 1, HD = 1, SA = 1, E = 1, D = 1, CD = 1,
+               XK = 1, XE = 1, XM = 1, XC = 1}  -- the last four: attribution (edge/attribution.py)
 local RANK = {bronze = 1, silver = 2, gold = 3, platinum = 4}
 -- loyalty ops (edge/ledger.py): LP appends a JSON value to a list field, BONUS credits points once
 KNOWN.LP = 1
@@ -81,16 +82,88 @@ local function tier_for(spend, s, g, p)
   return 'bronze'
 end
 
+-- attribution (edge/attribution.py has the same ops on dicts) ------------------------------------
+local METRICS = {'conversion', 'revenue', 'add_to_cart', 'click', 'redemption'}
+local ALL = '*'
+
+local function split(text)
+  local parts = {}
+  for part in string.gmatch(text .. '|', '([^|]*)|') do parts[#parts + 1] = part end
+  return parts
+end
+
+local function add(key, field, by, float)
+  if float then redis.call('HINCRBYFLOAT', key, field, by) else redis.call('HINCRBY', key, field, by) end
+end
+
+local function exposure(record, base, op)
+  local track, arm, segment, day = op[3], op[4], op[7], op[8]
+  local value = table.concat({arm, op[5], op[6], segment, '0', '0', '0', '0', '0'}, '|')
+  if redis.call('HSETNX', record, track, value) == 1 then
+    local agg = base .. ':' .. track
+    add(agg, arm .. '|' .. ALL .. '|n', 1)
+    if segment ~= '' then add(agg, arm .. '|' .. segment .. '|n', 1) end
+    add(agg, arm .. '|#|' .. day .. '|n', 1)
+  end
+  redis.call('EXPIRE', record, op[9])
+end
+
+local function metric_event(record, base, op)
+  local ts, day = tonumber(op[3]), op[4]
+  local flat = redis.call('HGETALL', record)
+  for i = 1, #flat, 2 do
+    local track, parts = flat[i], split(flat[i + 1])
+    local start, window = tonumber(parts[2]), tonumber(parts[3])
+    if ts >= start and ts <= start + window then
+      local arm, segment, agg = parts[1], parts[4], base .. ':' .. flat[i]
+      local changed = false
+      for m = 1, 5 do
+        local delta = tonumber(op[4 + m])
+        if delta > 0 then
+          local old = tonumber(parts[4 + m])
+          local revenue = METRICS[m] == 'revenue'
+          local new = revenue and (old + delta) or 1
+          if new ~= old then
+            changed = true
+            parts[4 + m] = revenue and string.format('%.17g', new) or '1'
+            local segments = {ALL}
+            if segment ~= '' then segments[2] = segment end
+            for _, seg in ipairs(segments) do
+              add(agg, arm .. '|' .. seg .. '|' .. METRICS[m] .. '|s', revenue and string.format('%.17g', new - old) or 1, revenue)
+              add(agg, arm .. '|' .. seg .. '|' .. METRICS[m] .. '|q', revenue and string.format('%.17g', new * new - old * old) or 1, revenue)
+            end
+            if m == 1 then add(agg, arm .. '|#|' .. day .. '|c', 1) end
+          end
+        end
+      end
+      if changed then redis.call('HSET', record, track, table.concat(parts, '|')) end
+    end
+  end
+end
+
 local created = {}
 local duplicates = 0
 for _, group in ipairs(program) do
   local skip = 0  -- [issue 9] ops left to skip after a W op
+  local bound = nil  -- the unit record the attribution ops of this group work on (XK)
   for _, op in ipairs(group) do
     local code, key = op[1], KEYS[op[2]]
     if skip > 0 then
       skip = skip - 1
     elseif code == 'W' then
       if withdrawn(key) then skip = tonumber(op[3]) end
+    elseif code == 'XK' then
+      bound = key
+    elseif code == 'XE' then
+      exposure(bound, key, op)
+    elseif code == 'XM' then
+      metric_event(bound, key, op)
+    elseif code == 'XC' then
+      local amount = tonumber(op[4])
+      for i = 5, #op do
+        redis.call('HINCRBY', key, op[i] .. '|' .. op[3], 1)
+        if amount > 0 then redis.call('HINCRBYFLOAT', key, op[i] .. '|revenue', op[4]) end
+      end
     elseif code == 'G' then
       if not redis.call('SET', key, op[4] or '1', 'NX', 'EX', op[3]) then
         duplicates = duplicates + 1
