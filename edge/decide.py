@@ -25,7 +25,7 @@ from edge.errors import DependencyError
 from edge.experiments import ArmAssignment, Assignment, ExperimentsConfig, assign
 from edge.exposures import Exposure, exposure_program
 from edge.ranking import RankingParams
-from edge.recommend import Model, Signals, recommend
+from edge.recommend import Model, Signals, recommend, uses_ranker
 from edge.requests import DecideRequest, SessionSignals
 from edge.segments import assign_segment
 from edge.sessions import SessionPolicy, merged_signals
@@ -311,7 +311,11 @@ def decide_from_snapshot(
             "model_version": model.version,
             "content_version": content.version,
             "experiments_version": engine.experiments.version,
-            "ranking": {"strategy": params.strategy, "max_category_share": round(params.max_category_share, 4)},
+            "ranking": {
+                "strategy": params.strategy if params.strategy != "learned" or model.ranker else "blend",
+                "ranker": model.ranker if uses_ranker(model, params) else None,
+                "max_category_share": round(params.max_category_share, 4),
+            },
             "signals": {
                 "viewed": len(signals.viewed),
                 "cart": len(signals.cart),

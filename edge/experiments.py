@@ -36,7 +36,7 @@ REASONS: Final = frozenset(
     "similar_to_viewed in_cart_complement bought_together for_you preference trending_local best_seller on_sale".split()
 )
 PLACEHOLDERS: Final = frozenset({"first_name", "points", "tier", "discount_pct"})
-STRATEGIES: Final = frozenset({"blend", "popular"})
+STRATEGIES: Final = frozenset({"learned", "blend", "popular"})
 MAX_CATEGORY_SHARE: Final = 1 / 3
 WEIGHT_SUM_EPSILON: Final = 1e-6
 DEFAULT_HOLDOUT_SEED: Final = "holdout"
@@ -52,7 +52,7 @@ _EXPERIMENT_FIELDS: Final = frozenset(
 )
 _NAMESPACE_FIELDS: Final = frozenset({"id", "start", "end"})
 _ARM_FIELDS: Final = frozenset({"key", "description", "weight", "variant", "content", "ranking"})
-_RANKING_FIELDS: Final = frozenset({"weights", "max_category_share", "strategy"})
+_RANKING_FIELDS: Final = frozenset({"weights", "max_category_share", "strategy", "ranker"})
 
 
 def _frozen_mapping() -> Mapping[str, Any]:
@@ -362,6 +362,8 @@ def _ranking(value: object, path: str) -> Mapping[str, object]:
         if strategy not in STRATEGIES:
             raise _Invalid(f"{path}.strategy", f"must be one of {', '.join(sorted(STRATEGIES))}, got {strategy!r}")
         ranking["strategy"] = strategy
+    if "ranker" in raw:
+        ranking["ranker"] = _text(raw["ranker"], f"{path}.ranker")
     return MappingProxyType(ranking)
 
 

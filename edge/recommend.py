@@ -18,6 +18,7 @@ import numpy as np
 from edge.artifacts import Artifacts, Popularity
 from edge.catalog import Catalog
 from edge.index import ItemIndex
+from edge.learned import Learned, Pool, ease_scores, ease_source, pool, recent_source
 from edge.memo import Memo
 from edge.ranking import (
     REASON_CODE,
@@ -54,6 +55,9 @@ class Model:
     popular_sources: Mapping[str, tuple[Source, ...]]  # country ("" = elsewhere) -> non-personal sources
     backfill: tuple[Candidate, ...]  # every popular item, to top up short lists
     per_source: int = 60
+    learned: Learned | None = None  # EASE, item facts, duplicate groups and ranker trees (ranking.npz)
+    prices: np.ndarray = field(default_factory=lambda: np.zeros(0))  # float64 list price per row
+    groups: Sequence[int] | None = None  # near-duplicate group per row (-1 = none), as a list
     searches: Memo[tuple[list[int], list[float]]] = field(default_factory=lambda: Memo(SEARCH_MEMO))
     _blended: dict[tuple[str, tuple[float, ...]], tuple[list[Candidate], dict[int, float]]] = field(
         default_factory=dict
@@ -81,10 +85,18 @@ class Model:
             for row, score in zip(ranked.tolist(), rank_scores(len(ranked)), strict=True)
         )
         neighbours = tuple(tuple(r for r in row if r >= 0) for row in art.neighbors[:, :NEIGHBOURS_PER_ANCHOR].tolist())
+        learned = art.learned
         return cls(
             art.version, art.path, catalog, index, neighbours, pop, by_category, popular, backfill, per_source,
-            Memo(search_memo),
+            learned, np.array([item.price for item in art.items], dtype=np.float64),
+            learned.duplicate_group.tolist() if learned is not None else None, Memo(search_memo),
         )  # fmt: skip
+
+    @property
+    def ranker(self) -> str | None:
+        """The name of the build's trained ranker, if it has one."""
+        trees = self.learned.trees if self.learned is not None else None
+        return trees.name if trees is not None else None
 
     def popular_list(self, country: str | None, params: RankingParams, limit: int) -> list[Ranked]:
         """The finished non-personal list for a country (nothing excluded), as every anonymous first
@@ -96,7 +108,10 @@ class Model:
             popular, _ = self.popular_candidates(place, params.weights)
             nothing: frozenset[int] = frozenset()
             blocked = (self.catalog.out_of_stock_rows.get(place, nothing), nothing)
-            found = fill(popular, blocked, self.catalog.category_list, limit, params.max_category_share, self.backfill)
+            found = fill(
+                popular, blocked, self.catalog.category_list, limit, params.max_category_share, self.backfill,
+                self.groups,
+            )  # fmt: skip
             if len(self._popular_lists) < 4096:
                 self._popular_lists[key] = found
         return found
@@ -237,7 +252,7 @@ def personal_sources(
     per_category: int = 1_000_000,
 ) -> list[Source]:
     """The sources only this visitor's signals produce; index searches over-fetch past what is blocked."""
-    if params.strategy != "blend":
+    if params.strategy == "popular":
         return []
     categories = model.catalog.category_list
     sources: list[Source | None] = []
@@ -260,8 +275,59 @@ def personal_sources(
     return [s for s in sources if s is not None]
 
 
+def uses_ranker(model: Model, params: RankingParams) -> bool:
+    """True when this decision is ordered by the build's trained ranker."""
+    name = model.ranker
+    return params.strategy == "learned" and name is not None and params.ranker in (None, name)
+
+
+def learned_pool(
+    model: Model, signals: Signals, params: RankingParams, limit: int
+) -> tuple[Pool, tuple[Container[int], Container[int]]]:
+    """Every source's candidates for these signals with their ranker features, and the blocked rows."""
+    learned = model.learned
+    if learned is None:
+        raise ValueError("this build has no learned-ranking arrays")
+    k = min(params.per_source, max(3 * limit, 24))
+    blocked = blocked_rows(model, signals)
+    per_category = 2 * category_cap(limit, params.max_category_share)
+    keyed: list[tuple[str, Source]] = [
+        (s.reason, s) for s in personal_sources(model, signals, params, k, blocked, per_category)
+    ]
+    history = [*signals.purchased, *signals.wishlist, *signals.viewed, *signals.cart]
+    ease = ease_scores(learned, history)
+    found = ease_source(ease, k, blocked[1])
+    if found is not None:
+        keyed.append(("ease", found))
+    keyed.append(("recent_popular", recent_source(learned, k)))
+    place = signals.country if signals.country is not None and signals.country in model.popular_sources else ""
+    keyed.extend((s.reason, s) for s in model.popular_sources[place])
+    vector = signals.user_vector
+    taste = (model.index.vectors, vector) if vector is not None else None
+    categories, prices = model.catalog.category_codes, model.prices
+    return pool(learned, keyed, blocked, history, categories, prices, params.weights, taste, ease), blocked
+
+
+def recommend_learned(model: Model, signals: Signals, limit: int, params: RankingParams) -> list[Ranked]:
+    """The list ordered by the trained ranker over every source's candidates (then the usual caps)."""
+    learned = model.learned
+    assert learned is not None and learned.trees is not None
+    found, blocked = learned_pool(model, signals, params, limit)
+    scores = learned.trees.predict(found.features)
+    shown = 1.0 / (1.0 + np.exp(-scores))  # the response's score: the ranker's, squashed into (0, 1)
+    reasons = found.reasons
+    candidates = sorted(
+        zip(shown.tolist(), (-found.rows).tolist(), (REASON_CODE[r] for r in reasons), strict=True), reverse=True
+    )
+    categories = model.catalog.category_list
+    return fill(candidates, blocked, categories, limit, params.max_category_share, model.backfill, model.groups)
+
+
 def recommend(model: Model, signals: Signals, limit: int, params: RankingParams) -> list[Ranked]:
     """The ranked product list for these signals."""
+    personal_signals = signals.viewed or signals.cart or signals.purchased or signals.wishlist
+    if uses_ranker(model, params) and (personal_signals or signals.user_vector is not None):
+        return recommend_learned(model, signals, limit, params)
     k = min(params.per_source, max(3 * limit, 24))
     blocked = blocked_rows(model, signals)
     share = params.max_category_share
@@ -273,4 +339,4 @@ def recommend(model: Model, signals: Signals, limit: int, params: RankingParams)
     candidates: Iterable[Candidate] = popular
     if personal:  # both lists are best first: merge lazily, select stops after `limit` picks
         candidates = heapq.merge(blend(personal, params.weights, popular_score), popular, reverse=True)
-    return fill(candidates, blocked, model.catalog.category_list, limit, share, model.backfill)
+    return fill(candidates, blocked, model.catalog.category_list, limit, share, model.backfill, model.groups)

@@ -179,7 +179,7 @@ INVALID: list[tuple[Callable[[dict[str, Any]], None], str, str]] = [
     (_set("experiments.0.arms.1.ranking", {"weights": {"for_you": -1}}), ".ranking.weights.for_you", "non-negative"),
     (_set("experiments.0.arms.1.ranking", {"max_category_share": 0.5}), ".ranking.max_category_share", "(0, 1/3]"),
     (_set("experiments.0.arms.1.ranking", {"max_category_share": 0}), ".ranking.max_category_share", "(0, 1/3]"),
-    (_set("experiments.0.arms.1.ranking", {"strategy": "random"}), ".arms[1].ranking.strategy", "blend, popular"),
+    (_set("experiments.0.arms.1.ranking", {"strategy": "random"}), ".arms[1].ranking.strategy", "learned, popular"),
     (_set("experiments.0.arms.1.ranking", {"boost": 2}), ".arms[1].ranking.boost", "unknown field"),
     (_set("experiments.0.arms.1.content", {"nl-NL": {"greeting": "Hoi"}}), ".content.nl-NL", "2-letter"),
     (_set("experiments.0.arms.1.content", {"en": {"greeting": "Hi {0}"}}), ".content.en.greeting", "placeholder {0}"),
