@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from edge import placements as placements_mod
 from edge.errors import ConfigError
 from edge.profiles import TIERS
 from edge.segments import SEGMENTS, SegmentRules
@@ -85,6 +86,7 @@ class Content:
     campaign_titles: Mapping[str, Texts]
     segments: Mapping[str, SegmentContent]
     occasions: Mapping[str, SegmentContent]
+    placements: placements_mod.Placements = field(default_factory=placements_mod.Placements)  # pages, boosts
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +200,7 @@ def parse_content(raw: Any, source: str, version: str) -> Content:
         campaign_titles={str(k): p.texts(v, f"campaigns.titles.{k}") for k, v in titles.items()},
         segments=segments,
         occasions=occasions,
+        placements=placements_mod.parse(data, source),
     )
 
 
@@ -360,6 +363,8 @@ def choose(
     source = content.occasions.get(occasion) if occasion else None
     greeting_source = source or segment
     cta_source = source or segment
+    if source is None and visitor.segment != "campaign" and visitor.campaign in content.campaign_titles:
+        cta_source = content.segments["campaign"]  # a member from a campaign: their greeting, the campaign's CTA
     discount = 0
     offer_code = None
     offer = cta_source.cta.offer
@@ -396,7 +401,7 @@ def choose(
     else:
         cta_template = cta.text[lang] if offer_code else cta.text_without_offer[lang]
     url = cta.url
-    if visitor.segment == "campaign" and visitor.campaign in content.campaign_titles:
+    if cta_source is content.segments["campaign"] and visitor.campaign in content.campaign_titles:
         url = f"{url.rstrip('/')}/{visitor.campaign}"
     offer_json = None
     if offer_code is not None:

@@ -14,7 +14,7 @@ import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -24,8 +24,9 @@ from edge.content import Content, Overrides, Visitor, language_for
 from edge.errors import DependencyError
 from edge.experiments import ArmAssignment, Assignment, ExperimentsConfig, assign
 from edge.exposures import Exposure, exposure_program
+from edge.pages import PageContext, place
 from edge.ranking import RankingParams
-from edge.recommend import Model, Signals, recommend, uses_ranker
+from edge.recommend import Model, Signals, uses_ranker
 from edge.requests import DecideRequest, SessionSignals
 from edge.segments import assign_segment
 from edge.sessions import SessionPolicy, merged_signals
@@ -232,6 +233,8 @@ def decide_from_snapshot(
             "locale": lang,
             "utm_source": session.utm.source,
             "utm_campaign": session.utm.campaign,
+            "weather": request.weather,
+            "region": request.location.region,
         },
         forced_arms,
     )
@@ -265,7 +268,24 @@ def decide_from_snapshot(
             country=country,
             exclude=exclude,
         )
-    ranked = recommend(model, signals, request.limit, params)
+    context = PageContext(
+        page=request.page,
+        product_id=request.product_id,
+        category=request.category,
+        query=request.query,
+        searches=session.searches if not assignment.holdout else (),
+        campaign=session.utm.campaign if not assignment.holdout else None,
+        attributes={"weather": request.weather, "device": request.device, "region": request.location.region},
+    )
+    placements = content.placements
+    ranked = place(model, placements, context, signals, request.limit, params)
+    # personalized: the profile or the session (a campaign arrival) chose the segment's page, or the
+    # session's signals (viewed, cart, searches) changed the products
+    changed = profile is not None or segment != "new_visitor"
+    if not changed and (signals.viewed or signals.cart or signals.purchased or signals.wishlist or context.searches):
+        anonymous = Signals(country=signals.country, exclude=signals.exclude)
+        baseline = place(model, placements, replace(context, searches=()), anonymous, request.limit, params)
+        changed = [r.row for r in baseline] != [r.row for r in ranked]
     if assignment.holdout:
         page = content_mod.default_page(content, lang, local_now)
     else:
@@ -276,10 +296,10 @@ def decide_from_snapshot(
             points=profile.points if profile else None,
             birthday=profile.birthday if profile else None,
             joined_at=profile.joined_at if profile else None,
-            campaign=session.utm.campaign if segment == "campaign" else None,
+            campaign=session.utm.campaign,
         )
         page = content_mod.choose(content, visitor, lang, local_now, now, snapshot.offers_shown, overrides)
-    personalized = not assignment.holdout and allowed and (profile is not None or not session.empty)
+    personalized = not assignment.holdout and allowed and changed
     item_json = catalog.item_json
     body: dict[str, Any] = {
         "decision_id": new_decision_id(),

@@ -29,7 +29,7 @@ Unit = Literal["user_id", "session_id"]
 
 UNITS: Final[tuple[Unit, ...]] = ("user_id", "session_id")
 TARGETING_KEYS: Final = frozenset(
-    {"segment", "tier", "country", "device", "page", "locale", "utm_source", "utm_campaign"}
+    {"segment", "tier", "country", "device", "page", "locale", "utm_source", "utm_campaign", "weather", "region"}
 )
 # The contract's product reasons (docs: POST /v1/decide, products[].reason).
 REASONS: Final = frozenset(

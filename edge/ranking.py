@@ -27,6 +27,12 @@ Reason = Literal[
     "trending_local",
     "best_seller",
     "on_sale",
+    "similar_item",
+    "campaign",
+    "search",
+    "context",
+    "add_on",
+    "category",
 ]
 REASONS: tuple[Reason, ...] = (
     "similar_to_viewed",
@@ -37,6 +43,12 @@ REASONS: tuple[Reason, ...] = (
     "trending_local",
     "best_seller",
     "on_sale",
+    "similar_item",  # product page: like the product shown
+    "campaign",  # the visit's campaign (content file `campaigns.products`)
+    "search",  # matches the search query or the visit's recent searches
+    "context",  # a weather / device / region boost (content file `boosts`)
+    "add_on",  # cart page: a small add-on under the price cap
+    "category",  # category page: the category's items
 )
 REASON_CODE = {reason: code for code, reason in enumerate(REASONS)}
 DEFAULT_WEIGHTS: Mapping[str, float] = {

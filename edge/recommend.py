@@ -9,6 +9,7 @@ tables as lists) is prepared once when a build is loaded.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable, Container, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from edge.catalog import Catalog
 from edge.index import ItemIndex
 from edge.learned import Learned, Pool, ease_scores, ease_source, pool, recent_source
 from edge.memo import Memo
+from edge.placements import Match
 from edge.ranking import (
     REASON_CODE,
     Candidate,
@@ -31,6 +33,7 @@ from edge.ranking import (
     fill,
     rank_scores,
 )
+from edge.textindex import TextIndex
 
 RECENT_VIEWS = 5  # views that shape `similar_to_viewed`
 RECENT_PURCHASES = 5  # purchases whose neighbours are `bought_together`
@@ -58,6 +61,8 @@ class Model:
     learned: Learned | None = None  # EASE, item facts, duplicate groups and ranker trees (ranking.npz)
     prices: np.ndarray = field(default_factory=lambda: np.zeros(0))  # float64 list price per row
     groups: Sequence[int] | None = None  # near-duplicate group per row (-1 = none), as a list
+    text: TextIndex = field(default_factory=lambda: TextIndex({}, {}, ()))  # names and categories -> rows
+    matches: dict[Match, list[int]] = field(default_factory=dict)  # content rule -> its rows (memo)
     searches: Memo[tuple[list[int], list[float]]] = field(default_factory=lambda: Memo(SEARCH_MEMO))
     _blended: dict[tuple[str, tuple[float, ...]], tuple[list[Candidate], dict[int, float]]] = field(
         default_factory=dict
@@ -89,7 +94,8 @@ class Model:
         return cls(
             art.version, art.path, catalog, index, neighbours, pop, by_category, popular, backfill, per_source,
             learned, np.array([item.price for item in art.items], dtype=np.float64),
-            learned.duplicate_group.tolist() if learned is not None else None, Memo(search_memo),
+            learned.duplicate_group.tolist() if learned is not None else None,
+            TextIndex.from_items(art.items, pop.global_rows.tolist()), {}, Memo(search_memo),
         )  # fmt: skip
 
     @property
@@ -308,7 +314,9 @@ def learned_pool(
     return pool(learned, keyed, blocked, history, categories, prices, params.weights, taste, ease), blocked
 
 
-def recommend_learned(model: Model, signals: Signals, limit: int, params: RankingParams) -> list[Ranked]:
+def recommend_learned(
+    model: Model, signals: Signals, limit: int, params: RankingParams, lead: Sequence[Candidate] = ()
+) -> list[Ranked]:
     """The list ordered by the trained ranker over every source's candidates (then the usual caps)."""
     learned = model.learned
     assert learned is not None and learned.trees is not None
@@ -320,23 +328,28 @@ def recommend_learned(model: Model, signals: Signals, limit: int, params: Rankin
         zip(shown.tolist(), (-found.rows).tolist(), (REASON_CODE[r] for r in reasons), strict=True), reverse=True
     )
     categories = model.catalog.category_list
-    return fill(candidates, blocked, categories, limit, params.max_category_share, model.backfill, model.groups)
+    ordered = itertools.chain(lead, candidates)
+    return fill(ordered, blocked, categories, limit, params.max_category_share, model.backfill, model.groups)
 
 
-def recommend(model: Model, signals: Signals, limit: int, params: RankingParams) -> list[Ranked]:
-    """The ranked product list for these signals."""
+def recommend(
+    model: Model, signals: Signals, limit: int, params: RankingParams, lead: Sequence[Candidate] = ()
+) -> list[Ranked]:
+    """The ranked product list for these signals; `lead` (best first) goes ahead of the ranked candidates."""
     personal_signals = signals.viewed or signals.cart or signals.purchased or signals.wishlist
     if uses_ranker(model, params) and (personal_signals or signals.user_vector is not None):
-        return recommend_learned(model, signals, limit, params)
+        return recommend_learned(model, signals, limit, params, lead)
     k = min(params.per_source, max(3 * limit, 24))
     blocked = blocked_rows(model, signals)
     share = params.max_category_share
     per_category = 2 * category_cap(limit, share)  # room for the blend to choose within a category
     personal = personal_sources(model, signals, params, k, blocked, per_category)
-    if not personal and not blocked[1]:
+    if not personal and not blocked[1] and not lead:
         return model.popular_list(signals.country, params, limit)
     popular, popular_score = model.popular_candidates(signals.country, params.weights)
     candidates: Iterable[Candidate] = popular
     if personal:  # both lists are best first: merge lazily, select stops after `limit` picks
         candidates = heapq.merge(blend(personal, params.weights, popular_score), popular, reverse=True)
+    if lead:
+        candidates = itertools.chain(lead, candidates)
     return fill(candidates, blocked, model.catalog.category_list, limit, share, model.backfill, model.groups)

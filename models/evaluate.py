@@ -45,6 +45,8 @@ from models.sources import read_source
 RECENT_DAYS = 30
 VALIDATION_DAYS = 31  # tune() validates on the last month before the test split
 TARGET_LIFT = 0.20  # the model should beat recent popularity on recall@k by this much
+WITHOUT_DUPLICATE_RULE = "model without the near-duplicate rule"
+DUPLICATE_RULE_MAX_COST = 0.02  # the near-duplicate rule may cost at most this share of recall@k
 RANKER_LIFT = 0.10  # the learned ranker should beat the best single source by this much (recall and NDCG)
 
 
@@ -114,6 +116,7 @@ def evaluate_dataset(
         "model_vs_recent_popularity_recall": None if lift is None else round(lift, 4),
         "target_met": bool(methods["model"]["recall"] > 0 if lift is None else lift >= TARGET_LIFT),
         "model_vs_best_source": vs_best,
+        "duplicate_rule": duplicate_rule(methods),
         "ranker": fitted.report if fitted else None,
         "als": asdict(als),
         "took_s": round(time.perf_counter() - started, 2),
@@ -198,10 +201,12 @@ def served_lists(
     categories, share = catalog.category_list, ranking.max_category_share
     used: set[str] = set()
     out: dict[str, list[list[str]]] = {f"source:{key}": [] for key in SOURCE_KEYS}
-    out["blend"], out["model"] = [], []
+    out["blend"], out["model"], out[WITHOUT_DUPLICATE_RULE] = [], [], []
+    undeduplicated = replace(model, groups=None)
     for user in users:
         signals = customer_signals(model, art, user, position)
         out["model"].append([ids[r.row] for r in recommend(model, signals, k, ranking)])
+        out[WITHOUT_DUPLICATE_RULE].append([ids[r.row] for r in recommend(undeduplicated, signals, k, ranking)])
         out["blend"].append([ids[r.row] for r in recommend(model, signals, k, blend)])
         found, blocked = learned_pool(model, signals, ranking, k)
         for column, key in enumerate(SOURCE_KEYS):
@@ -214,6 +219,19 @@ def served_lists(
             chosen = fill(candidates, blocked, categories, k, share, model.backfill, model.groups)
             out[f"source:{key}"].append([ids[r.row] for r in chosen])
     return {name: lists for name, lists in out.items() if not name.startswith("source:") or name[7:] in used}
+
+
+def duplicate_rule(methods: Mapping[str, Mapping[str, float]]) -> dict[str, Any] | None:
+    """What the near-duplicate rule costs in recall@k and gains in diversity (served model vs without it)."""
+    without = methods.get(WITHOUT_DUPLICATE_RULE)
+    if without is None or without["recall"] <= 0:
+        return None
+    cost = 1.0 - methods["model"]["recall"] / without["recall"]
+    return {
+        "recall_cost": round(cost, 4),
+        "diversity": [without.get("diversity", 0.0), methods["model"].get("diversity", 0.0)],
+        "target_met": bool(cost <= DUPLICATE_RULE_MAX_COST),
+    }
 
 
 def intra_list_diversity(lists: Sequence[Sequence[str]], row_of: Mapping[str, int], vectors: np.ndarray) -> float:
@@ -299,5 +317,12 @@ def to_markdown(result: Mapping[str, Any]) -> str:
             f"learned ranker vs best single source ({vs_best['best_source']}): "
             f"recall@{k} {vs_best['recall_lift']:+.1%}, "
             f"NDCG@{k} {vs_best['ndcg_lift']:+.1%} (target +{RANKER_LIFT:.0%} on both: {verdict})"
+        )
+    rule = result.get("duplicate_rule")
+    if rule:
+        verdict = "met" if rule["target_met"] else "missed"
+        lines.append(
+            f"near-duplicate rule: recall@{k} cost {rule['recall_cost']:+.1%} (at most {DUPLICATE_RULE_MAX_COST:.0%}: "
+            f"{verdict}), intra-list diversity {rule['diversity'][0]:.3f} -> {rule['diversity'][1]:.3f}"
         )
     return "\n".join(lines)
