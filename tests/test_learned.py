@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import lightgbm
 import numpy as np
@@ -119,3 +120,40 @@ def test_pool_merges_sources_and_drops_blocked_rows() -> None:
     assert n_sources == [1, 2, 1, 1]
     assert found.reasons[1] == "for_you"  # 0.5 x 1.0 beats 1.0 x 0.2
     assert found.features[1, FEATURES.index("score_best_seller")] == 1.0
+
+
+def test_a_real_data_build_ships_a_ranker_that_arms_can_switch_off(tmp_path: Path) -> None:
+    from datetime import date
+
+    from edge import artifacts
+    from edge.index import ItemIndex
+    from edge.ranking import RankingParams
+    from edge.recommend import Model, recommend, uses_ranker
+    from models.evaluate import customer_signals
+    from models.realdata import build_real
+    from models.sources import write_generic
+    from models.synthetic import generate
+
+    data = tmp_path / "data"
+    write_generic(generate(n_items=500, n_customers=700, seed=11, anchor=date(2011, 12, 1)), data)
+    build_real(data, tmp_path / "art", log=lambda _: None, evaluate_split=None)
+    art = artifacts.load(tmp_path / "art")
+    assert art.learned is not None and art.learned.trees is not None
+    name = art.manifest["ranker"]["name"]
+    assert art.learned.trees.name == name and art.manifest["ranker"]["features"] == list(FEATURES)
+    model = Model.from_artifacts(art, ItemIndex.load(art.index_path, art.item_vectors))
+    position = {str(p["user_id"]): i for i, p in enumerate(art.profiles)}
+    users = [str(p["user_id"]) for p in art.profiles if len(p.get("purchased") or ()) >= 5][:40]
+    learned, pinned, blend = RankingParams(), RankingParams(ranker=name), RankingParams(strategy="blend")
+    other = RankingParams(ranker="gbdt-some-older-version")
+    assert uses_ranker(model, learned) and uses_ranker(model, pinned)
+    assert not uses_ranker(model, blend) and not uses_ranker(model, other)
+    differ = 0
+    for user in users:
+        signals = customer_signals(model, art, user, position)
+        by_ranker = [r.row for r in recommend(model, signals, 10, learned)]
+        by_blend = [r.row for r in recommend(model, signals, 10, blend)]
+        assert [r.row for r in recommend(model, signals, 10, pinned)] == by_ranker
+        assert [r.row for r in recommend(model, signals, 10, other)] == by_blend  # a pinned version not live: blend
+        differ += by_ranker != by_blend
+    assert differ > len(users) // 2
