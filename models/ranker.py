@@ -11,6 +11,12 @@
                      evaluates
 
 The evaluation calls `fit` with the data before its test split, so the trees never see the test.
+
+Time of week: a feature "the item's sales lift at the visit's day part x weekday/weekend" (the
+visit time taken as the customer's first purchase in the window) was measured on Online Retail and
+left out: recall@10 over the best source stayed at +10.7 %, NDCG@10 fell from +10.5 % to +10.0 %.
+The shop is a wholesaler whose orders come in on weekday office hours, so when a customer visits
+says little about what they buy next.
 LightGBM is used at build time only: the service evaluates the exported arrays in numpy.
 """
 
