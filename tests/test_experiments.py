@@ -162,7 +162,7 @@ INVALID: list[tuple[Callable[[dict[str, Any]], None], str, str]] = [
     (_set("experiments.0.unit", "device_id"), "experiments[0] (exp).unit", "must be one of user_id, session_id"),
     (_set("experiments.0.version", 0), "experiments[0] (exp).version", "must be an integer >= 1"),
     (_set("experiments.0.key", "has space"), "experiments[0].key", "must be 1-64 characters"),
-    (_set("experiments.0.when", {"weather": ["rain"]}), "experiments[0] (exp).when.weather", "unknown targeting"),
+    (_set("experiments.0.when", {"mood": ["calm"]}), "experiments[0] (exp).when.mood", "unknown targeting"),
     (_set("experiments.0.when", {"country": "NL"}), "experiments[0] (exp).when.country", "must be a list"),
     (_set("experiments.0.when", {"country": []}), "experiments[0] (exp).when.country", "at least one allowed value"),
     (

@@ -143,3 +143,29 @@ def test_near_duplicates_one_in_the_top_6_two_in_12(client: TestClient, build: a
 def test_bad_context_fields_are_named(client: TestClient) -> None:
     response = client.post("/v1/decide", json={"session_id": "s", "context": {"query": 7}})
     assert response.status_code == 422 and response.json()["error"]["field"] == "context.query"
+
+
+def test_experiments_can_target_weather_and_region(settings: Any, tmp_path: Path) -> None:
+    from edge.app import create_app
+    from edge.settings import Settings
+
+    path = tmp_path / "experiments.yaml"
+    path.write_text(
+        "experiments:\n"
+        "  - key: rainy-days\n"
+        "    arms: [{key: a, weight: 0.5}, {key: b, weight: 0.5, ranking: {strategy: blend}}]\n"
+        "    when: {weather: [rain], region: [NH]}\n"
+    )
+    app = create_app(
+        Settings(
+            artifacts=settings.artifacts, admin_token=settings.admin_token, build_if_missing=False, experiments=path
+        )
+    )
+    with TestClient(app) as client:
+        where = {"country": "NL", "region": "NH"}
+        rain = decide(client, location=where, context={"weather": "rain"})
+        assert [e["key"] for e in rain["experiments"]] == ["rainy-days"]
+        assert decide(client, location=where, context={"weather": "sun"})["experiments"] == []
+        assert (
+            decide(client, location={"country": "NL", "region": "ZH"}, context={"weather": "rain"})["experiments"] == []
+        )
