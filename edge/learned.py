@@ -99,11 +99,13 @@ class Trees:
         n, width = x.shape
         if n == 0:
             return np.zeros(0)
-        flat = np.ascontiguousarray(x, dtype=np.float64).ravel()
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        flat = x.ravel()
         offset = (np.arange(n, dtype=np.int32) * width)[:, None]
-        node = np.broadcast_to(self.roots, (n, len(self.roots)))
         feature, threshold, left = self.feature, self.threshold, self.left
-        for _ in range(self.depth):
+        roots = self.roots  # the first level is the same node for every row: compare whole columns
+        node = left.take(roots) + (x.take(feature.take(roots), axis=1) > threshold.take(roots))
+        for _ in range(self.depth - 1):
             value = flat.take(feature.take(node) + offset)
             node = left.take(node) + (value > threshold.take(node))
         scores: np.ndarray = self.leaf.take(node - len(feature)).sum(axis=1)
