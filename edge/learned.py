@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Container, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,71 @@ EASE_DECAY = 0.95  # weight per step back in the visitor's history (recency-weig
 _SOURCE_COLUMN = {key: i for i, key in enumerate(SOURCE_KEYS)}
 
 
+TABLE_DEPTH = 3  # trees up to this depth are scored through a leaf table (2**7 codes per tree)
+_TABLE_NODES = 2**TABLE_DEPTH  # comparisons per tree in the table form (7 nodes + 1 always-false pad)
+
+
+_ROWS_STEP = 64  # the table form pads the candidates to a multiple of this (flat, same-shape comparisons)
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """Trees of depth <= TABLE_DEPTH in the form `Trees.predict` evaluates without any traversal.
+
+    Every distinct (feature, threshold) split is compared once for all rows (`feature`, `threshold`,
+    a last always-false row for padding); the 8 comparisons of a tree (`node_rows`, bit-plane major)
+    form a 7-bit code per tree and row (a weighted sum of bit planes), and `leaf` holds, per tree,
+    the leaf value every code leads to.
+    """
+
+    feature: np.ndarray  # intp [n_splits]
+    threshold: np.ndarray  # float64 [n_splits, 1]
+    node_rows: np.ndarray  # intp [8 * n_trees]: split row of bit b of tree t at b * n_trees + t
+    weights: np.ndarray  # uint8 [8]: 2**b
+    offsets: np.ndarray  # intp [n_trees, 1]: t * 128, the tree's block in `leaf`
+    leaf: np.ndarray  # float64 [n_trees * 128]
+    thresholds: dict[int, np.ndarray] = field(default_factory=dict)  # padded row count -> threshold per cell
+
+    def padded_thresholds(self, rows: int) -> np.ndarray:
+        """`threshold` repeated over `rows` columns (cached: a flat comparison is 3x a broadcast one)."""
+        found = self.thresholds.get(rows)
+        if found is None:
+            found = self.thresholds[rows] = np.repeat(self.threshold, rows, axis=1)
+        return found
+
+
+def _table(depth: int, feature: np.ndarray, threshold: np.ndarray, leaf: np.ndarray, n_trees: int) -> _Table:
+    internal, leaves, codes = 2**depth - 1, 2**depth, 2 ** (_TABLE_NODES - 1)
+    splits: dict[tuple[int, float], int] = {}
+    node_rows = np.zeros((_TABLE_NODES, n_trees), dtype=np.intp)
+    padded: list[tuple[int, int]] = []
+    for t in range(n_trees):
+        for p in range(_TABLE_NODES):
+            g = t * internal + p
+            if p >= internal or math.isinf(float(threshold[g])):
+                padded.append((p, t))  # always false: compared against nothing
+                continue
+            key = (int(feature[g]), float(threshold[g]))
+            node_rows[p, t] = splits.setdefault(key, len(splits))
+    for p, t in padded:
+        node_rows[p, t] = len(splits)
+    table = np.zeros((n_trees, codes))
+    for code in range(codes):  # walk each tree as the comparisons in `code` say
+        position = 0
+        for _ in range(depth):
+            position = 2 * position + 1 + ((code >> position) & 1)
+        table[:, code] = leaf.reshape(n_trees, leaves)[:, position - internal]
+    keys = list(splits)
+    return _Table(
+        feature=np.array([f for f, _ in keys], dtype=np.intp),
+        threshold=np.array([[v] for _, v in keys], dtype=np.float64).reshape(len(keys), 1),
+        node_rows=node_rows.ravel(),
+        weights=(1 << np.arange(_TABLE_NODES)).astype(np.uint8),
+        offsets=(np.arange(n_trees, dtype=np.intp) * codes)[:, None],
+        leaf=table.ravel(),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Trees:
     """A trained tree ensemble as flat arrays: complete binary trees of one depth.
@@ -93,12 +158,38 @@ class Trees:
     left: np.ndarray  # int32 [n_internal]
     leaf: np.ndarray  # float64 [n_leaves]
     roots: np.ndarray  # int32 [n_trees]
+    table: _Table | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        table = None
+        if 1 <= self.depth <= TABLE_DEPTH and len(self.roots):
+            table = _table(self.depth, self.feature, self.threshold, self.leaf, len(self.roots))
+        object.__setattr__(self, "table", table)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Scores of the rows of `x` (n x len(features)); all trees, one level at a time."""
-        n, width = x.shape
+        """Scores of the rows of `x` (n x len(features)), summed over the trees in their order."""
+        n = x.shape[0]
         if n == 0:
             return np.zeros(0)
+        table = self.table
+        if table is None:
+            return self._walk(x)
+        rows = -(-n // _ROWS_STEP) * _ROWS_STEP
+        columns = np.zeros((x.shape[1], rows))
+        columns[:, :n] = x.T
+        values = columns.take(table.feature, axis=0)
+        above = np.empty((len(table.feature) + 1, rows), dtype=bool)  # every distinct split, once
+        above[-1] = False
+        np.greater(values, table.padded_thresholds(rows), out=above[:-1])
+        bits = above.take(table.node_rows, axis=0).reshape(_TABLE_NODES, -1).view(np.uint8)
+        code = np.einsum("bc,b->c", bits, table.weights).astype(np.intp).reshape(len(self.roots), rows)
+        code += table.offsets
+        scores: np.ndarray = table.leaf.take(code).sum(axis=0)[:n]
+        return scores
+
+    def _walk(self, x: np.ndarray) -> np.ndarray:
+        """`predict` for deeper trees: all trees one level at a time."""
+        n, width = x.shape
         x = np.ascontiguousarray(x, dtype=np.float64)
         flat = x.ravel()
         offset = (np.arange(n, dtype=np.int32) * width)[:, None]
