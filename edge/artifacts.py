@@ -12,6 +12,7 @@ Layout (see docs/artifacts.md):
         popularity.json            ranked rows: global, trending, by_country, trending_by_country
         profiles.jsonl             one customer profile per line (the admin API's shape + user_id)
         user_vectors.npy           float32 [n_users, dim]; row i belongs to profiles.jsonl line i
+        ranking.npz                optional: EASE weights, item facts, near-duplicate groups, ranker trees
 
 The loader is strict: a missing file, another format version or a shape that disagrees with the
 manifest raises `ArtifactError` naming the file.
@@ -32,8 +33,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from edge import learned as learned_mod
 from edge import tombstones
 from edge.errors import ArtifactError
+from edge.learned import Learned
 
 FORMAT = "edge-artifacts"
 FORMAT_VERSION = 1
@@ -85,6 +88,7 @@ class Artifacts:
     popularity: Popularity
     profiles: tuple[dict[str, Any], ...]
     user_vectors: np.ndarray
+    learned: Learned | None = None  # ranking.npz, when the build wrote one
 
     @property
     def version(self) -> str:
@@ -143,7 +147,8 @@ def load(root: Path) -> Artifacts:
     profiles = tuple(orjson.loads(line) for line in (path / "profiles.jsonl").read_bytes().splitlines() if line)
     _expect(len(profiles) == n_users, path / "profiles.jsonl", f"{len(profiles)} profiles, manifest says {n_users}")
     user_vectors = _read_matrix(path / "user_vectors.npy", np.float32, (n_users, dim))
-    return Artifacts(path, manifest, items, item_vectors, neighbors, popularity, profiles, user_vectors)
+    learned = learned_mod.load(path, n_items, manifest.get("ranker"))
+    return Artifacts(path, manifest, items, item_vectors, neighbors, popularity, profiles, user_vectors, learned)
 
 
 def write(
@@ -157,6 +162,7 @@ def write(
     profiles: Iterable[Mapping[str, Any]],
     user_vectors: np.ndarray,
     manifest: Mapping[str, Any],
+    learned: Learned | None = None,
 ) -> Path:
     """Write a complete build as a new version under `root` and make it live atomically.
 
@@ -198,6 +204,8 @@ def write(
     (staging / "popularity.json").write_bytes(orjson.dumps(popularity, option=orjson.OPT_SERIALIZE_NUMPY))
     (staging / "profiles.jsonl").write_bytes(profile_lines)
     np.save(staging / "user_vectors.npy", np.ascontiguousarray(user_vectors, dtype=np.float32))
+    if learned is not None:
+        learned_mod.save(learned, staging)
     (staging / MANIFEST).write_bytes(orjson.dumps(full_manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     final = versions / version
     staging.rename(final)

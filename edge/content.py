@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 import yaml
 
+from edge import placements as placements_mod
 from edge.errors import ConfigError
 from edge.profiles import TIERS
 from edge.segments import SEGMENTS, SegmentRules
@@ -158,6 +159,7 @@ class Content:
     segments: Mapping[str, SegmentContent]
     occasions: Mapping[str, SegmentContent]
     holdout_member: SegmentContent | None = None  # what a member in the global holdout sees
+    placements: placements_mod.Placements = field(default_factory=placements_mod.Placements)  # pages, boosts
     activities: Mapping[str, Activity] = field(default_factory=dict)
     # quiz answer -> categories it favours: {"shops_for": {"kids": ["toys"]}, "style": {...}}
     preference_categories: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
@@ -308,6 +310,7 @@ def parse_content(raw: Any, source: str, version: str) -> Content:
         holdout_member=holdout_member,
         activities=_activities(p, p.mapping(data.get("activities", {}), "activities")),
         preference_categories=_preferences(p, p.mapping(data.get("preferences", {}), "preferences")),
+        placements=placements_mod.parse(data, source),
     )
     _check_deadlines(p, content)
     return content
@@ -621,6 +624,8 @@ def choose(
     cta = source.cta if source is not None else segment.cta
     if source is None and visitor.quiz_answered and segment.cta_after_quiz is not None:
         cta = segment.cta_after_quiz
+    if source is None and visitor.segment != "campaign" and visitor.campaign in content.campaign_titles:
+        cta = content.segments["campaign"].cta  # a member from a campaign: their greeting, the campaign's CTA
     greeting = (source or segment).greeting
     return _render(
         content, visitor, lang, local_now, now, offers_shown, overrides or Overrides(),
@@ -699,7 +704,7 @@ def _render(
     else:
         cta_template = cta.text[lang] if offer_code else cta.text_without_offer[lang]
     url = cta.url
-    if visitor.segment == "campaign" and visitor.campaign in content.campaign_titles:
+    if cta is content.segments["campaign"].cta and visitor.campaign in content.campaign_titles:
         url = f"{url.rstrip('/')}/{visitor.campaign}"
     offer_json = None
     if offer_code is not None and offer is not None:

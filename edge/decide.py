@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -30,9 +30,10 @@ from edge.exposures import Exposure, exposure_program
 from edge.ledger import FIRST_SHOWN
 from edge.loyalty import TierThresholds
 from edge.offers import code_maker
+from edge.pages import PageContext, place
 from edge.profiles import Profile
 from edge.ranking import RankingParams
-from edge.recommend import Model, Signals, recommend
+from edge.recommend import Model, Signals, uses_ranker
 from edge.requests import DecideRequest, SessionSignals
 from edge.segments import assign_segment
 from edge.sessions import SessionPolicy, merged_signals
@@ -322,6 +323,8 @@ def decide_from_snapshot(
             "locale": lang,
             "utm_source": session.utm.source,
             "utm_campaign": session.utm.campaign,
+            "weather": request.weather,
+            "region": request.location.region,
         },
         forced_arms,
     )
@@ -357,7 +360,24 @@ def decide_from_snapshot(
             country=country,
             exclude=exclude,
         )
-    ranked = recommend(model, signals, request.limit, params)
+    context = PageContext(
+        page=request.page,
+        product_id=request.product_id,
+        category=request.category,
+        query=request.query,
+        searches=session.searches if not assignment.holdout else (),
+        campaign=session.utm.campaign if not assignment.holdout else None,
+        attributes={"weather": request.weather, "device": request.device, "region": request.location.region},
+    )
+    placements = content.placements
+    ranked = place(model, placements, context, signals, request.limit, params)
+    # personalized: the profile or the session (a campaign arrival) chose the segment's page, or the
+    # session's signals (viewed, cart, searches) changed the products
+    changed = profile is not None or segment != "new_visitor"
+    if not changed and (signals.viewed or signals.cart or signals.purchased or signals.wishlist or context.searches):
+        anonymous = Signals(country=signals.country, exclude=signals.exclude)
+        baseline = place(model, placements, replace(context, searches=()), anonymous, request.limit, params)
+        changed = [r.row for r in baseline] != [r.row for r in ranked]
     visitor, celebrate = loyalty_visitor(engine, profile, segment, session.utm.campaign, now)
     if assignment.holdout:  # no personalization, but a member keeps the greeting and the tier discount
         page = content_mod.holdout_page(content, visitor, lang, local_now, now)
@@ -368,7 +388,7 @@ def decide_from_snapshot(
             unique_code=code_maker(engine.offer_secret, request.user_id),
         )  # fmt: skip
     profile_ops = remembered_ops(page, snapshot, celebrate, now) if profile is not None else []
-    personalized = not assignment.holdout and allowed and (profile is not None or not session.empty)
+    personalized = not assignment.holdout and allowed and changed
     item_json = catalog.item_json
     body: dict[str, Any] = {
         "decision_id": encode_decision(  # describes the decision (edge/attribution.py)
@@ -411,7 +431,11 @@ def decide_from_snapshot(
             "model_version": model.version,
             "content_version": content.version,
             "experiments_version": engine.experiments.version,
-            "ranking": {"strategy": params.strategy, "max_category_share": round(params.max_category_share, 4)},
+            "ranking": {
+                "strategy": params.strategy if params.strategy != "learned" or model.ranker else "blend",
+                "ranker": model.ranker if uses_ranker(model, params) else None,
+                "max_category_share": round(params.max_category_share, 4),
+            },
             "signals": {
                 "viewed": len(signals.viewed),
                 "cart": len(signals.cart),

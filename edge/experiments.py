@@ -29,14 +29,14 @@ Unit = Literal["user_id", "session_id"]
 
 UNITS: Final[tuple[Unit, ...]] = ("user_id", "session_id")
 TARGETING_KEYS: Final = frozenset(
-    {"segment", "tier", "country", "device", "page", "locale", "utm_source", "utm_campaign"}
+    {"segment", "tier", "country", "device", "page", "locale", "utm_source", "utm_campaign", "weather", "region"}
 )
 # The contract's product reasons (docs: POST /v1/decide, products[].reason).
 REASONS: Final = frozenset(
     "similar_to_viewed in_cart_complement bought_together for_you preference trending_local best_seller on_sale".split()
 )
 PLACEHOLDERS: Final = frozenset({"first_name", "points", "tier", "discount_pct"})
-STRATEGIES: Final = frozenset({"blend", "popular"})
+STRATEGIES: Final = frozenset({"learned", "blend", "popular"})
 MAX_CATEGORY_SHARE: Final = 1 / 3
 WEIGHT_SUM_EPSILON: Final = 1e-6
 DEFAULT_HOLDOUT_SEED: Final = "holdout"
@@ -55,7 +55,7 @@ _EXPERIMENT_FIELDS: Final = frozenset(
 )
 _NAMESPACE_FIELDS: Final = frozenset({"id", "start", "end"})
 _ARM_FIELDS: Final = frozenset({"key", "description", "weight", "variant", "content", "ranking"})
-_RANKING_FIELDS: Final = frozenset({"weights", "max_category_share", "strategy"})
+_RANKING_FIELDS: Final = frozenset({"weights", "max_category_share", "strategy", "ranker"})
 
 
 def _frozen_mapping() -> Mapping[str, Any]:
@@ -377,6 +377,8 @@ def _ranking(value: object, path: str) -> Mapping[str, object]:
         if strategy not in STRATEGIES:
             raise _Invalid(f"{path}.strategy", f"must be one of {', '.join(sorted(STRATEGIES))}, got {strategy!r}")
         ranking["strategy"] = strategy
+    if "ranker" in raw:
+        ranking["ranker"] = _text(raw["ranker"], f"{path}.ranker")
     return MappingProxyType(ranking)
 
 

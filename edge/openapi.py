@@ -171,7 +171,12 @@ _SCHEMAS: Final[dict[str, JSON]] = {
         {
             "session_id": {**_ID, "description": "1-128 chars of [A-Za-z0-9._:-]."},
             "user_id": {**_ID, "description": "Same alphabet as session_id; absent for an anonymous visitor."},
-            "page": {"type": "string", "examples": ["home"]},
+            "page": {
+                "type": "string",
+                "examples": ["home", "product", "cart", "category", "search"],
+                "description": "Placement: a page of the content file's `pages:` (strategies home, product, cart, "
+                "category, search); an unlisted page is placed like home.",
+            },
             "limit": {"type": "integer", "minimum": 1, "maximum": 100, "default": 12},
             "locale": _LOCALE,
             "location": _obj(
@@ -187,13 +192,20 @@ _SCHEMAS: Final[dict[str, JSON]] = {
                 }
             ),
             "context": _obj(
-                {"device": {"type": "string"}, "weather": {"type": "string"}, "store_id": {"type": "string"}}
+                {
+                    "device": {"type": "string", "description": "Matched against the content file's boosts.device."},
+                    "weather": {"type": "string", "description": "Matched against the content file's boosts.weather."},
+                    "store_id": {"type": "string"},
+                    "product_id": {"type": "string", "description": "Product page: the product shown (never listed)."},
+                    "category": {"type": "string", "description": "Category page: the category shown."},
+                    "query": {"type": "string", "description": "Search page: the query."},
+                }
             ),
             "session": _obj(
                 {
                     "viewed": _string_array("Product ids viewed, most recent last."),
                     "cart": _string_array("Product ids in the cart."),
-                    "searches": _string_array("Search queries."),
+                    "searches": _string_array("Search queries, most recent last; the last 3 shape the list."),
                     "utm": _obj(
                         {"source": {"type": "string"}, "medium": {"type": "string"}, "campaign": {"type": "string"}}
                     ),

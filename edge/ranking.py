@@ -3,7 +3,9 @@
 Each source scores its candidates in [0, 1]; an item's score is its best weighted contribution
 plus a small bonus for every other source that also proposed it, and its `reason` is the source
 of the best contribution. Selection then drops blocked items (excluded, already bought, out of
-stock, in the cart) and caps any one category at a third of the list.
+stock, in the cart) and caps any one category at a third of the list, and near-duplicates (one
+product in other colours or sizes, grouped at build time) at one per DUPLICATE_SPAN positions.
+A build with a trained ranker orders candidates by it instead of the blend (`edge.learned`).
 
 The lists are short (tens to a few hundred candidates), so plain lists, dicts and sets beat
 numpy here: a numpy call costs about a microsecond before it does any work.
@@ -25,6 +27,12 @@ Reason = Literal[
     "trending_local",
     "best_seller",
     "on_sale",
+    "similar_item",
+    "campaign",
+    "search",
+    "context",
+    "add_on",
+    "category",
 ]
 REASONS: tuple[Reason, ...] = (
     "similar_to_viewed",
@@ -35,6 +43,12 @@ REASONS: tuple[Reason, ...] = (
     "trending_local",
     "best_seller",
     "on_sale",
+    "similar_item",  # product page: like the product shown
+    "campaign",  # the visit's campaign (content file `campaigns.products`)
+    "search",  # matches the search query or the visit's recent searches
+    "context",  # a weather / device / region boost (content file `boosts`)
+    "add_on",  # cart page: a small add-on under the price cap
+    "category",  # category page: the category's items
 )
 REASON_CODE = {reason: code for code, reason in enumerate(REASONS)}
 DEFAULT_WEIGHTS: Mapping[str, float] = {
@@ -49,6 +63,8 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
 }
 SUPPORT_BONUS = 0.1  # per additional source proposing the same item
 MAX_CATEGORY_SHARE = 1.0 / 3.0
+DUPLICATE_SPAN = 6  # a near-duplicate group may fill one place in the top 6, two in the top 12, ...
+Strategy = Literal["learned", "blend", "popular"]
 
 Candidate = tuple[float, int, int]  # (score, -row, reason code): sorts best first with reverse=True
 
@@ -59,8 +75,9 @@ class RankingParams:
 
     weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     max_category_share: float = MAX_CATEGORY_SHARE
-    strategy: Literal["blend", "popular"] = "blend"
+    strategy: Strategy = "learned"  # the build's trained ranker; the blend when the build has none
     per_source: int = 60  # most candidates fetched per source
+    ranker: str | None = None  # pin a ranker version: a build whose ranker has another name serves the blend
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> RankingParams:
         """A copy with an arm's `ranking` overrides applied (validated when the config loads)."""
@@ -72,6 +89,8 @@ class RankingParams:
             params = replace(params, max_category_share=share)
         if "strategy" in overrides:
             params = replace(params, strategy=overrides["strategy"])
+        if "ranker" in overrides:
+            params = replace(params, ranker=str(overrides["ranker"]))
         return params
 
 
@@ -148,15 +167,20 @@ def select(
     limit: int,
     share: float = MAX_CATEGORY_SHARE,
     taken: list[Ranked] | None = None,
+    groups: Sequence[int] | None = None,
 ) -> list[Ranked]:
-    """Best candidates in neither `blocked` set, at most `category_cap` per category
+    """Best candidates in neither `blocked` set, at most `category_cap` per category and, with
+    `groups` (near-duplicate group per row, -1 = none), one of a group per DUPLICATE_SPAN places
     (counting what is `taken` already), up to `limit`."""
     cap = category_cap(limit, share)
     chosen = list(taken or [])
     seen = {r.row for r in chosen}
     per_category: dict[int, int] = {}
+    per_group: dict[int, int] = {}
     for r in chosen:
         per_category[categories[r.row]] = per_category.get(categories[r.row], 0) + 1
+        if groups is not None and groups[r.row] >= 0:
+            per_group[groups[r.row]] = per_group.get(groups[r.row], 0) + 1
     if len(chosen) >= limit:
         return chosen
     first_blocked, second_blocked = blocked
@@ -168,6 +192,13 @@ def select(
         count = per_category.get(category, 0)
         if count >= cap:
             continue
+        if groups is not None:
+            group = groups[row]
+            if group >= 0:
+                in_group = per_group.get(group, 0)
+                if in_group >= 1 + len(chosen) // DUPLICATE_SPAN:
+                    continue
+                per_group[group] = in_group + 1
         per_category[category] = count + 1
         seen.add(row)
         chosen.append(Ranked(row, round(score, 4), REASONS[code]))
@@ -183,11 +214,12 @@ def fill(
     limit: int,
     share: float = MAX_CATEGORY_SHARE,
     backfill: Iterable[Candidate] = (),
+    groups: Sequence[int] | None = None,
 ) -> list[Ranked]:
     """`select` from the candidates, then top up from `backfill` (popular items, best first) if short."""
-    chosen = select(candidates, blocked, categories, limit, share)
+    chosen = select(candidates, blocked, categories, limit, share, None, groups)
     if len(chosen) < limit:
-        chosen = select(backfill, blocked, categories, limit, share, chosen)
+        chosen = select(backfill, blocked, categories, limit, share, chosen, groups)
     return chosen
 
 

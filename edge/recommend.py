@@ -9,6 +9,7 @@ tables as lists) is prepared once when a build is loaded.
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Callable, Container, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,9 @@ import numpy as np
 from edge.artifacts import Artifacts, Popularity
 from edge.catalog import Catalog
 from edge.index import ItemIndex
+from edge.learned import Learned, Pool, ease_scores, ease_source, pool, recent_source
 from edge.memo import Memo
+from edge.placements import Match
 from edge.ranking import (
     REASON_CODE,
     Candidate,
@@ -30,6 +33,7 @@ from edge.ranking import (
     fill,
     rank_scores,
 )
+from edge.textindex import TextIndex
 
 RECENT_VIEWS = 5  # views that shape `similar_to_viewed`
 RECENT_PURCHASES = 5  # purchases whose neighbours are `bought_together`
@@ -54,6 +58,11 @@ class Model:
     popular_sources: Mapping[str, tuple[Source, ...]]  # country ("" = elsewhere) -> non-personal sources
     backfill: tuple[Candidate, ...]  # every popular item, to top up short lists
     per_source: int = 60
+    learned: Learned | None = None  # EASE, item facts, duplicate groups and ranker trees (ranking.npz)
+    prices: np.ndarray = field(default_factory=lambda: np.zeros(0))  # float64 list price per row
+    groups: Sequence[int] | None = None  # near-duplicate group per row (-1 = none), as a list
+    text: TextIndex = field(default_factory=lambda: TextIndex({}, {}, ()))  # names and categories -> rows
+    matches: dict[Match, list[int]] = field(default_factory=dict)  # content rule -> its rows (memo)
     searches: Memo[tuple[list[int], list[float]]] = field(default_factory=lambda: Memo(SEARCH_MEMO))
     _blended: dict[tuple[str, tuple[float, ...]], tuple[list[Candidate], dict[int, float]]] = field(
         default_factory=dict
@@ -81,10 +90,19 @@ class Model:
             for row, score in zip(ranked.tolist(), rank_scores(len(ranked)), strict=True)
         )
         neighbours = tuple(tuple(r for r in row if r >= 0) for row in art.neighbors[:, :NEIGHBOURS_PER_ANCHOR].tolist())
+        learned = art.learned
         return cls(
             art.version, art.path, catalog, index, neighbours, pop, by_category, popular, backfill, per_source,
-            Memo(search_memo),
+            learned, np.array([item.price for item in art.items], dtype=np.float64),
+            learned.duplicate_group.tolist() if learned is not None else None,
+            TextIndex.from_items(art.items, pop.global_rows.tolist()), {}, Memo(search_memo),
         )  # fmt: skip
+
+    @property
+    def ranker(self) -> str | None:
+        """The name of the build's trained ranker, if it has one."""
+        trees = self.learned.trees if self.learned is not None else None
+        return trees.name if trees is not None else None
 
     def popular_list(self, country: str | None, params: RankingParams, limit: int) -> list[Ranked]:
         """The finished non-personal list for a country (nothing excluded), as every anonymous first
@@ -96,7 +114,10 @@ class Model:
             popular, _ = self.popular_candidates(place, params.weights)
             nothing: frozenset[int] = frozenset()
             blocked = (self.catalog.out_of_stock_rows.get(place, nothing), nothing)
-            found = fill(popular, blocked, self.catalog.category_list, limit, params.max_category_share, self.backfill)
+            found = fill(
+                popular, blocked, self.catalog.category_list, limit, params.max_category_share, self.backfill,
+                self.groups,
+            )  # fmt: skip
             if len(self._popular_lists) < 4096:
                 self._popular_lists[key] = found
         return found
@@ -237,7 +258,7 @@ def personal_sources(
     per_category: int = 1_000_000,
 ) -> list[Source]:
     """The sources only this visitor's signals produce; index searches over-fetch past what is blocked."""
-    if params.strategy != "blend":
+    if params.strategy == "popular":
         return []
     categories = model.catalog.category_list
     sources: list[Source | None] = []
@@ -260,17 +281,75 @@ def personal_sources(
     return [s for s in sources if s is not None]
 
 
-def recommend(model: Model, signals: Signals, limit: int, params: RankingParams) -> list[Ranked]:
-    """The ranked product list for these signals."""
+def uses_ranker(model: Model, params: RankingParams) -> bool:
+    """True when this decision is ordered by the build's trained ranker."""
+    name = model.ranker
+    return params.strategy == "learned" and name is not None and params.ranker in (None, name)
+
+
+def learned_pool(
+    model: Model, signals: Signals, params: RankingParams, limit: int
+) -> tuple[Pool, tuple[Container[int], Container[int]]]:
+    """Every source's candidates for these signals with their ranker features, and the blocked rows."""
+    learned = model.learned
+    if learned is None:
+        raise ValueError("this build has no learned-ranking arrays")
+    k = min(params.per_source, max(3 * limit, 24))
+    blocked = blocked_rows(model, signals)
+    per_category = 2 * category_cap(limit, params.max_category_share)
+    keyed: list[tuple[str, Source]] = [
+        (s.reason, s) for s in personal_sources(model, signals, params, k, blocked, per_category)
+    ]
+    history = [*signals.purchased, *signals.wishlist, *signals.viewed, *signals.cart]
+    ease = ease_scores(learned, history)
+    found = ease_source(ease, k, blocked[1])
+    if found is not None:
+        keyed.append(("ease", found))
+    keyed.append(("recent_popular", recent_source(learned, k)))
+    place = signals.country if signals.country is not None and signals.country in model.popular_sources else ""
+    keyed.extend((s.reason, s) for s in model.popular_sources[place])
+    vector = signals.user_vector
+    taste = (model.index.vectors, vector) if vector is not None else None
+    categories, prices = model.catalog.category_codes, model.prices
+    return pool(learned, keyed, blocked, history, categories, prices, params.weights, taste, ease), blocked
+
+
+def recommend_learned(
+    model: Model, signals: Signals, limit: int, params: RankingParams, lead: Sequence[Candidate] = ()
+) -> list[Ranked]:
+    """The list ordered by the trained ranker over every source's candidates (then the usual caps)."""
+    learned = model.learned
+    assert learned is not None and learned.trees is not None
+    found, blocked = learned_pool(model, signals, params, limit)
+    scores = learned.trees.predict(found.features)
+    shown = 1.0 / (1.0 + np.exp(-scores))  # the response's score: the ranker's, squashed into (0, 1)
+    reasons = found.reasons
+    candidates = sorted(
+        zip(shown.tolist(), (-found.rows).tolist(), (REASON_CODE[r] for r in reasons), strict=True), reverse=True
+    )
+    categories = model.catalog.category_list
+    ordered = itertools.chain(lead, candidates)
+    return fill(ordered, blocked, categories, limit, params.max_category_share, model.backfill, model.groups)
+
+
+def recommend(
+    model: Model, signals: Signals, limit: int, params: RankingParams, lead: Sequence[Candidate] = ()
+) -> list[Ranked]:
+    """The ranked product list for these signals; `lead` (best first) goes ahead of the ranked candidates."""
+    personal_signals = signals.viewed or signals.cart or signals.purchased or signals.wishlist
+    if uses_ranker(model, params) and (personal_signals or signals.user_vector is not None):
+        return recommend_learned(model, signals, limit, params, lead)
     k = min(params.per_source, max(3 * limit, 24))
     blocked = blocked_rows(model, signals)
     share = params.max_category_share
     per_category = 2 * category_cap(limit, share)  # room for the blend to choose within a category
     personal = personal_sources(model, signals, params, k, blocked, per_category)
-    if not personal and not blocked[1]:
+    if not personal and not blocked[1] and not lead:
         return model.popular_list(signals.country, params, limit)
     popular, popular_score = model.popular_candidates(signals.country, params.weights)
     candidates: Iterable[Candidate] = popular
     if personal:  # both lists are best first: merge lazily, select stops after `limit` picks
         candidates = heapq.merge(blend(personal, params.weights, popular_score), popular, reverse=True)
-    return fill(candidates, blocked, model.catalog.category_list, limit, share, model.backfill)
+    if lead:
+        candidates = itertools.chain(lead, candidates)
+    return fill(candidates, blocked, model.catalog.category_list, limit, share, model.backfill, model.groups)

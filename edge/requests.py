@@ -67,6 +67,9 @@ class DecideRequest:
     device: str | None = None
     weather: str | None = None
     store_id: str | None = None
+    product_id: str | None = None  # product page: the product shown
+    category: str | None = None  # category page: the category shown
+    query: str | None = None  # search page: what was searched
     session: SessionSignals = field(default_factory=SessionSignals)
     consent: bool | None = None  # consent.personalization; None = the stored profile decides
     exclude: tuple[str, ...] = ()
@@ -103,6 +106,9 @@ def parse_decide(body: Any) -> DecideRequest:
         device=v.optional_text(context.get("device"), "context.device", 32),
         weather=v.optional_text(context.get("weather"), "context.weather", 32),
         store_id=v.optional_text(context.get("store_id"), "context.store_id", 64),
+        product_id=v.optional_text(context.get("product_id"), "context.product_id", 128),
+        category=v.optional_text(context.get("category"), "context.category", 128),
+        query=v.optional_text(context.get("query"), "context.query", 256),
         session=parse_session(data.get("session"), "session"),
         consent=v.optional_boolean(consent.get("personalization"), "consent.personalization"),
         exclude=v.strings(data.get("exclude"), "exclude", MAX_EXCLUDE),

@@ -15,6 +15,7 @@ from edge import artifacts
 from edge import index as item_index
 from edge.loyalty import TierThresholds
 from models import ledger
+from models import ranker as ranker_mod
 from models.dataset import Dataset, Interactions
 
 TOP_LIST = 500  # rows kept per popularity list
@@ -211,12 +212,14 @@ def build(
     extra_manifest: dict[str, Any] | None = None,
     user_vectors: tuple[Sequence[str], np.ndarray] | None = None,
     tier_shares: Mapping[str, float] = TIER_SHARES,
+    ranker: ranker_mod.Fitted | None = None,
 ) -> Path:
     """Compute every artifact from `ds` and write them as the live version under `root`.
 
     `user_vectors` (ids, vectors), e.g. calibrated ALS customer factors, replace the purchase-history
     vectors of the customers they cover, unchanged (not normalised: their scale is the `for_you`
-    score scale); `tier_shares` sets the top shares of customers per tier.
+    score scale); `tier_shares` sets the top shares of customers per tier; `ranker` (trained by
+    `models.ranker.fit`) ships its trees with the build.
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -251,6 +254,9 @@ def build(
     step("profiles", t)
     for line in ledger.report_lines(segments):
         log(line)
+    t = time.perf_counter()
+    learned = ranker_mod.learned_arrays(ds, vectors, ranker.trees if ranker else None)
+    step("learned", t)
     manifest: dict[str, Any] = {
         "source": ds.source,
         "metric": "inner_product",
@@ -266,6 +272,7 @@ def build(
         "report": ds.report,
         "segments": segments,
         "timings_s": timings,
+        "ranker": ranker.report if ranker else None,
         **(extra_manifest or {}),
     }
     t = time.perf_counter()
@@ -279,6 +286,7 @@ def build(
         profiles=customer_profiles,
         user_vectors=customer_vectors,
         manifest=manifest,
+        learned=learned,
     )
     step("write", t)
     log(f"built {path.name} in {time.perf_counter() - started:.2f} s ({len(ds.items)} items, {len(users)} customers)")

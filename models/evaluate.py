@@ -6,19 +6,25 @@ method recommends `k` products they have not bought, and the new purchases are t
 
     popularity          most purchase lines over the whole training period
     recent_popularity   most purchase lines in the last 30 days of training
-    model               the service's own ranking (`edge.recommend.recommend`) over artifacts built
-                        from the training data by `models.realdata` (ALS vectors, co-purchase
-                        neighbours, popularity lists, profiles), with the customer's stored profile
+    source:<name>       one candidate source alone (for_you = ALS, ease = EASE over recency-weighted
+                        history, bought_together = co-purchase, recent_popular = recency-weighted
+                        sales, ...), topped up with best sellers when it proposes fewer than k
+    blend               the service's hand-set blend of all sources (`strategy: blend`)
+    model               the service's own ranking (`edge.recommend.recommend`, `strategy: learned`):
+                        the LightGBM lambdarank trees `models.ranker.fit` trained on the month
+                        before the split, over artifacts built from the training data by
+                        `models.realdata` (ALS vectors, EASE, co-purchase neighbours, popularity
+                        lists, profiles), with the customer's stored profile
 
-Metrics: recall@k = hits / min(k, |truth|), NDCG@k with binary gains, and catalog coverage (share
-of the training catalog recommended to anyone). `tune` searches ALS settings on a validation
+Metrics: recall@k = hits / min(k, |truth|), NDCG@k with binary gains, catalog coverage (share
+of the training catalog recommended to anyone) and intra-list diversity (mean pairwise cosine
+distance of the item vectors within a list). `tune` searches ALS settings on a validation
 split carved from the training period, never on the test.
 """
 
 from __future__ import annotations
 
 import itertools
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, replace
@@ -28,17 +34,20 @@ from typing import Any
 import numpy as np
 
 from edge import artifacts
-from edge.index import ItemIndex
-from edge.ranking import RankingParams
-from edge.recommend import Model, Signals, recommend
+from edge.learned import SOURCE_KEYS, Pool
+from edge.ranking import RankingParams, fill
+from edge.recommend import Model, Signals, learned_pool, recommend
 from models.dataset import Dataset
 from models.factorize import DEFAULT_ALS, ALSParams
-from models.realdata import DEFAULT_SPLIT, prepare, write
+from models.realdata import DEFAULT_SPLIT
 from models.sources import read_source
 
 RECENT_DAYS = 30
 VALIDATION_DAYS = 31  # tune() validates on the last month before the test split
 TARGET_LIFT = 0.20  # the model should beat recent popularity on recall@k by this much
+WITHOUT_DUPLICATE_RULE = "model without the near-duplicate rule"
+DUPLICATE_RULE_MAX_COST = 0.02  # the near-duplicate rule may cost at most this share of recall@k
+RANKER_LIFT = 0.10  # the learned ranker should beat the best single source by this much (recall and NDCG)
 
 
 def evaluate(
@@ -71,12 +80,33 @@ def evaluate_dataset(
     recommended: dict[str, list[list[str]]] = {
         "popularity": [top_unseen(ids[everything], seen[u], k) for u in users],
         "recent_popularity": [top_unseen(ids[recent], seen[u], k) for u in users],
-        "model": model_recommendations(train, users, k, als, ranking or RankingParams()),
     }
+    from models import ranker as ranker_mod  # ranker imports this module
+
+    fitted = ranker_mod.fit(train, als)
+    with ranker_mod.served_model(train, als, fitted) as (model, art):
+        recommended.update(served_lists(model, art, users, k, ranking or RankingParams()))
+        vectors = art.item_vectors
+        row_of = model.catalog.row_of
     truths = [truth[u] for u in users]
     methods = {name: score(lists, truths, k, len(train.items)) for name, lists in recommended.items()}
+    for name, lists in recommended.items():
+        methods[name]["diversity"] = intra_list_diversity(lists, row_of, vectors)
     baseline = methods["recent_popularity"]["recall"]
     lift = methods["model"]["recall"] / baseline - 1.0 if baseline > 0 else None
+    sources = [name for name in methods if name.startswith("source:")]
+    best_source = max(sources, key=lambda name: methods[name]["recall"]) if sources else None
+    vs_best: dict[str, Any] | None = None
+    if best_source is not None:
+        best = methods[best_source]
+        recall_lift = methods["model"]["recall"] / best["recall"] - 1.0 if best["recall"] > 0 else 0.0
+        ndcg_lift = methods["model"]["ndcg"] / best["ndcg"] - 1.0 if best["ndcg"] > 0 else 0.0
+        vs_best = {
+            "best_source": best_source,
+            "recall_lift": round(recall_lift, 4),
+            "ndcg_lift": round(ndcg_lift, 4),
+            "target_met": bool(recall_lift >= RANKER_LIFT and ndcg_lift >= RANKER_LIFT),
+        }
     return {
         "split": split,
         "k": k,
@@ -85,6 +115,9 @@ def evaluate_dataset(
         "methods": methods,
         "model_vs_recent_popularity_recall": None if lift is None else round(lift, 4),
         "target_met": bool(methods["model"]["recall"] > 0 if lift is None else lift >= TARGET_LIFT),
+        "model_vs_best_source": vs_best,
+        "duplicate_rule": duplicate_rule(methods),
+        "ranker": fitted.report if fitted else None,
         "als": asdict(als),
         "took_s": round(time.perf_counter() - started, 2),
     }
@@ -135,30 +168,84 @@ def top_unseen(ranked_ids: Iterable[str], seen: set[str], k: int) -> list[str]:
     return list(itertools.islice((i for i in ranked_ids if i not in seen), k))
 
 
-def model_recommendations(
-    train: Dataset, users: Sequence[str], k: int, als: ALSParams, ranking: RankingParams
-) -> list[list[str]]:
-    """Recommendations from the service's ranking over artifacts built from `train`, one list per user."""
-    prepared = prepare(train, als)
-    with tempfile.TemporaryDirectory(prefix="edge-eval-") as tmp:
-        root = Path(tmp)
-        write(prepared, root, log=lambda _: None, extra_manifest={"evaluation_train": True})
-        art = artifacts.load(root)
-        model = Model.from_artifacts(art, ItemIndex.load(art.index_path, art.item_vectors))
+def customer_signals(model: Model, art: artifacts.Artifacts, user: str, position: Mapping[str, int]) -> Signals:
+    """A known customer's signals as a decision would read them from their stored profile."""
     catalog = model.catalog
+    at = position[user]
+    profile = art.profiles[at]
+    return Signals(
+        purchased=catalog.rows(profile.get("purchased") or ()),
+        wishlist=catalog.rows(profile.get("wishlist") or ()),
+        user_vector=art.user_vectors[at],
+        country=profile.get("country"),
+    )
+
+
+def customer_pools(model: Model, art: artifacts.Artifacts, users: Sequence[str], limit: int = 10) -> list[Pool]:
+    """Each customer's candidate pool with ranker features (what `models.ranker.fit` learns from)."""
     position = {str(p["user_id"]): i for i, p in enumerate(art.profiles)}
-    out = []
+    params = RankingParams()
+    return [learned_pool(model, customer_signals(model, art, u, position), params, limit)[0] for u in users]
+
+
+def served_lists(
+    model: Model, art: artifacts.Artifacts, users: Sequence[str], k: int, ranking: RankingParams
+) -> dict[str, list[list[str]]]:
+    """Per method, one list of `k` product ids per user: each source alone (its own order under the
+    service's caps, best sellers after it), the fixed blend, and the service's default ranking (`model`);
+    sources that proposed nothing to anyone are left out."""
+    catalog = model.catalog
+    ids = [item.id for item in catalog.items]
+    position = {str(p["user_id"]): i for i, p in enumerate(art.profiles)}
+    blend = replace(ranking, strategy="blend")
+    categories, share = catalog.category_list, ranking.max_category_share
+    used: set[str] = set()
+    out: dict[str, list[list[str]]] = {f"source:{key}": [] for key in SOURCE_KEYS}
+    out["blend"], out["model"], out[WITHOUT_DUPLICATE_RULE] = [], [], []
+    undeduplicated = replace(model, groups=None)
     for user in users:
-        at = position[user]
-        profile = art.profiles[at]
-        signals = Signals(
-            purchased=catalog.rows(profile.get("purchased") or ()),
-            wishlist=catalog.rows(profile.get("wishlist") or ()),
-            user_vector=art.user_vectors[at],
-            country=profile.get("country"),
-        )
-        out.append([catalog.items[r.row].id for r in recommend(model, signals, k, ranking)])
-    return out
+        signals = customer_signals(model, art, user, position)
+        out["model"].append([ids[r.row] for r in recommend(model, signals, k, ranking)])
+        out[WITHOUT_DUPLICATE_RULE].append([ids[r.row] for r in recommend(undeduplicated, signals, k, ranking)])
+        out["blend"].append([ids[r.row] for r in recommend(model, signals, k, blend)])
+        found, blocked = learned_pool(model, signals, ranking, k)
+        for column, key in enumerate(SOURCE_KEYS):
+            scores = found.features[:, column]
+            proposed = np.flatnonzero(scores > 0)
+            if len(proposed):
+                used.add(key)
+            order = proposed[np.argsort(-scores[proposed], kind="stable")]
+            candidates = [(float(scores[i]), -int(found.rows[i]), 0) for i in order.tolist()]
+            chosen = fill(candidates, blocked, categories, k, share, model.backfill, model.groups)
+            out[f"source:{key}"].append([ids[r.row] for r in chosen])
+    return {name: lists for name, lists in out.items() if not name.startswith("source:") or name[7:] in used}
+
+
+def duplicate_rule(methods: Mapping[str, Mapping[str, float]]) -> dict[str, Any] | None:
+    """What the near-duplicate rule costs in recall@k and gains in diversity (served model vs without it)."""
+    without = methods.get(WITHOUT_DUPLICATE_RULE)
+    if without is None or without["recall"] <= 0:
+        return None
+    cost = 1.0 - methods["model"]["recall"] / without["recall"]
+    return {
+        "recall_cost": round(cost, 4),
+        "diversity": [without.get("diversity", 0.0), methods["model"].get("diversity", 0.0)],
+        "target_met": bool(cost <= DUPLICATE_RULE_MAX_COST),
+    }
+
+
+def intra_list_diversity(lists: Sequence[Sequence[str]], row_of: Mapping[str, int], vectors: np.ndarray) -> float:
+    """Mean over lists of the mean pairwise cosine distance (1 - cos) of their items' vectors."""
+    values = []
+    for items in lists:
+        rows = [row_of[i] for i in items if i in row_of]
+        if len(rows) < 2:
+            continue
+        v = vectors[rows]
+        sims = v @ v.T
+        n = len(rows)
+        values.append(1.0 - (float(sims.sum()) - float(np.trace(sims))) / (n * (n - 1)))
+    return round(float(np.mean(values)), 4) if values else 0.0
 
 
 def score(recommended: Sequence[Sequence[str]], truths: Sequence[set[str]], k: int, n_items: int) -> dict[str, float]:
@@ -212,13 +299,30 @@ def to_markdown(result: Mapping[str, Any]) -> str:
         f"Train before {result['split']}, test after: {result['test']['warm_customers']} warm customers, "
         f"{result['test']['new_purchases']} new (customer, product) purchases.",
         "",
-        f"| method | recall@{k} | NDCG@{k} | coverage |",
-        "|---|---:|---:|---:|",
+        f"| method | recall@{k} | NDCG@{k} | coverage | diversity |",
+        "|---|---:|---:|---:|---:|",
     ]
     for name, m in result["methods"].items():
-        lines.append(f"| {name} | {m['recall']:.4f} | {m['ndcg']:.4f} | {m['coverage']:.3f} |")
+        label = "model (learned ranker)" if name == "model" else name
+        diversity = m.get("diversity", 0.0)
+        lines.append(f"| {label} | {m['recall']:.4f} | {m['ndcg']:.4f} | {m['coverage']:.3f} | {diversity:.3f} |")
     lift = result["model_vs_recent_popularity_recall"]
     verdict = "met" if result["target_met"] else "missed"
     change = "n/a (recent popularity found nothing)" if lift is None else f"{lift:+.1%}"
     lines += ["", f"model vs recent popularity, recall@{k}: {change} (target +{TARGET_LIFT:.0%}: {verdict})"]
+    vs_best = result.get("model_vs_best_source")
+    if vs_best:
+        verdict = "met" if vs_best["target_met"] else "missed"
+        lines.append(
+            f"learned ranker vs best single source ({vs_best['best_source']}): "
+            f"recall@{k} {vs_best['recall_lift']:+.1%}, "
+            f"NDCG@{k} {vs_best['ndcg_lift']:+.1%} (target +{RANKER_LIFT:.0%} on both: {verdict})"
+        )
+    rule = result.get("duplicate_rule")
+    if rule:
+        verdict = "met" if rule["target_met"] else "missed"
+        lines.append(
+            f"near-duplicate rule: recall@{k} cost {rule['recall_cost']:+.1%} (at most {DUPLICATE_RULE_MAX_COST:.0%}: "
+            f"{verdict}), intra-list diversity {rule['diversity'][0]:.3f} -> {rule['diversity'][1]:.3f}"
+        )
     return "\n".join(lines)

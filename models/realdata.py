@@ -19,6 +19,7 @@ import numpy as np
 
 from models import build as model_build
 from models import categories
+from models import ranker as ranker_mod
 from models.dataset import Dataset, rebase
 from models.factorize import DEFAULT_ALS, ALSParams, Factors, factorize, serving_vectors
 from models.sources import read_source
@@ -56,8 +57,10 @@ def write(
     index_kind: str | None = None,
     tier_shares: Mapping[str, float] = model_build.TIER_SHARES,
     extra_manifest: Mapping[str, Any] | None = None,
+    ranker: ranker_mod.Fitted | None = None,
 ) -> Path:
-    """The artifacts of a prepared dataset, with ALS customer vectors, as the live version under `root`."""
+    """The artifacts of a prepared dataset, with ALS customer vectors (and a trained ranker), as the live
+    version under `root`."""
     factors = prepared.factors
     return model_build.build(
         prepared.ds,
@@ -68,6 +71,7 @@ def write(
         log=log,
         tier_shares=tier_shares,
         extra_manifest=dict(extra_manifest or {}),
+        ranker=ranker,
     )
 
 
@@ -107,10 +111,15 @@ def build_real(
         t = time.perf_counter()
         extra["evaluation"] = _evaluation(ds, evaluate_split, als)
         log(f"  {'evaluate':<12} {time.perf_counter() - t:7.2f} s  {_headline(extra['evaluation'])}")
+    t = time.perf_counter()
+    fitted = ranker_mod.fit(ds, als)  # on the data's last month, features from the data before it
+    log(f"  {'ranker':<12} {time.perf_counter() - t:7.2f} s  {fitted.trees.name if fitted else 'not trained'}")
     if rebase_to is not None:  # after the evaluation, which splits on the data's real dates
         prepared = Prepared(rebase(prepared.ds, rebase_to), prepared.factors)
         log(f"  {'rebase':<12} timestamps shifted by {prepared.ds.report['rebased_days']} days")
-    path = write(prepared, root, log=log, index_kind=index_kind, tier_shares=tier_shares, extra_manifest=extra)
+    path = write(
+        prepared, root, log=log, index_kind=index_kind, tier_shares=tier_shares, extra_manifest=extra, ranker=fitted
+    )
     log(f"real-data build done in {time.perf_counter() - started:.2f} s")
     return path
 

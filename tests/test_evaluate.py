@@ -50,14 +50,15 @@ def test_evaluation_on_a_synthetic_store(tmp_path: Path) -> None:
     write_generic(generate(n_items=600, n_customers=800, seed=5, anchor=date(2011, 12, 1)), tmp_path)
     result = evaluate(tmp_path, split="2011-11-01", k=10)
     methods = result["methods"]
-    assert set(methods) == {"popularity", "recent_popularity", "model"}
+    assert {"popularity", "recent_popularity", "blend", "model", "source:for_you", "source:ease"} <= set(methods)
+    assert all(m["diversity"] > 0 for m in methods.values())
     assert result["test"]["warm_customers"] > 100
     # purchases follow planted tastes, which the model learns and popularity cannot
     assert methods["model"]["recall"] > 1.2 * methods["recent_popularity"]["recall"]
     assert methods["model"]["coverage"] > methods["popularity"]["coverage"]
     table = to_markdown(result)
-    assert "| method | recall@10 | NDCG@10 | coverage |" in table
-    assert "| model |" in table
+    assert "| method | recall@10 | NDCG@10 | coverage | diversity |" in table
+    assert "| model (learned ranker) |" in table and "| source:ease |" in table
 
 
 @pytest.mark.slow
@@ -71,6 +72,10 @@ def test_real_data_build_and_evaluation(tmp_path: Path) -> None:
     manifest = art.manifest
     assert manifest["source"] == "online-retail" and manifest["n_items"] > 3000
     assert manifest["evaluation"]["target_met"], to_markdown(manifest["evaluation"])
+    # the learned ranker (trained on the months before the split) beats every single source by 10 %
+    assert manifest["evaluation"]["model_vs_best_source"]["target_met"], to_markdown(manifest["evaluation"])
+    assert manifest["ranker"]["name"].startswith("gbdt-") and manifest["ranker"]["validation_customers"] > 500
+    assert art.learned is not None and art.learned.trees is not None
     assert {item.category for item in art.items} <= set(CATEGORIES)
     by_id = {item.id: item for item in art.items}
     assert by_id["85123A"].name == "WHITE HANGING HEART T-LIGHT HOLDER"

@@ -162,7 +162,7 @@ INVALID: list[tuple[Callable[[dict[str, Any]], None], str, str]] = [
     (_set("experiments.0.unit", "device_id"), "experiments[0] (exp).unit", "must be one of user_id, session_id"),
     (_set("experiments.0.version", 0), "experiments[0] (exp).version", "must be an integer >= 1"),
     (_set("experiments.0.key", "has space"), "experiments[0].key", "must be 1-64 characters"),
-    (_set("experiments.0.when", {"weather": ["rain"]}), "experiments[0] (exp).when.weather", "unknown targeting"),
+    (_set("experiments.0.when", {"mood": ["calm"]}), "experiments[0] (exp).when.mood", "unknown targeting"),
     (_set("experiments.0.when", {"country": "NL"}), "experiments[0] (exp).when.country", "must be a list"),
     (_set("experiments.0.when", {"country": []}), "experiments[0] (exp).when.country", "at least one allowed value"),
     (
@@ -179,7 +179,7 @@ INVALID: list[tuple[Callable[[dict[str, Any]], None], str, str]] = [
     (_set("experiments.0.arms.1.ranking", {"weights": {"for_you": -1}}), ".ranking.weights.for_you", "non-negative"),
     (_set("experiments.0.arms.1.ranking", {"max_category_share": 0.5}), ".ranking.max_category_share", "(0, 1/3]"),
     (_set("experiments.0.arms.1.ranking", {"max_category_share": 0}), ".ranking.max_category_share", "(0, 1/3]"),
-    (_set("experiments.0.arms.1.ranking", {"strategy": "random"}), ".arms[1].ranking.strategy", "blend, popular"),
+    (_set("experiments.0.arms.1.ranking", {"strategy": "random"}), ".arms[1].ranking.strategy", "learned, popular"),
     (_set("experiments.0.arms.1.ranking", {"boost": 2}), ".arms[1].ranking.boost", "unknown field"),
     (_set("experiments.0.arms.1.content", {"nl-NL": {"greeting": "Hoi"}}), ".content.nl-NL", "2-letter"),
     (_set("experiments.0.arms.1.content", {"en": {"greeting": "Hi {0}"}}), ".content.en.greeting", "placeholder {0}"),

@@ -117,6 +117,12 @@ CONTRACT_REASONS = [
     "trending_local",
     "best_seller",
     "on_sale",
+    "similar_item",
+    "campaign",
+    "search",
+    "context",
+    "add_on",
+    "category",
 ]
 CONTRACT_EVENT_TYPES = [
     "view",
