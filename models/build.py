@@ -20,6 +20,7 @@ TOP_LIST = 500  # rows kept per popularity list
 NEIGHBOURS = 20  # co-purchase neighbours kept per item
 TRENDING_DAYS = 30
 MIN_COUNTRY_LINES = 50  # a country needs this many purchase lines for its own lists
+HISTORY_CHUNK = 1_000_000  # purchase lines per step when summing history vectors
 TIER_SHARES = {"platinum": 0.05, "gold": 0.10, "silver": 0.25}  # of customers, top down
 
 
@@ -113,7 +114,10 @@ def user_vectors_from_history(ds: Dataset, item_vectors: np.ndarray, users: Sequ
     age_days = (ds.end - lines.ts[known]).astype("timedelta64[D]").astype(np.float32)
     weights = np.power(0.5, age_days / 90.0).astype(np.float32)  # 90-day half-life
     out = np.zeros((len(users), item_vectors.shape[1]), dtype=np.float32)
-    np.add.at(out, rows, item_vectors[lines.item[known]] * weights[:, None])
+    items = lines.item[known]
+    for start in range(0, len(rows), HISTORY_CHUNK):  # in order, so the sums are the same; memory stays flat
+        part = slice(start, start + HISTORY_CHUNK)
+        np.add.at(out, rows[part], item_vectors[items[part]] * weights[part, None])
     return item_index.normalize(out)
 
 

@@ -31,10 +31,10 @@ from edge import artifacts
 from edge.index import ItemIndex
 from edge.ranking import RankingParams
 from edge.recommend import Model, Signals, recommend
+from models.columnar import read_source
 from models.dataset import Dataset
 from models.factorize import DEFAULT_ALS, ALSParams
 from models.realdata import DEFAULT_SPLIT, prepare, write
-from models.sources import read_source
 
 RECENT_DAYS = 30
 VALIDATION_DAYS = 31  # tune() validates on the last month before the test split

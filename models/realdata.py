@@ -19,9 +19,9 @@ import numpy as np
 
 from models import build as model_build
 from models import categories
+from models.columnar import read_source
 from models.dataset import Dataset, rebase
 from models.factorize import DEFAULT_ALS, ALSParams, Factors, factorize, serving_vectors
-from models.sources import read_source
 
 Log = Callable[[str], None]
 DEFAULT_SPLIT = "2011-09-01"
