@@ -79,6 +79,11 @@ def popularity(ds: Dataset, now: np.datetime64 | None = None) -> dict[str, Any]:
 
 def co_purchase_neighbours(ds: Dataset, k: int = NEIGHBOURS) -> np.ndarray:
     """For each item, the `k` items most often in the same order (cosine-normalised counts)."""
+    return neighbours_from_counts(co_purchase_counts(ds), k)
+
+
+def co_purchase_counts(ds: Dataset) -> sparse.csr_matrix:
+    """Item x item: in how many orders both were bought (the diagonal: orders per item)."""
     lines = ds.interactions
     n_items = len(ds.items)
     orders, order_rows = np.unique(lines.order, return_inverse=True)
@@ -88,7 +93,12 @@ def co_purchase_neighbours(ds: Dataset, k: int = NEIGHBOURS) -> np.ndarray:
     basket.data[:] = 1.0  # duplicates in one order count once
     basket.sum_duplicates()
     basket.data[:] = 1.0
-    co = (basket.T @ basket).tocsr().astype(np.float32)
+    return (basket.T @ basket).tocsr().astype(np.float32)
+
+
+def neighbours_from_counts(co: sparse.csr_matrix, k: int = NEIGHBOURS) -> np.ndarray:
+    """Top `k` neighbours per item from item x item order counts (the diagonal, orders per item, is cleared)."""
+    n_items = co.shape[0]
     counts = np.asarray(co.diagonal()).ravel()
     co.setdiag(0)
     co.eliminate_zeros()

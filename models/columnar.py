@@ -119,7 +119,7 @@ def clean_online_retail(frames: list[pl.DataFrame], file_names: list[str]) -> Da
     )
     names = most_frequent_names(frame.lazy().filter("purchase").select("code", "Description", "row").collect())
     services = [code for code, name in names.items() if cleaning.is_service(name)]  # fees with product-like codes
-    charged = pl.col("purchase") & pl.col("code").is_in(pl.Series(services, dtype=pl.String).cast(pl.Categorical))
+    charged = pl.col("purchase") & pl.col("code").cast(pl.String).is_in(services)
     frame = frame.with_columns(non_product=pl.col("non_product") | charged, purchase=pl.col("purchase") & ~charged)
     signals = _signals(frame)
     counts = frame.select(pl.col(k).sum() for k in KINDS).row(0, named=True)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from models import build as model_build
-from models import categories
+from models import categories, incremental
 from models.columnar import read_source
 from models.dataset import Dataset, rebase
 from models.factorize import DEFAULT_ALS, ALSParams, Factors, factorize, serving_vectors
@@ -111,6 +111,7 @@ def build_real(
         prepared = Prepared(rebase(prepared.ds, rebase_to), prepared.factors)
         log(f"  {'rebase':<12} timestamps shifted by {prepared.ds.report['rebased_days']} days")
     path = write(prepared, root, log=log, index_kind=index_kind, tier_shares=tier_shares, extra_manifest=extra)
+    incremental.write_state(prepared.ds, path)  # what `edge build --since` continues from
     log(f"real-data build done in {time.perf_counter() - started:.2f} s")
     return path
 
