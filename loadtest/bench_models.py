@@ -123,9 +123,18 @@ def bench_size(
     return rows
 
 
-def bench_real(data: Path) -> dict[str, Any]:
-    """Build the real-data artifacts in this process; wall time and peak RSS."""
+def bench_real(data: Path, reader: str = "columnar") -> dict[str, Any]:
+    """Build the real-data artifacts in this process; wall time and peak RSS.
+
+    `reader="rows"` swaps in the row-by-row reader (`models.sources`) for a side-by-side comparison.
+    """
+    from models import realdata
     from models.realdata import build_real
+
+    if reader == "rows":
+        from models import sources
+
+        realdata.read_source = sources.read_source
 
     with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
         began = time.perf_counter()
@@ -259,6 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--lines", default="1000000,5000000", help="build: synthetic sizes, comma separated")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "edge-synthetic")
     parser.add_argument("--seed", type=int, default=0, help="build: generator seed")
+    parser.add_argument("--reader", choices=["columnar", "rows"], default="columnar", help="real: the CSV reader")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("EDGE_DATA") or DEFAULT_DATA))
     parser.add_argument("--sizes", default="100000,1000000", help="catalog sizes, comma separated")
     parser.add_argument("--dim", type=int, default=64)
@@ -268,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if args.what == "_real_child":
-        print("RESULT " + json.dumps(bench_real(args.data)))
+        print("RESULT " + json.dumps(bench_real(args.data, args.reader)))
         return 0
     if args.what == "_build_child":
         print("RESULT " + json.dumps(bench_build(args.data)))
@@ -284,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.what in ("all", "real"):
         print(f"real-data build from {args.data} (child process)", flush=True)
         child = subprocess.run(
-            [sys.executable, __file__, "_real_child", "--data", str(args.data)],
+            [sys.executable, __file__, "_real_child", "--data", str(args.data), "--reader", args.reader],
             capture_output=True, text=True, check=True, cwd=ROOT,
         )  # fmt: skip
         print(child.stdout, end="")

@@ -74,5 +74,5 @@ def test_folding_needs_a_build_with_state(
     root = tmp_path / "copy"
     shutil.copytree(base.parent.parent, root)
     (root / "versions" / base.name / incremental.STATE_FILE).unlink()
-    with pytest.raises(ConfigError, match="fold_state.npz"):
+    with pytest.raises(ConfigError, match=r"fold_state\.npz"):
         incremental.fold(base.parent.parent, root, base.name)
