@@ -56,7 +56,7 @@ def write_state(ds: Dataset, path: Path, users: Sequence[str] | None = None) -> 
     customer = lines.user != ""
     spend_by_user = model_build._group_sum(lines.user[customer], lines.quantity[customer] * lines.price[customer])
     users = list(users) if users is not None else sorted(spend_by_user)
-    np.savez_compressed(
+    np.savez(
         path / STATE_FILE,
         item_ids=np.array([item.id for item in ds.items]),
         countries=np.array(countries),
@@ -157,7 +157,7 @@ def fold(data_dir: Path, root: Path, since: str, *, log: Log = print) -> Path:
         user_vectors=user_vectors,
         manifest=manifest,
     )
-    np.savez_compressed(
+    np.savez(
         path / STATE_FILE,
         item_ids=state["item_ids"],
         countries=np.array(countries),

@@ -111,7 +111,9 @@ def build_real(
         prepared = Prepared(rebase(prepared.ds, rebase_to), prepared.factors)
         log(f"  {'rebase':<12} timestamps shifted by {prepared.ds.report['rebased_days']} days")
     path = write(prepared, root, log=log, index_kind=index_kind, tier_shares=tier_shares, extra_manifest=extra)
+    t = time.perf_counter()
     incremental.write_state(prepared.ds, path)  # what `edge build --since` continues from
+    log(f"  {'fold_state':<12} {time.perf_counter() - t:7.2f} s")
     log(f"real-data build done in {time.perf_counter() - started:.2f} s")
     return path
 
