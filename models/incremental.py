@@ -49,8 +49,8 @@ def write_state(ds: Dataset, path: Path, users: Sequence[str] | None = None) -> 
     countries = sorted(set(lines.country.tolist()))
     country_row = {c: i for i, c in enumerate(countries)}
     country_rows = np.array([country_row[c] for c in lines.country.tolist()], dtype=np.int64)
-    by_country = np.zeros((len(countries), len(ds.items)), dtype=np.int64)
-    np.add.at(by_country, (country_rows, lines.item), 1)
+    cells = country_rows * len(ds.items) + lines.item
+    by_country = np.bincount(cells, minlength=len(countries) * len(ds.items)).reshape(len(countries), -1)
     recent = lines.ts >= ds.end - np.timedelta64(model_build.TRENDING_DAYS, "D")
     co = model_build.co_purchase_counts(ds).tocsr()
     customer = lines.user != ""
