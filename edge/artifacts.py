@@ -171,7 +171,10 @@ def write(
     """
     n_items, dim = item_vectors.shape
     built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    digest = hashlib.sha256(item_vectors.tobytes()).hexdigest()[:8]
+    profiles, user_vectors = tombstones.live(list(profiles), user_vectors, tombstones.read(root))  # never resurrect
+    profile_lines = b"".join(orjson.dumps(p, option=orjson.OPT_SORT_KEYS) + b"\n" for p in profiles)
+    # vectors and profiles: an incremental build keeps the vectors, so they alone would not tell it apart
+    digest = hashlib.sha256(item_vectors.tobytes() + profile_lines).hexdigest()[:8]
     version = f"{manifest.get('source', 'build')}-{built_at.replace(':', '').replace('-', '')}-{digest}"
     versions = root / "versions"
     versions.mkdir(parents=True, exist_ok=True)
@@ -179,8 +182,6 @@ def write(
     while (versions / version).exists():  # the same data built twice within a second: a new version all the same
         same_second += 1
         version = f"{version.rsplit('.', 1)[0]}.{same_second}"
-    profiles, user_vectors = tombstones.live(list(profiles), user_vectors, tombstones.read(root))  # never resurrect
-    profile_lines = b"".join(orjson.dumps(p, option=orjson.OPT_SORT_KEYS) + b"\n" for p in profiles)
     n_users = profile_lines.count(b"\n")
     if user_vectors.shape != (n_users, dim):
         raise ArtifactError(f"user_vectors shape {user_vectors.shape} does not match {n_users} profiles x dim {dim}")

@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="real data: shift timestamps so the data ends on this day (demos)",
     )
     build.add_argument("--no-evaluate", action="store_true", help="real data: skip the held-out evaluation")
+    build.add_argument(
+        "--engine", choices=["polars", "spark"], default="polars", help="real data: one machine (polars) or Spark"
+    )
+    build.add_argument("--spark-master", default="local[2]", metavar="URL", help="--engine spark: the cluster")
+    build.add_argument("--since", metavar="VERSION", help="real data: fold only newer events into this build")
 
     evaluate = commands.add_parser(
         "evaluate", help="time-based held-out evaluation: model vs popularity baselines", formatter_class=defaults
@@ -119,7 +124,18 @@ def build(settings: Settings, args: argparse.Namespace) -> int:
         from models.realdata import build_real
 
         split = None if args.no_evaluate else "2011-09-01"
-        path = build_real(data, root, log=print, rebase_to=args.rebase_to, evaluate_split=split)
+        if args.since:
+            from models.incremental import fold
+
+            path = fold(data, root, args.since, log=print)
+        elif args.engine == "spark":
+            from models.spark_build import build_spark
+
+            if args.rebase_to is not None:
+                raise ConfigError("--rebase-to is not supported with --engine spark", field="rebase_to")
+            path = build_spark(data, root, master=args.spark_master, log=print, evaluate_split=split)
+        else:
+            path = build_real(data, root, log=print, rebase_to=args.rebase_to, evaluate_split=split)
     else:
         path = build_synthetic(root, args.seed, args.items, args.customers, args.anchor)
     print(f"artifacts: {path}")

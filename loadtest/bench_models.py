@@ -3,8 +3,12 @@
     python loadtest/bench_models.py                      # everything (real data from EDGE_DATA or ../shared)
     python loadtest/bench_models.py real --data DIR      # build time + peak memory of `build_real`
     python loadtest/bench_models.py index --sizes 100000,1000000 --dim 64
+    python loadtest/bench_models.py build --lines 1000000,5000000   # synthetic scaling table (models.generate)
 
-`real` builds in a child process so its peak RSS (`ru_maxrss`) is the build's own. `index` builds
+`real` builds in a child process so its peak RSS (`ru_maxrss`) is the build's own. `build` generates an
+Online-Retail-like data set of each size (cached under --cache), builds it in a child process as
+`edge build --data DIR --no-evaluate` does, and reports each stage's wall time and its own peak RSS
+(the kernel's high-water mark, reset after every stage). `index` builds
 flat, HNSW (edge.index parameters) and IVF indexes over random clustered unit vectors, then times
 single queries one at a time on one thread (as a web worker runs them) and measures recall@50
 against exact inner-product search on held-out queries from the same distribution.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -118,9 +123,18 @@ def bench_size(
     return rows
 
 
-def bench_real(data: Path) -> dict[str, Any]:
-    """Build the real-data artifacts in this process; wall time and peak RSS."""
+def bench_real(data: Path, reader: str = "columnar") -> dict[str, Any]:
+    """Build the real-data artifacts in this process; wall time and peak RSS.
+
+    `reader="rows"` swaps in the row-by-row reader (`models.sources`) for a side-by-side comparison.
+    """
+    from models import realdata
     from models.realdata import build_real
+
+    if reader == "rows":
+        from models import sources
+
+        realdata.read_source = sources.read_source
 
     with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
         began = time.perf_counter()
@@ -139,6 +153,88 @@ def bench_real(data: Path) -> dict[str, Any]:
         "timings_s": manifest["timings_s"],
         "evaluation": manifest.get("evaluation", {}).get("methods"),
     }
+
+
+STAGE_LINE = re.compile(r"^\s+(\w+)\s+([\d.]+) s")
+
+
+def stage_peak_mb() -> float:
+    """Peak RSS since the last call (VmHWM, then reset through /proc/self/clear_refs), in MB."""
+    status = Path("/proc/self/status").read_text()
+    peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+    Path("/proc/self/clear_refs").write_text("5")
+    return round(peak_kb / 1024, 1)
+
+
+def bench_build(data: Path) -> dict[str, Any]:
+    """Build `data` in this process as `edge build --no-evaluate`: per stage wall time and own peak RSS."""
+    from models.realdata import build_real
+
+    stages: list[dict[str, Any]] = []
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+        match = STAGE_LINE.match(line)
+        if match:
+            stages.append({"stage": match[1], "s": float(match[2]), "peak_rss_mb": stage_peak_mb()})
+
+    stage_peak_mb()
+    with tempfile.TemporaryDirectory(prefix="edge-bench-") as tmp:
+        began = time.perf_counter()
+        path = build_real(data, Path(tmp), log=log, evaluate_split=None)
+        wall = time.perf_counter() - began
+        manifest = json.loads((path / "index_infos.json").read_text())
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "build_s": round(wall, 2),
+        "cpu_s": round(used.ru_utime + used.ru_stime, 2),
+        "peak_rss_mb": max(stage["peak_rss_mb"] for stage in stages),  # ru_maxrss is reset with VmHWM
+        "lines": manifest["report"]["rows"],
+        "purchase_lines": manifest["n_interactions"],
+        "n_items": manifest["n_items"],
+        "n_users": manifest["n_users"],
+        "stages": stages,
+    }
+
+
+def build_scaling(sizes: Sequence[int], cache: Path, seed: int) -> list[dict[str, Any]]:
+    """Generate (or reuse) a synthetic data set per size and build each in a child process."""
+    from models import generate
+
+    rows = []
+    for n in sizes:
+        data = cache / f"online-retail-{n}-seed{seed}"
+        if not (data / ".complete").exists():
+            began = time.perf_counter()
+            generate.generate(data, n, seed=seed)
+            (data / ".complete").write_text("")
+            print(f"generated {n:,} lines into {data} in {time.perf_counter() - began:.1f} s", flush=True)
+        print(f"build of {n:,} synthetic lines (child process; load {os.getloadavg()[0]:.2f})", flush=True)
+        child = subprocess.run(
+            [sys.executable, __file__, "_build_child", "--data", str(data)],
+            capture_output=True, text=True, check=True, cwd=ROOT,
+        )  # fmt: skip
+        print(child.stdout, end="")
+        result = json.loads(child.stdout.rsplit("RESULT ", 1)[1])
+        rows.append({"n": n, "load_1m": round(os.getloadavg()[0], 2), **result})
+    return rows
+
+
+def scaling_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """One row per (size, stage): seconds and the stage's own peak RSS; a total row per size."""
+    out = [
+        "| lines | purchase lines | customers | stage | wall s | peak RSS MB |",
+        "|---:|---:|---:|---|---:|---:|",
+    ]
+    for r in rows:
+        for stage in r["stages"]:
+            if stage["stage"] in ("vectors", "index", "write") and stage["s"] < 1:
+                continue
+            out.append(f"| {r['n']:,} | {r['purchase_lines']:,} | {r['n_users']:,} | {stage['stage']} "
+                       f"| {stage['s']} | {stage['peak_rss_mb']:,} |")  # fmt: skip
+        out.append(f"| {r['n']:,} | | | **total** (load {r['load_1m']}) | **{r['build_s']}** "
+                   f"| **{r['peak_rss_mb']:,}** |")  # fmt: skip
+    return "\n".join(out)
 
 
 def markdown(real: dict[str, Any] | None, rows: list[dict[str, Any]]) -> str:
@@ -166,7 +262,13 @@ def markdown(real: dict[str, Any] | None, rows: list[dict[str, Any]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", nargs="?", choices=["all", "real", "index", "_real_child"], default="all")
+    parser.add_argument(
+        "what", nargs="?", choices=["all", "real", "index", "build", "_real_child", "_build_child"], default="all"
+    )
+    parser.add_argument("--lines", default="1000000,5000000", help="build: synthetic sizes, comma separated")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "edge-synthetic")
+    parser.add_argument("--seed", type=int, default=0, help="build: generator seed")
+    parser.add_argument("--reader", choices=["columnar", "rows"], default="columnar", help="real: the CSV reader")
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("EDGE_DATA") or DEFAULT_DATA))
     parser.add_argument("--sizes", default="100000,1000000", help="catalog sizes, comma separated")
     parser.add_argument("--dim", type=int, default=64)
@@ -176,13 +278,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if args.what == "_real_child":
-        print("RESULT " + json.dumps(bench_real(args.data)))
+        print("RESULT " + json.dumps(bench_real(args.data, args.reader)))
+        return 0
+    if args.what == "_build_child":
+        print("RESULT " + json.dumps(bench_build(args.data)))
+        return 0
+    if args.what == "build":
+        scaling = build_scaling([int(v) for v in args.lines.split(",")], args.cache, args.seed)
+        print()
+        print(scaling_markdown(scaling))
+        if args.json:
+            args.json.write_text(json.dumps({"build": scaling}, indent=2))
         return 0
     real = None
     if args.what in ("all", "real"):
         print(f"real-data build from {args.data} (child process)", flush=True)
         child = subprocess.run(
-            [sys.executable, __file__, "_real_child", "--data", str(args.data)],
+            [sys.executable, __file__, "_real_child", "--data", str(args.data), "--reader", args.reader],
             capture_output=True, text=True, check=True, cwd=ROOT,
         )  # fmt: skip
         print(child.stdout, end="")

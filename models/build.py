@@ -22,6 +22,7 @@ TOP_LIST = 500  # rows kept per popularity list
 NEIGHBOURS = 20  # co-purchase neighbours kept per item
 TRENDING_DAYS = 30
 MIN_COUNTRY_LINES = 50  # a country needs this many purchase lines for its own lists
+HISTORY_CHUNK = 1_000_000  # purchase lines per step when summing history vectors
 TIER_SHARES = {"platinum": 0.05, "gold": 0.10, "silver": 0.25}  # of customers, top down
 
 
@@ -80,6 +81,11 @@ def popularity(ds: Dataset, now: np.datetime64 | None = None) -> dict[str, Any]:
 
 def co_purchase_neighbours(ds: Dataset, k: int = NEIGHBOURS) -> np.ndarray:
     """For each item, the `k` items most often in the same order (cosine-normalised counts)."""
+    return neighbours_from_counts(co_purchase_counts(ds), k)
+
+
+def co_purchase_counts(ds: Dataset) -> sparse.csr_matrix:
+    """Item x item: in how many orders both were bought (the diagonal: orders per item)."""
     lines = ds.interactions
     n_items = len(ds.items)
     orders, order_rows = np.unique(lines.order, return_inverse=True)
@@ -89,7 +95,12 @@ def co_purchase_neighbours(ds: Dataset, k: int = NEIGHBOURS) -> np.ndarray:
     basket.data[:] = 1.0  # duplicates in one order count once
     basket.sum_duplicates()
     basket.data[:] = 1.0
-    co = (basket.T @ basket).tocsr().astype(np.float32)
+    return (basket.T @ basket).tocsr().astype(np.float32)
+
+
+def neighbours_from_counts(co: sparse.csr_matrix, k: int = NEIGHBOURS) -> np.ndarray:
+    """Top `k` neighbours per item from item x item order counts (the diagonal, orders per item, is cleared)."""
+    n_items = co.shape[0]
     counts = np.asarray(co.diagonal()).ravel()
     co.setdiag(0)
     co.eliminate_zeros()
@@ -115,7 +126,10 @@ def user_vectors_from_history(ds: Dataset, item_vectors: np.ndarray, users: Sequ
     age_days = (ds.end - lines.ts[known]).astype("timedelta64[D]").astype(np.float32)
     weights = np.power(0.5, age_days / 90.0).astype(np.float32)  # 90-day half-life
     out = np.zeros((len(users), item_vectors.shape[1]), dtype=np.float32)
-    np.add.at(out, rows, item_vectors[lines.item[known]] * weights[:, None])
+    items = lines.item[known]
+    for start in range(0, len(rows), HISTORY_CHUNK):  # in order, so the sums are the same; memory stays flat
+        part = slice(start, start + HISTORY_CHUNK)
+        np.add.at(out, rows[part], item_vectors[items[part]] * weights[part, None])
     return item_index.normalize(out)
 
 

@@ -37,10 +37,10 @@ from edge import artifacts
 from edge.learned import SOURCE_KEYS, Pool
 from edge.ranking import RankingParams, fill
 from edge.recommend import Model, Signals, learned_pool, recommend
+from models.columnar import read_source
 from models.dataset import Dataset
 from models.factorize import DEFAULT_ALS, ALSParams
 from models.realdata import DEFAULT_SPLIT
-from models.sources import read_source
 
 RECENT_DAYS = 30
 VALIDATION_DAYS = 31  # tune() validates on the last month before the test split

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 
 from models import build as model_build
-from models import categories
+from models import categories, incremental
 from models import ranker as ranker_mod
+from models.columnar import read_source
 from models.dataset import Dataset, rebase
 from models.factorize import DEFAULT_ALS, ALSParams, Factors, factorize, serving_vectors
-from models.sources import read_source
 
 Log = Callable[[str], None]
 DEFAULT_SPLIT = "2011-09-01"
@@ -120,6 +120,9 @@ def build_real(
     path = write(
         prepared, root, log=log, index_kind=index_kind, tier_shares=tier_shares, extra_manifest=extra, ranker=fitted
     )
+    t = time.perf_counter()
+    incremental.write_state(prepared.ds, path)  # what `edge build --since` continues from
+    log(f"  {'fold_state':<12} {time.perf_counter() - t:7.2f} s")
     log(f"real-data build done in {time.perf_counter() - started:.2f} s")
     return path
 

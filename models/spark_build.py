@@ -1,0 +1,754 @@
+"""The build on Apache Spark: the same pipeline as `models.realdata` on PySpark DataFrames, for data
+that outgrows one machine.
+
+    read + clean (DataFrames; every per-value rule is models.cleaning's, applied to distinct values
+    on the driver and broadcast back)  ->  popularity, co-purchase, customer facts, profiles
+    (group-bys and windows)  ->  MLlib ALS (implicit feedback, BM25 confidences)  ->  the same
+    versioned artifacts (faiss index built on the driver from the collected item vectors)
+
+`edge build --engine spark [--spark-master URL]` runs it; `local[2]` by default. Only aggregates
+reach the driver: per-item lists, per-customer profiles (streamed, sorted by id) and factor
+matrices; purchase lines never do. The evaluation splits the lines in Spark, builds on the part
+before the split and scores the service's recommendations exactly as `models.evaluate` does.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+from edge import artifacts
+from edge import index as item_index
+from edge.artifacts import Item
+from edge.errors import ConfigError
+from edge.index import ItemIndex
+from edge.loyalty import TierThresholds
+from edge.ranking import RankingParams
+from edge.recommend import Model, Signals, recommend
+from models import build as model_build
+from models import categories, cleaning, sources
+from models.factorize import DEFAULT_ALS, ALSParams, Factors, calibrate, inner_product_space
+from models.realdata import DEFAULT_SPLIT
+
+Log = Callable[[str], None]
+DEFAULT_MASTER = "local[2]"
+ROW_BITS = 44  # row key = file number << 44 | monotonically_increasing_id (partition << 33 | position)
+SIGNAL_SEEN = 1 << 62  # signals count after every purchase line when ordering first sightings
+KINDS = ("cancellation", "non_product", "return", "stock_adjustment", "price_not_positive", "purchase")
+
+try:  # optional dependency group `spark`
+    from pyspark.sql import Column, DataFrame, SparkSession, Window
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+except ImportError:  # pragma: no cover - the message below says how to install it
+    SparkSession = None  # type: ignore[assignment,misc]
+
+
+@dataclass(frozen=True, slots=True)
+class SparkALS:
+    """MLlib ALS settings. MLlib scales the regularization by each row's number of ratings, so its
+    `reg` is far below `implicit`'s; the confidences are the same BM25 weights (`ALSParams`)."""
+
+    reg: float = 0.05
+    alpha: float = 1.0
+    blocks: int = 4
+
+
+@dataclass(slots=True)
+class Cleaned:
+    """Cleaned purchase lines (a DataFrame) and what the driver keeps: catalog, signals, report."""
+
+    lines: DataFrame  # row, user, item (id), ts (epoch s), quantity, price, country, order
+    catalog: list[Item]
+    signals: sources.Signals
+    report: dict[str, Any]
+
+
+def session(master: str = DEFAULT_MASTER, app: str = "edge-build") -> SparkSession:
+    """A Spark session for the build (UI off, few shuffle partitions, UTC)."""
+    if SparkSession is None:
+        raise ConfigError(
+            "the Spark engine needs pyspark and a Java runtime: pip install -e . --group spark", field="engine"
+        )
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    spark = (
+        SparkSession.builder.master(master)
+        .appName(app)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.caseSensitive", "true")  # Online Retail's Country beside the cleaned country
+        .config("spark.sql.shuffle.partitions", "8")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", "4g")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.sql.adaptive.enabled", "true")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def read_retail(spark: SparkSession, data_dir: Path) -> tuple[DataFrame, list[str]]:
+    """The raw Online Retail rows with a `row` key in file-then-line order; the file names."""
+    files = sorted(p for p in sources.data_files(data_dir) if p.match(sources.RETAIL_GLOB))
+    if not files:
+        raise ConfigError(f"the Spark engine reads Online Retail files ({sources.RETAIL_GLOB}) in {data_dir}",
+                          field="EDGE_DATA")  # fmt: skip
+    schema = T.StructType([T.StructField(name, T.StringType()) for name in sources.RETAIL_COLUMNS])
+    raw = (
+        spark.read.options(header=True, mode="FAILFAST", encoding="UTF-8", escape='"')
+        .schema(schema)
+        .csv([str(p) for p in files])
+    )
+    number = F.create_map(*(x for i, p in enumerate(files) for x in (F.lit(p.name), F.lit(i))))
+    name = F.element_at(F.split(F.input_file_name(), "/"), -1)
+    raw = raw.select(
+        *(F.coalesce(F.col(c), F.lit("")).alias(c) for c in sources.RETAIL_COLUMNS),
+        (number[name].cast("long") * F.lit(1 << ROW_BITS) + F.monotonically_increasing_id()).alias("row"),
+    )
+    return raw, [p.name for p in files]
+
+
+def clean(spark: SparkSession, raw: DataFrame, file_names: list[str]) -> Cleaned:
+    """`models.columnar.clean_online_retail` in Spark: the same rules, the same counts."""
+    typed = (
+        raw.withColumn("Quantity", F.col("Quantity").cast("double"))
+        .withColumn("UnitPrice", F.col("UnitPrice").cast("double"))
+        .cache()
+    )
+    frame = typed
+    bad = frame.filter(F.col("Quantity").isNull() | F.col("UnitPrice").isNull()).limit(1).collect()
+    if bad:
+        raise ConfigError(f"Online Retail row with a non-number Quantity or UnitPrice: {bad[0].asDict()}",
+                          field="Quantity")  # fmt: skip
+    mapped = ("StockCode", "CustomerID", "Country", "InvoiceDate")
+    distinct = frame.agg(*(F.collect_set(c).alias(c) for c in mapped)).first()  # one pass for all four
+    assert distinct is not None
+    raw_codes = list(distinct["StockCode"])
+    frame = _mapped(spark, frame, "StockCode", "code", cleaning.product_id, T.StringType(), raw_codes)
+    codes = sorted({cleaning.product_id(c) for c in raw_codes})
+    frame = _mapped(spark, frame, "code", "is_product", cleaning.is_product, T.BooleanType(), codes)
+    frame = _mapped(spark, frame, "CustomerID", "user", cleaning.user_id, T.StringType(), distinct["CustomerID"])
+    frame = _mapped(spark, frame, "Country", "country", cleaning.country_code, T.StringType(), distinct["Country"])
+    frame = _mapped(spark, frame, "InvoiceDate", "ts", _utc_seconds, T.LongType(), distinct["InvoiceDate"])
+    cancelled = F.upper(F.ltrim(F.col("InvoiceNo"))).startswith("C")
+    rest = ~cancelled & F.col("is_product")
+    negative = rest & (F.col("Quantity") <= 0)
+    known = F.col("user") != ""
+    frame = frame.select(
+        "*",
+        cancelled.alias("cancellation"),
+        (~cancelled & ~F.col("is_product")).alias("non_product"),
+        (negative & known).alias("return"),
+        (negative & ~known).alias("stock_adjustment"),
+        (rest & (F.col("Quantity") > 0) & (F.col("UnitPrice") <= 0)).alias("price_not_positive"),
+        (rest & (F.col("Quantity") > 0) & (F.col("UnitPrice") > 0)).alias("purchase"),
+    )
+    names = _most_frequent_names(frame.filter("purchase"))
+    services = [code for code, name in names.items() if cleaning.is_service(name)]
+    charged = F.col("purchase") & F.col("code").isin(services) if services else F.lit(False)
+    frame = (
+        frame.withColumn("non_product", F.col("non_product") | charged)
+        .withColumn("purchase", F.col("purchase") & ~charged)
+        .cache()
+    )
+    counts = frame.agg(
+        F.count(F.lit(1)).alias("rows"),
+        *(F.sum(F.col(k).cast("long")).alias(k) for k in KINDS),
+        F.countDistinct(F.when(F.col("cancellation"), F.col("InvoiceNo"))).alias("cancellation_invoices"),
+        F.sum((F.col("purchase") & (F.col("user") == "")).cast("long")).alias("guest_purchase_rows"),
+    ).first()
+    assert counts is not None
+    report: dict[str, Any] = {
+        "files": file_names,
+        "rows": int(counts["rows"]),
+        "rows_by_kind": {kind: int(counts[kind] or 0) for kind in KINDS},
+        "cancellation_invoices": int(counts["cancellation_invoices"]),
+        "non_product_codes": _most_common(frame.filter("non_product"), "code"),
+        "guest_purchase_rows": int(counts["guest_purchase_rows"] or 0),
+        "unknown_country_rows": _most_common(frame.filter(F.col("country") == ""), "Country"),
+        "lower_case_product_codes": len(
+            {c for c in raw_codes if c != cleaning.product_id(c) and cleaning.is_product(c)}
+        ),
+    }
+    signals = _signals(frame)
+    lines = frame.filter("purchase").select(
+        "row", "user", F.col("code").alias("item"), "ts", F.col("Quantity").alias("quantity"),
+        F.col("UnitPrice").alias("price"), "country", F.col("InvoiceNo").alias("order"),
+    )  # fmt: skip
+    # the median as numpy takes it, (lower middle + upper middle) / 2, not percentile()'s interpolation
+    prices = (
+        lines.groupBy("item")
+        .agg(F.sort_array(F.collect_list("price")).alias("p"))
+        .select(
+            "item",
+            (
+                (
+                    F.element_at("p", (F.floor((F.size("p") - 1) / 2) + 1).cast("int"))
+                    + F.element_at("p", (F.floor(F.size("p") / 2) + 1).cast("int"))
+                )
+                / 2
+            ).alias("median"),
+        )
+        .collect()
+    )
+    median = {r["item"]: float(r["median"]) for r in prices}
+    catalog = [
+        Item(id=item, name=names.get(item) or item, category="", price=round(median[item], 2))
+        for item in sorted(median)
+    ]
+    lines = lines.cache()
+    lines.count()
+    frame.unpersist()
+    typed.unpersist()
+    return Cleaned(lines, catalog, signals, report)
+
+
+def indexed(spark: SparkSession, lines: DataFrame, catalog: Sequence[Item]) -> DataFrame:
+    """Purchase lines with `item` as the catalog row (int), lines of other items dropped."""
+    rows = spark.createDataFrame([(item.id, row) for row, item in enumerate(catalog)], "item string, item_row int")
+    return (
+        lines.join(F.broadcast(rows), on="item", how="inner")
+        .select(
+            "row",
+            "user",
+            F.col("item_row").alias("item"),
+            "ts",
+            F.col("quantity").cast("float").alias("quantity"),
+            F.col("price").cast("float").alias("price"),
+            "country",
+            "order",
+        )
+        .cache()
+    )
+
+
+def popularity(lines: DataFrame, end: int) -> dict[str, Any]:
+    """`models.build.popularity`: lines per item, most first (ties by row), overall / 30 days / per country."""
+    recent = F.col("ts") >= F.lit(end - model_build.TRENDING_DAYS * 86400)
+    by = Window.partitionBy("country").orderBy(F.desc("n"), F.asc("item"))
+
+    def ranked(part: DataFrame) -> list[int]:
+        top = part.groupBy("item").agg(F.count(F.lit(1)).alias("n")).orderBy(F.desc("n"), F.asc("item"))
+        return [int(r["item"]) for r in top.limit(model_build.TOP_LIST).collect()]
+
+    def per_country(part: DataFrame, countries: list[str]) -> dict[str, list[int]]:
+        top = (
+            part.filter(F.col("country").isin(countries))
+            .groupBy("country", "item")
+            .agg(F.count(F.lit(1)).alias("n"))
+            .withColumn("rank", F.row_number().over(by))
+            .filter(F.col("rank") <= model_build.TOP_LIST)
+            .collect()
+        )
+        out: dict[str, list[tuple[int, int]]] = {}
+        for r in top:
+            out.setdefault(r["country"], []).append((int(r["rank"]), int(r["item"])))
+        return {c: [item for _, item in sorted(out[c])] for c in sorted(out)}
+
+    sizes = lines.groupBy("country").count().collect()
+    countries = sorted(r["country"] for r in sizes if r["country"] and r["count"] >= model_build.MIN_COUNTRY_LINES)
+    everything = ranked(lines)
+    trending = per_country(lines.filter(recent), countries) if countries else {}
+    return {
+        "global": everything,
+        "trending": ranked(lines.filter(recent)) or everything,
+        "by_country": per_country(lines, countries) if countries else {},
+        "trending_by_country": {c: rows for c, rows in trending.items() if len(rows) >= 10},
+    }
+
+
+def co_purchase_neighbours(lines: DataFrame, n_items: int, k: int = model_build.NEIGHBOURS) -> np.ndarray:
+    """`models.build.co_purchase_neighbours`: pair counts over orders, cosine-normalised (float32), top `k`."""
+    baskets = lines.groupBy("order").agg(F.array_sort(F.collect_set("item")).alias("items"))
+    sizes = baskets.select(F.explode("items").alias("item")).groupBy("item").agg(F.count(F.lit(1)).alias("n"))
+
+    # each pair a < b within a basket, made where the basket is (no self-join), counted, then mirrored
+    def pairs_with(a: Column) -> Column:
+        return F.transform(F.filter("items", lambda b: b > a), lambda b: F.struct(a.alias("a"), b.alias("b")))
+
+    pair = F.flatten(F.transform("items", pairs_with))
+    upper = (
+        baskets.select(F.explode(pair).alias("p"))
+        .groupBy(F.col("p.a").alias("a"), F.col("p.b").alias("b"))
+        .agg(F.count(F.lit(1)).alias("co"))
+    )
+    pairs = upper.unionByName(upper.select(F.col("b").alias("a"), F.col("a").alias("b"), "co"))
+    norm_a = F.sqrt(F.greatest(F.col("na").cast("float"), F.lit(1.0))).cast("float")
+    norm_b = F.sqrt(F.greatest(F.col("nb").cast("float"), F.lit(1.0))).cast("float")
+    scored = (
+        pairs.join(sizes.withColumnRenamed("item", "a").withColumnRenamed("n", "na"), on="a")
+        .join(sizes.withColumnRenamed("item", "b").withColumnRenamed("n", "nb"), on="b")
+        .withColumn("score", (F.col("co").cast("float") / (norm_a * norm_b).cast("float")).cast("float"))
+        .withColumn("rank", F.row_number().over(Window.partitionBy("a").orderBy(F.desc("score"), F.asc("b"))))
+        .filter(F.col("rank") <= k)
+    )
+    result = np.full((n_items, k), -1, dtype=np.int32)
+    for r in scored.select("a", "b", "rank").toLocalIterator():
+        result[r["a"], r["rank"] - 1] = r["b"]
+    return result
+
+
+def customer_facts(
+    spark: SparkSession, lines: DataFrame, signals: sources.Signals, end: int
+) -> dict[str, dict[str, Any]]:
+    """`models.sources.customer_facts`: most frequent country (first seen wins a tie), signal counts."""
+    signal_rows = spark.createDataFrame(
+        [(u, c, SIGNAL_SEEN + i) for i, (u, c) in enumerate(zip(signals.user.tolist(), signals.country.tolist(),
+                                                                 strict=True))],
+        "user string, country string, seen long",
+    )  # fmt: skip
+    both = lines.select("user", "country", F.col("row").alias("seen")).unionByName(signal_rows).filter("user != ''")
+    per_country = both.groupBy("user", "country").agg(F.count(F.lit(1)).alias("n"), F.min("seen").alias("first"))
+    best = Window.partitionBy("user").orderBy((F.col("country") == "").asc(), F.desc("n"), F.asc("first"))
+    chosen = (
+        per_country.withColumn("rank", F.row_number().over(best))
+        .withColumn("first_seen", F.min("first").over(Window.partitionBy("user")))
+        .filter("rank = 1")
+        .orderBy("first_seen")
+    )
+    end_ts = np.datetime64(end, "s")
+    recent = signals.ts >= end_ts - np.timedelta64(sources.RECENT_DAYS, "D")
+    counts: dict[tuple[str, str], int] = {}
+    for u, kind, r in zip(signals.user.tolist(), signals.kind.tolist(), recent.tolist(), strict=True):
+        key = (u, f"{kind}s_{'90d' if r else 'older'}")
+        counts[key] = counts.get(key, 0) + 1
+    facts: dict[str, dict[str, Any]] = {}
+    for r in chosen.toLocalIterator():
+        user, country = r["user"], r["country"]
+        returns_90d, complaints_90d = counts.get((user, "returns_90d"), 0), counts.get((user, "complaints_90d"), 0)
+        facts[user] = {
+            "country": country or None,
+            "locale": cleaning.locale_for(country),
+            "returns_90d": returns_90d,
+            "complaints_90d": complaints_90d,
+            "returns_total": returns_90d + counts.get((user, "returns_older"), 0),
+            "complaints_total": complaints_90d + counts.get((user, "complaints_older"), 0),
+        }
+    return facts
+
+
+def profiles(
+    lines: DataFrame,
+    catalog: Sequence[Item],
+    facts: Mapping[str, Mapping[str, Any]],
+    tier_shares: Mapping[str, float] = model_build.TIER_SHARES,
+) -> tuple[list[dict[str, Any]], TierThresholds]:
+    """`models.build.profiles`: one profile per customer, sorted by id, aggregated per customer in Spark."""
+    mine = lines.filter("user != ''")
+    totals = mine.groupBy("user").agg(
+        F.sum((F.col("quantity") * F.col("price")).cast("double")).alias("spend"),
+        F.countDistinct("order").alias("orders"),
+        F.min("ts").alias("first"),
+        F.max("ts").alias("last"),
+    )
+    country = (
+        mine.groupBy("user", "country")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .withColumn("rank", F.row_number().over(Window.partitionBy("user").orderBy(F.desc("n"), F.asc("country"))))
+        .filter("rank = 1")
+        .select("user", F.col("country").alias("top_country"))
+    )
+    bought = (
+        mine.groupBy("user", "item")
+        .agg(F.min(F.struct("ts", "row")).alias("at"))
+        .groupBy("user")
+        .agg(F.sort_array(F.collect_list(F.struct("at", "item"))).alias("bought"))
+        .select("user", F.col("bought.item").alias("purchased"))
+    )
+    per_user = {
+        r["user"]: r for r in totals.join(country, on="user").join(bought, on="user").orderBy("user").toLocalIterator()
+    }
+    users = sorted(set(per_user) | set(facts))
+    spend = np.array([float(per_user[u]["spend"]) if u in per_user else 0.0 for u in users])
+    thresholds = model_build.tier_thresholds(spend, tier_shares)
+    result = []
+    for user, user_spend in zip(users, spend.tolist(), strict=True):
+        profile: dict[str, Any] = {"user_id": user}
+        r = per_user.get(user)
+        if r is not None:
+            profile.update(
+                {
+                    "orders": int(r["orders"]),
+                    "first_purchase_at": _rfc3339(r["first"]),
+                    "last_purchase_at": _rfc3339(r["last"]),
+                    "joined_at": _rfc3339(r["first"]),
+                    "country": r["top_country"] or None,
+                    "purchased": [catalog[row].id for row in r["purchased"]],
+                }
+            )
+        profile["spend"] = round(user_spend, 2)
+        profile["points"] = int(user_spend)
+        profile["tier"] = thresholds.tier(user_spend)
+        profile.update(facts.get(user, {}))
+        result.append(profile)
+    return result, thresholds
+
+
+def factorize(
+    spark: SparkSession, lines: DataFrame, n_items: int, end: int, als: ALSParams, params: SparkALS
+) -> tuple[Factors, sparse.csr_matrix]:
+    """MLlib ALS on `models.factorize.order_counts` (customers then guest orders, half-life weights, BM25).
+
+    Returns the raw factors (customers sorted by id) and customers x items bought (for calibration).
+    """
+    from pyspark.ml.recommendation import ALS
+
+    customers = [r["user"] for r in lines.filter("user != ''").select("user").distinct().orderBy("user").collect()]
+    owners = spark.createDataFrame(list(enumerate(customers)), "owner int, user string")
+    guests = (
+        lines.filter("user = ''").select("order").distinct()
+        .withColumn("owner", (F.row_number().over(Window.orderBy("order")) + F.lit(len(customers) - 1)).cast("int"))
+    )  # fmt: skip
+    with_owner = lines.join(F.broadcast(owners), on="user", how="left")
+    if als.guests:
+        with_owner = with_owner.join(guests.withColumnRenamed("owner", "guest"), on="order", how="left").withColumn(
+            "owner", F.coalesce("owner", "guest")
+        )
+    with_owner = with_owner.filter(F.col("owner").isNotNull())
+    weight = F.lit(1.0)
+    if als.half_life_days is not None:
+        weight = F.pow(F.lit(0.5), (F.lit(end) - F.col("ts")) / F.lit(86400.0 * als.half_life_days))
+    counts = (
+        with_owner.groupBy("owner", "order", "item").agg(F.min("ts").alias("ts"))  # one per (owner, order, item)
+        .withColumn("w", weight.cast("float"))
+        .groupBy("owner", "item").agg(F.sum("w").alias("c"))
+    )  # fmt: skip
+    ratings = _confidence(counts, als).cache()
+    model = ALS(
+        rank=als.factors, maxIter=als.iterations, regParam=params.reg, alpha=params.alpha, implicitPrefs=True,
+        userCol="owner", itemCol="item", ratingCol="r", seed=als.seed, numUserBlocks=params.blocks,
+        numItemBlocks=params.blocks, coldStartStrategy="drop",
+    ).fit(ratings)  # fmt: skip
+    items = np.zeros((n_items, als.factors), dtype=np.float32)
+    for r in model.itemFactors.toLocalIterator():
+        items[r["id"]] = r["features"]
+    users = np.zeros((len(customers), als.factors), dtype=np.float32)
+    for r in model.userFactors.filter(F.col("id") < len(customers)).toLocalIterator():
+        users[r["id"]] = r["features"]
+    pairs = np.array(
+        [(r["owner"], r["item"]) for r in counts.filter(F.col("owner") < len(customers)).toLocalIterator()],
+        dtype=np.int64,
+    ).reshape(-1, 2)
+    bought = sparse.csr_matrix(
+        (np.ones(len(pairs), dtype=np.float32), (pairs[:, 0], pairs[:, 1])), shape=(len(customers), n_items)
+    )
+    ratings.unpersist()
+    return Factors(items, tuple(customers), users), bought
+
+
+def build_lines(
+    spark: SparkSession,
+    cleaned: Cleaned,
+    root: Path,
+    *,
+    als: ALSParams = DEFAULT_ALS,
+    spark_als: SparkALS | None = None,
+    tier_shares: Mapping[str, float] = model_build.TIER_SHARES,
+    index_kind: str | None = None,
+    log: Log = print,
+    extra_manifest: Mapping[str, Any] | None = None,
+) -> Path:
+    """Every artifact from cleaned lines, written as the live version under `root`."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+
+    def step(name: str, began: float, note: str = "") -> None:
+        timings[name] = round(time.perf_counter() - began, 3)
+        log(f"  {name:<12} {timings[name]:7.2f} s  {note}".rstrip())
+
+    t = time.perf_counter()
+    lines = indexed(spark, cleaned.lines, cleaned.catalog)
+    stats = lines.agg(F.count(F.lit(1)).alias("n"), F.min("ts").alias("start"), F.max("ts").alias("end")).first()
+    assert stats is not None
+    if not stats["n"]:
+        raise ConfigError("no purchase lines of catalog items", field="EDGE_DATA")
+    end = int(stats["end"])
+    facts = customer_facts(spark, lines, cleaned.signals, end)
+    step("customers", t, f"{len(facts)} customers")
+    t = time.perf_counter()
+    factors, bought = factorize(spark, lines, len(cleaned.catalog), end, als, spark_als or SparkALS())
+    served = calibrate(inner_product_space(factors), bought)
+    step("factorize", t, f"MLlib ALS {als.factors} factors")
+    catalog = _with_categories(cleaned.catalog, served.item_vectors)
+    t = time.perf_counter()
+    vectors = item_index.normalize(served.item_vectors)
+    index, index_type = item_index.build_index(vectors, index_kind)
+    recall = item_index.measure_recall(index, vectors)
+    step("index", t)
+    t = time.perf_counter()
+    neighbours = co_purchase_neighbours(lines, len(catalog))
+    step("neighbours", t)
+    t = time.perf_counter()
+    lists = popularity(lines, end)
+    step("popularity", t)
+    t = time.perf_counter()
+    customer_profiles, thresholds = profiles(lines, catalog, facts, tier_shares)
+    users = [p["user_id"] for p in customer_profiles]
+    position = {u: i for i, u in enumerate(served.user_ids)}
+    user_vectors = np.zeros((len(users), vectors.shape[1]), dtype=np.float32)
+    for row, user in enumerate(users):
+        at = position.get(user)
+        if at is not None:
+            user_vectors[row] = served.user_vectors[at]
+    step("profiles", t, f"{len(users)} profiles")
+    report = {
+        **cleaned.report,
+        "unknown_item_rows": 0,
+        "purchase_lines": int(stats["n"]),
+        "guest_lines": lines.filter("user = ''").count(),
+        "customers": len(facts),
+        "products": len(catalog),
+        "orders": lines.select("order").distinct().count(),
+        "data_start": _rfc3339(int(stats["start"])),
+        "data_end": _rfc3339(end),
+        "returns": sources._signal_counts(cleaned.signals, "return", np.datetime64(end, "s")),
+        "complaints": sources._signal_counts(cleaned.signals, "complaint", np.datetime64(end, "s")),
+    }
+    manifest: dict[str, Any] = {
+        "source": "online-retail",
+        "engine": "spark",
+        "spark_master": spark.sparkContext.master,
+        "metric": "inner_product",
+        "index_type": index_type,
+        "recall_at_50": round(recall, 4),
+        "data_start": report["data_start"],
+        "data_end": report["data_end"],
+        "n_interactions": int(stats["n"]),
+        "categories": sorted({item.category for item in catalog}),
+        "tier_thresholds": {"silver": thresholds.silver, "gold": thresholds.gold, "platinum": thresholds.platinum},
+        "tier_shares": dict(tier_shares),
+        "user_vectors": "given",
+        "factorization": {"method": "spark.ml.ALS", **asdict(als), **asdict(spark_als or SparkALS())},
+        "report": report,
+        "timings_s": timings,
+        **(extra_manifest or {}),
+    }
+    t = time.perf_counter()
+    path = artifacts.write(
+        root,
+        items=catalog,
+        item_vectors=vectors,
+        index_bytes=item_index.serialize(index),
+        neighbors=neighbours,
+        popularity=lists,
+        profiles=customer_profiles,
+        user_vectors=user_vectors,
+        manifest=manifest,
+    )
+    step("write", t)
+    lines.unpersist()
+    took = time.perf_counter() - started
+    log(f"built {path.name} on Spark in {took:.2f} s ({len(catalog)} items, {len(users)} customers)")
+    return path
+
+
+def evaluate(
+    spark: SparkSession,
+    cleaned: Cleaned,
+    split: str = DEFAULT_SPLIT,
+    k: int = 10,
+    *,
+    als: ALSParams = DEFAULT_ALS,
+    spark_als: SparkALS | None = None,
+) -> dict[str, Any]:
+    """`models.evaluate`'s model recall@k for the Spark build: train before `split`, score after it."""
+    from models.evaluate import score
+
+    at = int(np.datetime64(split, "s").astype(np.int64))
+    before, after = cleaned.lines.filter(F.col("ts") < at), cleaned.lines.filter(F.col("ts") >= at)
+    sold = {r["item"] for r in before.select("item").distinct().collect()}
+    train = Cleaned(before, [item for item in cleaned.catalog if item.id in sold], cleaned.signals, cleaned.report)
+    seen = before.filter("user != ''").select("user", "item").distinct()
+    new = after.filter("user != ''").select("user", "item").distinct().join(seen, on=["user", "item"], how="left_anti")
+    warm = new.join(seen.select("user").distinct(), on="user").groupBy("user").agg(F.collect_set("item").alias("items"))
+    truth = {r["user"]: set(r["items"]) for r in warm.collect()}
+    if not truth:
+        raise ValueError(f"no warm test customers at split {split}")
+    users = sorted(truth)
+    with tempfile.TemporaryDirectory(prefix="edge-spark-eval-") as tmp:
+        build_lines(spark, train, Path(tmp), als=als, spark_als=spark_als, log=lambda _: None)
+        recommended = list(_recommendations(Path(tmp), users, k))
+    model = score(recommended, [truth[u] for u in users], k, len(train.catalog))
+    return {"split": split, "k": k, "warm_customers": len(users), "methods": {"model": model}}
+
+
+def build_spark(
+    data_dir: Path,
+    root: Path,
+    *,
+    master: str = DEFAULT_MASTER,
+    spark: SparkSession | None = None,
+    log: Log = print,
+    als: ALSParams = DEFAULT_ALS,
+    spark_als: SparkALS | None = None,
+    tier_shares: Mapping[str, float] = model_build.TIER_SHARES,
+    index_kind: str | None = None,
+    evaluate_split: str | None = DEFAULT_SPLIT,
+) -> Path:
+    """`edge build --engine spark`: read, clean and build on Spark; the artifacts as the live version."""
+    started = time.perf_counter()
+    own = spark is None
+    spark = spark or session(master)
+    try:
+        t = time.perf_counter()
+        raw, files = read_retail(spark, data_dir)
+        cleaned = clean(spark, raw, files)
+        log(f"  {'read':<12} {time.perf_counter() - t:7.2f} s  {cleaned.report['rows']} rows, "
+            f"{len(cleaned.catalog)} products (Spark {spark.sparkContext.master})")  # fmt: skip
+        extra: dict[str, Any] = {"data_dir": str(data_dir)}
+        if evaluate_split is not None:
+            t = time.perf_counter()
+            extra["evaluation"] = evaluate(spark, cleaned, evaluate_split, als=als, spark_als=spark_als)
+            recall = extra["evaluation"]["methods"]["model"]["recall"]
+            log(f"  {'evaluate':<12} {time.perf_counter() - t:7.2f} s  model recall@10={recall:.4f}")
+        path = build_lines(
+            spark, cleaned, root, als=als, spark_als=spark_als, tier_shares=tier_shares, index_kind=index_kind,
+            log=log, extra_manifest=extra,
+        )  # fmt: skip
+        cleaned.lines.unpersist()
+    finally:
+        if own:
+            spark.stop()
+    log(f"Spark build done in {time.perf_counter() - started:.2f} s")
+    return path
+
+
+def _recommendations(root: Path, users: Sequence[str], k: int) -> Iterator[list[str]]:
+    """The service's recommendations for `users` from the artifacts under `root` (as models.evaluate)."""
+    art = artifacts.load(root)
+    model = Model.from_artifacts(art, ItemIndex.load(art.index_path, art.item_vectors))
+    catalog = model.catalog
+    position = {str(p["user_id"]): i for i, p in enumerate(art.profiles)}
+    for user in users:
+        at = position[user]
+        profile = art.profiles[at]
+        signals = Signals(
+            purchased=catalog.rows(profile.get("purchased") or ()),
+            wishlist=catalog.rows(profile.get("wishlist") or ()),
+            user_vector=art.user_vectors[at],
+            country=profile.get("country"),
+        )
+        yield [catalog.items[r.row].id for r in recommend(model, signals, k, RankingParams())]
+
+
+def _with_categories(catalog: Sequence[Item], vectors: np.ndarray) -> list[Item]:
+    """Items without a category get one from their name and vector (as `models.realdata.prepare`)."""
+    items = list(catalog)
+    missing = [row for row, item in enumerate(items) if not item.category]
+    if missing:
+        derived = categories.assign([items[row].name for row in missing], vectors[missing])
+        for row, category in zip(missing, derived, strict=True):
+            items[row] = replace(items[row], category=category)
+    return items
+
+
+def _confidence(counts: DataFrame, als: ALSParams) -> DataFrame:
+    """`models.factorize.confidence` on (owner, item, c): alpha times BM25, log1p or raw counts."""
+    if als.weighting == "bm25":
+        n_rows = max(counts.select("owner").distinct().count(), 1)
+        df = counts.groupBy("item").agg(F.count(F.lit(1)).alias("df"))
+        length = counts.groupBy("owner").agg(F.sum("c").alias("length"))
+        mean = length.agg(F.mean("length")).first()
+        mean_length = max(float(mean[0]) if mean and mean[0] is not None else 0.0, 1e-9)
+        norm = F.lit(1.0 - als.bm25_b) + F.lit(als.bm25_b) * F.col("length") / F.lit(mean_length)
+        idf = F.lit(math.log(n_rows)) - F.log1p(F.col("df"))
+        weighted = (
+            counts.join(F.broadcast(df), on="item").join(length, on="owner")
+            .withColumn("r", F.col("c") * (als.bm25_k1 + 1.0) / (F.lit(als.bm25_k1) * norm + F.col("c")) * idf)
+        )  # fmt: skip
+    elif als.weighting == "log":
+        weighted = counts.withColumn("r", F.log1p("c"))
+    else:
+        weighted = counts.withColumn("r", F.col("c"))
+    return weighted.select("owner", "item", (F.col("r") * als.alpha).cast("float").alias("r"))
+
+
+def _mapped(
+    spark: SparkSession,
+    frame: DataFrame,
+    column: str,
+    name: str,
+    fn: Callable[[str], Any],
+    dtype: T.DataType,
+    values: Sequence[str] | None = None,
+) -> DataFrame:
+    """Add `name` computed from `column` by a Python rule, called once per distinct value on the driver."""
+    if values is None:
+        values = [r[0] for r in frame.select(column).distinct().collect()]
+    schema = T.StructType([T.StructField(column, T.StringType()), T.StructField(name, dtype)])
+    lookup = spark.createDataFrame([(v, fn(v)) for v in values], schema)
+    return frame.join(F.broadcast(lookup), on=column, how="left")
+
+
+def _most_frequent_names(purchases: DataFrame) -> dict[str, str]:
+    """`cleaning.most_frequent_names` from (code, description) counts and first rows."""
+    pairs = purchases.groupBy("code", "Description").agg(F.count(F.lit(1)).alias("n"), F.min("row").alias("first"))
+    counts: dict[tuple[str, str], list[int]] = {}
+    for r in pairs.collect():
+        name = " ".join(r["Description"].split())
+        if name:
+            n_first = counts.setdefault((r["code"], name), [0, r["first"]])
+            n_first[0] += r["n"]
+            n_first[1] = min(n_first[1], r["first"])
+    best: dict[str, tuple[int, int, str]] = {}
+    for (code, name), (n, first) in counts.items():
+        if code not in best or (-n, first) < (-best[code][0], best[code][1]):
+            best[code] = (n, first, name)
+    return {code: name for code, (_, _, name) in best.items()}
+
+
+def _most_common(frame: DataFrame, column: str) -> dict[str, int]:
+    counted = frame.groupBy(column).agg(F.count(F.lit(1)).alias("n"), F.min("row").alias("first")).collect()
+    ordered = sorted(counted, key=lambda r: (-r["n"], r["first"]))
+    return {r[column]: int(r["n"]) for r in ordered}
+
+
+def _signals(frame: DataFrame) -> sources.Signals:
+    """Cancellation signals (one per customer invoice) then return signals (one per customer order)."""
+    cancellations = (
+        frame.filter(F.col("cancellation") & (F.col("user") != ""))
+        .groupBy("InvoiceNo")
+        .agg(F.min(F.struct("row", "user", "ts", "country")).alias("f"), F.max("is_product").alias("product"))
+        .select("f.*", "product")
+        .orderBy("row")
+        .collect()
+    )
+    returns = (
+        frame.filter("return")
+        .groupBy("user", "InvoiceNo")
+        .agg(F.min(F.struct("row", "ts", "country")).alias("f"))
+        .select("user", "f.*")
+        .orderBy("row")
+        .collect()
+    )
+    rows = [(r["user"], r["ts"], "return" if r["product"] else "complaint", r["country"]) for r in cancellations]
+    rows += [(r["user"], r["ts"], "return", r["country"]) for r in returns]
+
+    def column(i: int) -> np.ndarray:
+        out = np.empty(len(rows), dtype=object)
+        out[:] = [r[i] for r in rows]
+        return out
+
+    return sources.Signals(
+        user=column(0), ts=np.array([r[1] for r in rows], dtype=np.int64).astype("datetime64[s]"),
+        kind=column(2), country=column(3),
+    )  # fmt: skip
+
+
+def _utc_seconds(value: str) -> int:
+    return int(cleaning.uk_local_to_utc([value])[0].astype(np.int64))
+
+
+def _rfc3339(seconds: int) -> str:
+    return str(np.datetime64(int(seconds), "s")) + "Z"
