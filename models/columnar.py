@@ -230,6 +230,7 @@ def assemble(
         "data_start": str(interactions.ts.min()) + "Z",
         "data_end": str(end) + "Z",
         "returns": sources._signal_counts(signals, "return", end),
+        "cancellations": sources._signal_counts(signals, "cancellation", end),
         "complaints": sources._signal_counts(signals, "complaint", end),
     }
     return Dataset(source, list(catalog), interactions, customers, None, full_report)
@@ -283,6 +284,7 @@ def customer_facts(lines: pl.DataFrame, signals: sources.Signals, end: np.dateti
             "returns_total": returns_90d + counts.get((user, "returns_older"), 0),
             "complaints_total": complaints_90d + counts.get((user, "complaints_older"), 0),
         }
+    sources.add_dated_signals(facts, signals)
     return facts
 
 
@@ -348,33 +350,47 @@ def _retail_catalog(bought: pl.DataFrame, names: dict[str, str]) -> list[Item]:
 
 
 def _signals(frame: pl.DataFrame) -> sources.Signals:
-    """Cancellation signals (one per customer invoice) then return signals (one per customer order)."""
+    """One `cancellation` signal per customer invoice, then one `return` signal per customer order,
+    each with the value it credits: `models.sources`' signals, the sums taken in row order as there."""
     known = pl.col("user") != ""
+    credit = (pl.col("Quantity") * pl.col("UnitPrice")).abs()
     cancellations = (
         frame.lazy()
         .filter(pl.col("cancellation") & known)
         .group_by("InvoiceNo", maintain_order=True)
-        .agg(pl.col("user", "ts", "country").first(), product=pl.col("is_product").any())
-        .with_columns(kind=pl.when("product").then(pl.lit("return")).otherwise(pl.lit("complaint")))
+        .agg(pl.col("user", "ts", "country").first(), credits=credit)
+        .with_columns(kind=pl.lit("cancellation"))
         .collect()
     )
     returns = (
         frame.lazy()
         .filter("return")
         .group_by("user", "InvoiceNo", maintain_order=True)
-        .agg(pl.col("ts", "country").first())
+        .agg(pl.col("ts", "country").first(), credits=credit)
         .with_columns(kind=pl.lit("return"))
         .collect()
     )
     both = pl.concat(
-        [part.select(pl.col("user", "country").cast(pl.String), "ts", "kind") for part in (cancellations, returns)]
+        [
+            part.select(pl.col("user", "country").cast(pl.String), "ts", "kind", "credits")
+            for part in (cancellations, returns)
+        ]
     )
     return sources.Signals(
         user=_objects(both["user"]),
         ts=both["ts"].to_numpy().astype("datetime64[s]"),
         kind=_objects(both["kind"]),
         country=_objects(both["country"]),
+        amount=np.array([_running_sum(values) for values in both["credits"].to_list()], dtype=np.float64),
     )
+
+
+def _running_sum(values: Sequence[float]) -> float:
+    """Left to right from 0.0, as the row reader adds (no compensated or pairwise summation)."""
+    total = 0.0
+    for value in values:
+        total += value
+    return total
 
 
 def _objects(column: pl.Series) -> np.ndarray:

@@ -4,18 +4,18 @@
 
 Every one-machine build leaves `fold_state.npz` beside its artifacts: the counts behind its lists
 (purchase lines per item and per country and item, the item x item order counts of co-purchase,
-the last 30 days of lines for trending) and each customer's exact spend. `fold` reads the data,
-keeps the purchase lines after the build's `data_end`, adds them to those counts and to the
-profiles, and writes a new version: popularity lists, co-purchase neighbours and profiles (orders,
-spend, points, first/last purchase, purchased) come out as a full build over all the data gives
-them; item vectors, the index, categories, tier thresholds and existing customers' vectors are the
-base build's (no ALS). What a fold cannot do, and so when to schedule a full rebuild:
+the last 30 days of lines for trending) and its customers. `fold` reads the data, keeps the
+purchase lines after the build's `data_end`, adds them to those counts and to the profiles, and
+writes a new version: popularity lists, co-purchase neighbours and profiles (orders, spend, points,
+first/last purchase, purchased, the ledger of purchases net of returns and cancellations, country,
+complaint times) come out as a full build over all the data gives them (the ledger is each
+customer's, recomputed from all the lines and credits read, as `models.ledger` makes it); item
+vectors, the index, categories, tier thresholds and existing customers' vectors are the base
+build's (no ALS). What a fold cannot do, and so when to schedule a full rebuild:
 
-- products that are not in the base build's catalog: their lines are dropped (counted in the
-  manifest as `incremental.unknown_item_lines`) until a full build adds them;
-- new customers get a purchase-history vector, not an ALS one; tier thresholds stay the base's;
-- customer facts (country, returns/complaints in 90 days) are refreshed only by a full build;
-- an order that straddles `data_end` counts its later lines as a separate order.
+- products that are not in the base build's catalog: their lines are dropped from the lists
+  (counted in the manifest as `incremental.unknown_item_lines`) until a full build adds them;
+- new customers get a purchase-history vector, not an ALS one; tier thresholds stay the base's.
 
 A fold of a fold works (the state travels with each version); rebuild in full when the share of
 unknown-item lines or of customers without ALS vectors grows, and at least weekly.
@@ -35,7 +35,7 @@ from edge import artifacts
 from edge.errors import ConfigError
 from edge.loyalty import TierThresholds
 from models import build as model_build
-from models import cleaning
+from models import ledger
 from models.columnar import read_source
 from models.dataset import Dataset
 
@@ -53,9 +53,7 @@ def write_state(ds: Dataset, path: Path, users: Sequence[str] | None = None) -> 
     by_country = np.bincount(cells, minlength=len(countries) * len(ds.items)).reshape(len(countries), -1)
     recent = lines.ts >= ds.end - np.timedelta64(model_build.TRENDING_DAYS, "D")
     co = model_build.co_purchase_counts(ds).tocsr()
-    customer = lines.user != ""
-    spend_by_user = model_build._group_sum(lines.user[customer], lines.quantity[customer] * lines.price[customer])
-    users = list(users) if users is not None else sorted(spend_by_user)
+    users = list(users) if users is not None else sorted(set(lines.user[lines.user != ""].tolist()))
     np.savez(
         path / STATE_FILE,
         item_ids=np.array([item.id for item in ds.items]),
@@ -68,7 +66,6 @@ def write_state(ds: Dataset, path: Path, users: Sequence[str] | None = None) -> 
         co_indices=co.indices,
         co_indptr=co.indptr,
         users=np.array(users),
-        spend=np.array([spend_by_user.get(u, 0.0) for u in users], dtype=np.float64),
         end=np.int64(ds.end.astype(np.int64)),
     )
 
@@ -124,8 +121,7 @@ def fold(data_dir: Path, root: Path, since: str, *, log: Log = print) -> Path:
 
     t = time.perf_counter()
     thresholds = TierThresholds(**base.manifest["tier_thresholds"])
-    spend = dict(zip([str(u) for u in state["users"].tolist()], state["spend"].tolist(), strict=True))
-    profiles, user_vectors, users = _fold_profiles(base, new_ds, spend, thresholds)
+    profiles, user_vectors, users = _fold_profiles(base, new_ds, ds, thresholds)
     step["profiles"] = round(time.perf_counter() - t, 3)
     manifest = {
         key: value
@@ -169,7 +165,6 @@ def fold(data_dir: Path, root: Path, since: str, *, log: Log = print) -> Path:
         co_indices=co.indices,
         co_indptr=co.indptr,
         users=np.array(users),
-        spend=np.array([spend[u] for u in users], dtype=np.float64),
         end=np.int64(new_end.astype(np.int64)),
     )
     log(f"folded {len(new)} lines into {since} -> {path.name} in {time.perf_counter() - started:.2f} s")
@@ -205,15 +200,21 @@ def popularity_from_counts(
 
 
 def _fold_profiles(
-    base: artifacts.Artifacts, new: Dataset, spend: dict[str, float], thresholds: TierThresholds
+    base: artifacts.Artifacts, new: Dataset, everything: Dataset, thresholds: TierThresholds
 ) -> tuple[list[dict[str, Any]], np.ndarray, list[str]]:
-    """Base profiles with the new lines added; new customers appended in id order, with history vectors."""
+    """Base profiles with the new lines added; new customers appended in id order, with history vectors.
+
+    Spend, points, orders, the last purchase and the ledger are each customer's ledger over all the
+    data read (`everything`: purchases net of returns and cancellations, `models.ledger`), as a full
+    build makes them.
+    """
     lines = new.interactions
     mine = lines.select(lines.user != "")
-    added = model_build._group_sum(mine.user, mine.quantity * mine.price)
     groups = model_build._group_lines(mine)
+    all_lines = everything.interactions
+    history = model_build._group_lines(all_lines.select(all_lines.user != ""))
     old = {str(p["user_id"]): i for i, p in enumerate(base.profiles)}
-    users = sorted(set(old) | set(groups))
+    users = sorted(set(old) | set(groups) | set(everything.customers))
     fresh = [u for u in users if u not in old]
     fresh_vectors = model_build.user_vectors_from_history(new, base.item_vectors, fresh) if fresh else None
     fresh_row = {u: i for i, u in enumerate(fresh)}
@@ -236,17 +237,17 @@ def _fold_profiles(
                 profile["purchased"] = list(seen | dict.fromkeys(facts["purchased"]))
             else:
                 profile.update(facts)
-            if at is None:  # a new customer: the facts a full build derives from purchases alone
-                country = facts["country"] or ""
-                profile.update(
-                    {"country": country or None, "locale": cleaning.locale_for(country), "returns_90d": 0,
-                     "complaints_90d": 0, "returns_total": 0, "complaints_total": 0}
-                )  # fmt: skip
-        total = spend.get(user, 0.0) + added.get(user, 0.0)
-        spend[user] = total
+        found = dict(everything.customers.get(user, {}))
+        book = ledger.customer_ledger(history.get(user), found.pop("credits_at", None))
+        total = max(0.0, book.spend)  # net of returns and cancellations
         profile["spend"] = round(total, 2)
-        profile["points"] = int(total)
+        profile["points"] = max(0, book.points)
         profile["tier"] = thresholds.tier(total)
+        for frozen in ("returns_90d", "complaints_90d", "returns_total", "complaints_total"):
+            found.pop(frozen, None)
+            profile.pop(frozen, None)
+        profile.update(book.facts())
+        profile.update(found)  # country, locale, complaint times: as the data read gives them
         profiles.append(profile)
     return profiles, vectors, users
 

@@ -56,9 +56,15 @@ def customer_ledger(mine: Interactions | None, credits: Sequence[Sequence[Any]] 
             entry = orders.setdefault(str(order), [ts, 0.0])
             entry[0] = max(entry[0], ts)
             entry[1] += value
-    rows = [
+    return order_ledger([(ts, value) for ts, value in orders.values()], credits)
+
+
+def order_ledger(orders: Sequence[tuple[Any, float]], credits: Sequence[Sequence[Any]] | None) -> Book:
+    """The ledger of one customer's orders (`(time of the last line, value)`, in the order each was
+    first seen: that order breaks a tie of times) and dated credits (`[ts, kind, amount]`)."""
+    rows: list[dict[str, Any]] = [
         {"ts": _stamp(ts), "kind": "purchase", "amount": round(value, 2), "points": points_for(value)}
-        for ts, value in sorted(orders.values(), key=lambda e: e[0])
+        for ts, value in sorted(orders, key=lambda e: e[0])
     ]
     purchases = list(rows)
     cancelled: list[dict[str, Any]] = []

@@ -279,7 +279,13 @@ def customer_facts(lines: Interactions, signals: Signals, end: np.datetime64) ->
             "returns_total": returns_90d + counts.get((user, "returns_older"), 0),
             "complaints_total": complaints_90d + counts.get((user, "complaints_older"), 0),
         }
-    # the signals themselves, dated: the build turns them into ledger rows and complaint times
+    add_dated_signals(facts, signals)
+    return facts
+
+
+def add_dated_signals(facts: dict[str, dict[str, Any]], signals: Signals) -> None:
+    """The signals themselves, dated, into the facts of their customers: `complaints_at` times and
+    `credits_at` rows (`[ts, kind, amount]`); the build turns them into ledger rows and complaint times."""
     for user, ts, kind, amount in zip(
         signals.user.tolist(), signals.ts.tolist(), signals.kind.tolist(), signals.amount.tolist(), strict=True
     ):
@@ -291,7 +297,6 @@ def customer_facts(lines: Interactions, signals: Signals, end: np.datetime64) ->
                 facts[user].setdefault("credits_at", []).append([stamp, kind, round(float(amount), 2)])
     for found in facts.values():
         found.setdefault("credits_at", [])
-    return facts
 
 
 def parse_items(columns: Mapping[str, np.ndarray], path: Path) -> list[Item]:

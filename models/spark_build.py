@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from edge.loyalty import TierThresholds
 from edge.ranking import RankingParams
 from edge.recommend import Model, Signals, recommend
 from models import build as model_build
-from models import categories, cleaning, sources
+from models import categories, cleaning, ledger, sources
 from models.factorize import DEFAULT_ALS, ALSParams, Factors, calibrate, inner_product_space
 from models.realdata import DEFAULT_SPLIT
 
@@ -335,6 +336,7 @@ def customer_facts(
             "returns_total": returns_90d + counts.get((user, "returns_older"), 0),
             "complaints_total": complaints_90d + counts.get((user, "complaints_older"), 0),
         }
+    sources.add_dated_signals(facts, signals)
     return facts
 
 
@@ -344,10 +346,10 @@ def profiles(
     facts: Mapping[str, Mapping[str, Any]],
     tier_shares: Mapping[str, float] = model_build.TIER_SHARES,
 ) -> tuple[list[dict[str, Any]], TierThresholds]:
-    """`models.build.profiles`: one profile per customer, sorted by id, aggregated per customer in Spark."""
+    """`models.build.profiles`: one profile per customer, sorted by id, aggregated per customer in Spark;
+    spend, points, orders and the ledger rows net of returns and cancellations (`models.ledger`)."""
     mine = lines.filter("user != ''")
     totals = mine.groupBy("user").agg(
-        F.sum((F.col("quantity") * F.col("price")).cast("double")).alias("spend"),
         F.countDistinct("order").alias("orders"),
         F.min("ts").alias("first"),
         F.max("ts").alias("last"),
@@ -369,8 +371,23 @@ def profiles(
     per_user = {
         r["user"]: r for r in totals.join(country, on="user").join(bought, on="user").orderBy("user").toLocalIterator()
     }
+    # per order: its last line's time and its value (the lines' float32 products summed as doubles),
+    # listed per customer in the order each order was first seen
+    orders: dict[str, list[tuple[int, float]]] = {}
+    for o in (
+        mine.groupBy("user", "order")
+        .agg(
+            F.min("row").alias("first"),
+            F.max("ts").alias("ts"),
+            F.sum((F.col("quantity") * F.col("price")).cast("double")).alias("value"),
+        )
+        .orderBy("user", "first")
+        .toLocalIterator()
+    ):
+        orders.setdefault(o["user"], []).append((int(o["ts"]), float(o["value"])))
     users = sorted(set(per_user) | set(facts))
-    spend = np.array([float(per_user[u]["spend"]) if u in per_user else 0.0 for u in users])
+    books = {u: ledger.order_ledger(orders.get(u, []), facts.get(u, {}).get("credits_at")) for u in users}
+    spend = np.array([max(0.0, books[u].spend) for u in users])  # net of returns and cancellations
     thresholds = model_build.tier_thresholds(spend, tier_shares)
     result = []
     for user, user_spend in zip(users, spend.tolist(), strict=True):
@@ -388,9 +405,15 @@ def profiles(
                 }
             )
         profile["spend"] = round(user_spend, 2)
-        profile["points"] = int(user_spend)
+        profile["points"] = max(0, books[user].points)  # one point per currency unit, net
         profile["tier"] = thresholds.tier(user_spend)
-        profile.update(facts.get(user, {}))
+        found = dict(facts.get(user, {}))
+        if "credits_at" in found:  # dated signals: the ledger and complaint times replace frozen counts
+            found.pop("credits_at")
+            for frozen in ("returns_90d", "complaints_90d", "returns_total", "complaints_total"):
+                found.pop(frozen, None)
+            profile.update(books[user].facts())
+        profile.update(found)
         result.append(profile)
     return result, thresholds
 
@@ -513,6 +536,7 @@ def build_lines(
         "data_start": _rfc3339(int(stats["start"])),
         "data_end": _rfc3339(end),
         "returns": sources._signal_counts(cleaned.signals, "return", np.datetime64(end, "s")),
+        "cancellations": sources._signal_counts(cleaned.signals, "cancellation", np.datetime64(end, "s")),
         "complaints": sources._signal_counts(cleaned.signals, "complaint", np.datetime64(end, "s")),
     }
     manifest: dict[str, Any] = {
@@ -531,6 +555,7 @@ def build_lines(
         "user_vectors": "given",
         "factorization": {"method": "spark.ml.ALS", **asdict(als), **asdict(spark_als or SparkALS())},
         "report": report,
+        "segments": ledger.segment_report(customer_profiles, datetime.fromtimestamp(end, UTC), thresholds),
         "timings_s": timings,
         **(extra_manifest or {}),
     }
@@ -715,25 +740,30 @@ def _most_common(frame: DataFrame, column: str) -> dict[str, int]:
 
 
 def _signals(frame: DataFrame) -> sources.Signals:
-    """Cancellation signals (one per customer invoice) then return signals (one per customer order)."""
+    """One `cancellation` signal per customer invoice, then one `return` signal per customer order,
+    each with the value it credits (`models.sources`' signals; the sums taken in row order as there)."""
+    credit = F.struct("row", F.abs(F.col("Quantity") * F.col("UnitPrice")).alias("v"))
     cancellations = (
         frame.filter(F.col("cancellation") & (F.col("user") != ""))
         .groupBy("InvoiceNo")
-        .agg(F.min(F.struct("row", "user", "ts", "country")).alias("f"), F.max("is_product").alias("product"))
-        .select("f.*", "product")
+        .agg(
+            F.min(F.struct("row", "user", "ts", "country")).alias("f"),
+            F.sort_array(F.collect_list(credit)).alias("c"),
+        )
+        .select("f.*", F.col("c.v").alias("credits"))
         .orderBy("row")
         .collect()
     )
     returns = (
         frame.filter("return")
         .groupBy("user", "InvoiceNo")
-        .agg(F.min(F.struct("row", "ts", "country")).alias("f"))
-        .select("user", "f.*")
+        .agg(F.min(F.struct("row", "ts", "country")).alias("f"), F.sort_array(F.collect_list(credit)).alias("c"))
+        .select("user", "f.*", F.col("c.v").alias("credits"))
         .orderBy("row")
         .collect()
     )
-    rows = [(r["user"], r["ts"], "return" if r["product"] else "complaint", r["country"]) for r in cancellations]
-    rows += [(r["user"], r["ts"], "return", r["country"]) for r in returns]
+    rows = [(r["user"], r["ts"], "cancellation", r["country"], _running_sum(r["credits"])) for r in cancellations]
+    rows += [(r["user"], r["ts"], "return", r["country"], _running_sum(r["credits"])) for r in returns]
 
     def column(i: int) -> np.ndarray:
         out = np.empty(len(rows), dtype=object)
@@ -742,8 +772,16 @@ def _signals(frame: DataFrame) -> sources.Signals:
 
     return sources.Signals(
         user=column(0), ts=np.array([r[1] for r in rows], dtype=np.int64).astype("datetime64[s]"),
-        kind=column(2), country=column(3),
+        kind=column(2), country=column(3), amount=np.array([r[4] for r in rows], dtype=np.float64),
     )  # fmt: skip
+
+
+def _running_sum(values: Sequence[float]) -> float:
+    """Left to right from 0.0, as the row reader adds."""
+    total = 0.0
+    for value in values:
+        total += float(value)
+    return total
 
 
 def _utc_seconds(value: str) -> int:

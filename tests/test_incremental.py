@@ -14,7 +14,8 @@ from edge.errors import ConfigError
 from models import generate, incremental
 from models.realdata import build_real
 
-KEPT = ("orders", "spend", "points", "first_purchase_at", "last_purchase_at", "joined_at", "purchased")
+KEPT = ("orders", "spend", "points", "first_purchase_at", "last_purchase_at", "joined_at", "purchased", "ledger",
+        "country", "locale", "complaints_at")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
