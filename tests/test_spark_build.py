@@ -78,6 +78,7 @@ def test_same_profiles_tiers_and_segment_shares(single: artifacts.Artifacts, dis
     assert [p["tier"] for p in distributed.profiles] == [p["tier"] for p in single.profiles]
     assert list(distributed.profiles) == list(single.profiles)  # orders, spend, purchased, country, facts
     assert segment_shares(distributed) == segment_shares(single)
+    assert distributed.manifest["segments"] == single.manifest["segments"]  # at-risk platinum/gold by reason
     assert len(distributed.user_vectors) == len(single.user_vectors)
 
 
