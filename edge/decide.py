@@ -276,6 +276,7 @@ def loyalty_visitor(
         points_to_next_tier=needed,
         quiz_answered=profile.quiz_answered_at is not None,
         occasion=occasion,
+        campaign=campaign,  # a member from a campaign keeps their page; the CTA continues the campaign
     )
     return visitor, celebrate
 
