@@ -95,7 +95,8 @@ class Model:
             art.version, art.path, catalog, index, neighbours, pop, by_category, popular, backfill, per_source,
             learned, np.array([item.price for item in art.items], dtype=np.float64),
             learned.duplicate_group.tolist() if learned is not None else None,
-            TextIndex.from_items(art.items, pop.global_rows.tolist()), {}, Memo(search_memo),
+            art.text if art.text is not None else TextIndex.from_items(art.items, pop.global_rows.tolist()),
+            {}, Memo(search_memo),
         )  # fmt: skip
 
     @property
