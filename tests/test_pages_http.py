@@ -1,4 +1,4 @@
-"""Pages and signals through HTTP: every page type, searches, campaigns, weather, near-duplicates."""
+"""Pages and signals through HTTP: every page type, searches, campaigns, weather/device/region, near-duplicates."""
 
 from __future__ import annotations
 
@@ -116,6 +116,27 @@ def test_weather_rule_brings_its_products(client: TestClient) -> None:
     assert not [
         p for p in decide(client, limit=12, context={"weather": "cloudy"})["products"] if p["reason"] == "context"
     ]
+
+
+def test_device_rule_brings_its_products(client: TestClient) -> None:
+    desktop = decide(client, limit=12, context={"device": "desktop"})
+    mobile = decide(client, limit=12, context={"device": "Mobile"})
+    boosted = [p for p in mobile["products"] if p["reason"] == "context"]
+    assert 1 <= len(boosted) <= 2 and ids(mobile) != ids(desktop)
+    assert all(
+        p["category"] in {"stationery", "party"} or {"card", "notebook"} & set(p["name"].lower().split())
+        for p in boosted
+    )
+    assert not [p for p in desktop["products"] if p["reason"] == "context"]
+
+
+def test_region_rule_brings_its_products(client: TestClient) -> None:
+    elsewhere = decide(client, limit=12, location={"country": "NL", "region": "ZH", "timezone": "Europe/Amsterdam"})
+    holland = decide(client, limit=12, location={"country": "NL", "region": "NH", "timezone": "Europe/Amsterdam"})
+    boosted = [p for p in holland["products"] if p["reason"] == "context"]
+    assert 1 <= len(boosted) <= 2 and ids(holland) != ids(elsewhere)
+    assert all(p["category"] == "bags" or "bag" in p["name"].lower() for p in boosted)
+    assert not [p for p in elsewhere["products"] if p["reason"] == "context"]
 
 
 def test_near_duplicates_one_in_the_top_6_two_in_12(client: TestClient, build: artifacts.Artifacts) -> None:
