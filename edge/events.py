@@ -157,17 +157,17 @@ def parse_event(value: Any, where: str, now: datetime) -> Event:
 
 def parse_attribution(data: dict[str, Any], kind: str, where: str) -> Attribution | None:
     """`decision_id` (any event; required on a click), `offer_code` (purchase), `position` (click)."""
+    decision_id, offer_code, position = data.get("decision_id"), data.get("offer_code"), data.get("position")
     if kind == "click":
         _required(data, "decision_id", where)
-    decision_id = offer_code = position = None
-    if data.get("decision_id") is not None:
-        decision_id = v.identifier(data["decision_id"], f"{where}.decision_id")
-    if data.get("offer_code") is not None:
-        offer_code = v.identifier(data["offer_code"], f"{where}.offer_code")
-    if data.get("position") is not None:
-        position = v.integer(data["position"], f"{where}.position", 1, MAX_POSITION)
     if decision_id is None and offer_code is None and position is None:
         return None
+    if decision_id is not None and not (isinstance(decision_id, str) and v.ID_PATTERN.fullmatch(decision_id)):
+        v.identifier(decision_id, f"{where}.decision_id")  # names the field
+    if offer_code is not None:
+        offer_code = v.identifier(offer_code, f"{where}.offer_code")
+    if position is not None:
+        position = v.integer(position, f"{where}.position", 1, MAX_POSITION)
     return Attribution(decision_id, offer_code, position)
 
 
@@ -202,11 +202,14 @@ def stream_fields(event: Event) -> tuple[str, ...]:
         fields += ["quantity", str(event.quantity), "price", repr(event.price)]
     if event.personalization is not None:
         fields += ["personalization", "true" if event.personalization else "false"]
-    if event.attribution is not None:
-        for name in ("decision_id", "offer_code", "position"):
-            value = getattr(event.attribution, name)
-            if value is not None:
-                fields += [name, str(value)]
+    a = event.attribution
+    if a is not None:
+        if a.decision_id is not None:
+            fields += ["decision_id", a.decision_id]
+        if a.offer_code is not None:
+            fields += ["offer_code", a.offer_code]
+        if a.position is not None:
+            fields += ["position", str(a.position)]
     return tuple(fields)
 
 
