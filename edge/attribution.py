@@ -61,7 +61,8 @@ RECORD_TTL_S = 90 * 86400  # a unit record outlives the longest test it takes pa
 DECISION_WINDOW_S = int(DEFAULT_WINDOW_H * 3600)  # an event is credited to a decision this long after it
 DECISION_METRICS = ("click", "add_to_cart", "purchase")
 CREDIT = "+"  # a `da` field crediting several dimensions at once: `+variant|v^offer|o^slot|2^reason|r|click`
-ENROLLED_MEMORY = 200_000  # (unit, track) pairs a worker remembers having enrolled
+ENROLLED_MEMORY = 200_000  # units whose enrolled tracks a worker remembers
+BIND = Op("XK", "xp")  # binds the unit's record for the attribution ops after it (ops are immutable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +122,7 @@ def decision_program(unit: str, now: datetime, segment: str, enrolments: Sequenc
     if not enrolments:
         return ()
     ts, day = epoch(now), day_of(now)
-    ops = [Op("XK", "xp")]
+    ops = [BIND]
     ops += [Op("XE", "@xa", (e.track, e.arm, ts, e.window_s, segment, day, RECORD_TTL_S)) for e in enrolments]
     return (Group(unit, tuple(ops)),)
 
@@ -192,7 +193,7 @@ def event_ops(
     values = (int(purchase), revenue if purchase else 0.0, int(kind == "add_to_cart"), int(kind == "click"))
     redeemed = int(purchase and offer_code is not None)
     seconds = int(ts.timestamp())
-    ops = [Op("XK", "xp"), Op("XM", "@xa", (seconds, _day(seconds // 86400), *values, redeemed))]
+    ops = [BIND, Op("XM", "@xa", (seconds, _day(seconds // 86400), *values, redeemed))]
     if redeemed:  # per code, with or without a decision id: redemptions and what they paid
         ops += [
             Op("I", "@da", (f"redeemed|{offer_code}|count", 1)),
@@ -216,15 +217,24 @@ def credit_ops(
     decision = decode_decision(decision_id)
     if decision is None or not decision.ts <= ts <= decision.ts + DECISION_WINDOW_S:
         return _credit(["unattributed"], metric, revenue)
+    credit = Op("XC", "@da", (metric, repr(revenue), _credited(decision_id, product_id, position)))
+    if metric == "purchase" and offer_code and offer_code == decision.offer:
+        return [credit, Op("I", "@da", (f"offer|{decision.offer}|redemption", 1))]
+    return [credit]
+
+
+@lru_cache(maxsize=4096)  # a visitor's events hit the same decision's slots again and again
+def _credited(decision_id: str, product_id: str | None, position: int | None) -> str:
+    """The `da` field (without its metric) crediting the variant, offer, slot and reason an event hit."""
+    decision = decode_decision(decision_id)
+    assert decision is not None
     dims = [f"variant|{decision.variant}"]
     if decision.offer:
         dims.append(f"offer|{decision.offer}")
     slot = decision.slot_of(product_id, position)
     if slot:
         dims += [f"slot|{slot}", f"reason|{decision.slots[slot - 1][0]}"]
-    if metric == "purchase" and offer_code and offer_code == decision.offer:
-        return [*_credit(dims, metric, revenue), Op("I", "@da", (f"offer|{decision.offer}|redemption", 1))]
-    return _credit(dims, metric, revenue)
+    return CREDIT + "^".join(dims)
 
 
 def _credit(dims: list[str], metric: str, revenue: float) -> list[Op]:
