@@ -13,6 +13,7 @@ Layout (see docs/artifacts.md):
         profiles.jsonl             one customer profile per line (the admin API's shape + user_id)
         user_vectors.npy           float32 [n_users, dim]; row i belongs to profiles.jsonl line i
         ranking.npz                optional: EASE weights, item facts, near-duplicate groups, ranker trees
+        text_index.json            optional (older builds): the search index over names and categories
 
 The loader is strict: a missing file, another format version or a shape that disagrees with the
 manifest raises `ArtifactError` naming the file.
@@ -34,9 +35,10 @@ import numpy as np
 import orjson
 
 from edge import learned as learned_mod
-from edge import tombstones
+from edge import textindex, tombstones
 from edge.errors import ArtifactError
 from edge.learned import Learned
+from edge.textindex import TextIndex
 
 FORMAT = "edge-artifacts"
 FORMAT_VERSION = 1
@@ -89,6 +91,7 @@ class Artifacts:
     profiles: tuple[dict[str, Any], ...]
     user_vectors: np.ndarray
     learned: Learned | None = None  # ranking.npz, when the build wrote one
+    text: TextIndex | None = None  # text_index.json, when the build wrote one
 
     @property
     def version(self) -> str:
@@ -148,7 +151,8 @@ def load(root: Path) -> Artifacts:
     _expect(len(profiles) == n_users, path / "profiles.jsonl", f"{len(profiles)} profiles, manifest says {n_users}")
     user_vectors = _read_matrix(path / "user_vectors.npy", np.float32, (n_users, dim))
     learned = learned_mod.load(path, n_items, manifest.get("ranker"))
-    return Artifacts(path, manifest, items, item_vectors, neighbors, popularity, profiles, user_vectors, learned)
+    text = textindex.load(path, n_items)
+    return Artifacts(path, manifest, items, item_vectors, neighbors, popularity, profiles, user_vectors, learned, text)
 
 
 def write(
@@ -207,6 +211,8 @@ def write(
     np.save(staging / "user_vectors.npy", np.ascontiguousarray(user_vectors, dtype=np.float32))
     if learned is not None:
         learned_mod.save(learned, staging)
+    best_sellers = [int(row) for row in popularity.get("global", ())]
+    textindex.save(TextIndex.from_items(items, best_sellers), staging)
     (staging / MANIFEST).write_bytes(orjson.dumps(full_manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     final = versions / version
     staging.rename(final)

@@ -28,7 +28,8 @@ on `@da`:
     XE  @xa track arm ts window segment day ttl exposure: the first one enrols the unit in the arm
     XM  @xa ts day conversion revenue add_to_cart click redemption
                                                 a metric event, counted for every track in its window
-    XC  @da metric revenue dimension ...        credit a decision: `<dimension>|<metric>` +1 (and revenue)
+    XC  @da metric revenue field ...            credit a decision: `<field>|<metric>` +1 (and revenue); the
+                                                field `+d1^d2^...` stands for each dimension (`merged`)
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from __future__ import annotations
 import os
 import time
 import zlib
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,7 +60,9 @@ DEFAULT_WINDOW_H = 72.0
 RECORD_TTL_S = 90 * 86400  # a unit record outlives the longest test it takes part in (refreshed on exposure)
 DECISION_WINDOW_S = int(DEFAULT_WINDOW_H * 3600)  # an event is credited to a decision this long after it
 DECISION_METRICS = ("click", "add_to_cart", "purchase")
-ENROLLED_MEMORY = 200_000  # (unit, track) pairs a worker remembers having enrolled
+CREDIT = "+"  # a `da` field crediting several dimensions at once: `+variant|v^offer|o^slot|2^reason|r|click`
+ENROLLED_MEMORY = 200_000  # units whose enrolled tracks a worker remembers
+BIND = Op("XK", "xp")  # binds the unit's record for the attribution ops after it (ops are immutable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,21 +92,25 @@ class Enrolled:
     """The (unit, track) pairs this worker already enrolled: a repeat decision skips the enrolment write.
 
     Only the first exposure counts (the store keeps it with HSETNX), so skipping repeats changes no
-    result; it keeps the write-behind of a returning visitor's decisions small. Bounded (LRU).
+    result; it keeps the write-behind of a returning visitor's decisions small. Bounded: the tracks
+    of the last `size` units (the oldest unit is forgotten first).
     """
 
     def __init__(self, size: int = ENROLLED_MEMORY) -> None:
         self.size = size
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._seen: dict[str, set[str]] = {}
 
     def first(self, unit: str, track: str) -> bool:
         """True the first time this worker sees (unit, track) (within its memory)."""
-        pair = (unit, track)
-        if pair in self._seen:
+        tracks = self._seen.get(unit)
+        if tracks is None:
+            if len(self._seen) >= self.size:
+                del self._seen[next(iter(self._seen))]
+            self._seen[unit] = {track}
+            return True
+        if track in tracks:
             return False
-        self._seen[pair] = None
-        if len(self._seen) > self.size:
-            self._seen.popitem(last=False)
+        tracks.add(track)
         return True
 
 
@@ -115,9 +122,31 @@ def decision_program(unit: str, now: datetime, segment: str, enrolments: Sequenc
     if not enrolments:
         return ()
     ts, day = epoch(now), day_of(now)
-    ops = [Op("XK", "xp")]
+    ops = [BIND]
     ops += [Op("XE", "@xa", (e.track, e.arm, ts, e.window_s, segment, day, RECORD_TTL_S)) for e in enrolments]
     return (Group(unit, tuple(ops)),)
+
+
+@dataclass(frozen=True, slots=True)
+class _Windows:
+    """The per-configuration constants of enrolment: each experiment's window, the holdout's."""
+
+    config: ExperimentsConfig
+    by_experiment: Mapping[str, int]
+    default_s: int
+    holdout: bool
+
+
+_WINDOWS: list[_Windows] = []  # the last configuration's (one entry)
+
+
+def _windows(config: ExperimentsConfig) -> _Windows:
+    if _WINDOWS and _WINDOWS[0].config is config:
+        return _WINDOWS[0]
+    default_s = round(config.holdout_window_hours * 3600)
+    by_experiment = {exp.key: round(exp.window_hours * 3600) for exp in config.experiments}
+    _WINDOWS[:] = [_Windows(config, by_experiment, default_s, config.holdout_percent > 0)]
+    return _WINDOWS[0]
 
 
 def decision_attribution(
@@ -131,20 +160,20 @@ def decision_attribution(
     enrolled: Enrolled | None = None,
 ) -> Program:
     """The attribution writes of a decision response `body` (a QA-forced decision enrols nowhere)."""
-    window_s = round(config.holdout_window_hours * 3600)
-    enrolments: list[Enrolment] = []
+    if forced:
+        return ()
+    w = _windows(config)
+    new = enrolled.first if enrolled is not None else (lambda _unit, _track: True)
+    enrolments = [
+        Enrolment(a.experiment, a.arm, w.by_experiment.get(a.experiment, w.default_s))
+        for a in arms
+        if new(unit, a.experiment)
+    ]
+    if w.holdout and new(unit, HOLDOUT_TRACK):
+        enrolments.append(Enrolment(HOLDOUT_TRACK, HOLDOUT_ARMS[0 if holdout else 1], w.default_s))
     offer_json = body["cta"].get("offer")
-    offer = (str(offer_json["code"]), int(offer_json["discount_pct"])) if offer_json else None
-    if not forced:
-        if arms:
-            windows = {exp.key: round(exp.window_hours * 3600) for exp in config.experiments}
-            enrolments = [Enrolment(a.experiment, a.arm, windows.get(a.experiment, window_s)) for a in arms]
-        if config.holdout_percent > 0:
-            enrolments.append(Enrolment(HOLDOUT_TRACK, HOLDOUT_ARMS[0 if holdout else 1], window_s))
-        if offer is not None:
-            enrolments.append(Enrolment(OFFER_TRACK + offer[0], OFFER_ARM, window_s))
-        if enrolled is not None and enrolments:
-            enrolments = [e for e in enrolments if enrolled.first(unit, e.track)]
+    if offer_json and new(unit, OFFER_TRACK + str(offer_json["code"])):
+        enrolments.append(Enrolment(OFFER_TRACK + str(offer_json["code"]), OFFER_ARM, w.default_s))
     return decision_program(unit, now, body["segment"], enrolments)
 
 
@@ -163,14 +192,15 @@ def event_ops(
     purchase = kind == "purchase"
     values = (int(purchase), revenue if purchase else 0.0, int(kind == "add_to_cart"), int(kind == "click"))
     redeemed = int(purchase and offer_code is not None)
-    ops = [Op("XK", "xp"), Op("XM", "@xa", (epoch(ts), day_of(ts), *values, redeemed))]
+    seconds = int(ts.timestamp())
+    ops = [BIND, Op("XM", "@xa", (seconds, _day(seconds // 86400), *values, redeemed))]
     if redeemed:  # per code, with or without a decision id: redemptions and what they paid
         ops += [
             Op("I", "@da", (f"redeemed|{offer_code}|count", 1)),
             Op("F", "@da", (f"redeemed|{offer_code}|revenue", revenue)),
         ]
     if decision_id is not None:
-        ops += credit_ops(decision_id, epoch(ts), kind, product_id, position, offer_code, revenue)
+        ops += credit_ops(decision_id, seconds, kind, product_id, position, offer_code, revenue)
     return ops
 
 
@@ -187,19 +217,29 @@ def credit_ops(
     decision = decode_decision(decision_id)
     if decision is None or not decision.ts <= ts <= decision.ts + DECISION_WINDOW_S:
         return _credit(["unattributed"], metric, revenue)
+    credit = Op("XC", "@da", (metric, repr(revenue), _credited(decision_id, product_id, position)))
+    if metric == "purchase" and offer_code and offer_code == decision.offer:
+        return [credit, Op("I", "@da", (f"offer|{decision.offer}|redemption", 1))]
+    return [credit]
+
+
+@lru_cache(maxsize=4096)  # a visitor's events hit the same decision's slots again and again
+def _credited(decision_id: str, product_id: str | None, position: int | None) -> str:
+    """The `da` field (without its metric) crediting the variant, offer, slot and reason an event hit."""
+    decision = decode_decision(decision_id)
+    assert decision is not None
     dims = [f"variant|{decision.variant}"]
     if decision.offer:
         dims.append(f"offer|{decision.offer}")
     slot = decision.slot_of(product_id, position)
     if slot:
         dims += [f"slot|{slot}", f"reason|{decision.slots[slot - 1][0]}"]
-    if metric == "purchase" and offer_code and offer_code == decision.offer:
-        return [*_credit(dims, metric, revenue), Op("I", "@da", (f"offer|{decision.offer}|redemption", 1))]
-    return _credit(dims, metric, revenue)
+    return CREDIT + "^".join(dims)
 
 
 def _credit(dims: list[str], metric: str, revenue: float) -> list[Op]:
-    return [Op("XC", "@da", (metric, repr(revenue), *dims))]
+    """One field for all the dimensions (`+d1^d2...|metric`): one `HINCRBY` per event, spread by `merged`."""
+    return [Op("XC", "@da", (metric, repr(revenue), dims[0] if len(dims) == 1 else CREDIT + "^".join(dims)))]
 
 
 # --- decision ids that describe their decision -----------------------------------------------------
@@ -254,15 +294,49 @@ def _safe(part: str) -> str:
     return part if len(part) <= PART_LIMIT and "." not in part and ID_PATTERN.fullmatch(part) else ""
 
 
+@lru_cache(maxsize=1024)
+def _middle(variant: str, offer: str) -> str:
+    return f".{_safe(variant)}.{_safe(offer)}."
+
+
 def encode_decision(now: datetime, variant: str, offer: str | None, products: Sequence[tuple[str, str]]) -> str:
     """A new decision id describing the decision (at most 128 characters of `[A-Za-z0-9._:-]`)."""
-    head = f"d-{int(now.timestamp() * 1000):x}{getrandbits(32):08x}.{_safe(variant)}.{_safe(offer or '')}."
+    head = f"d-{int(now.timestamp() * 1000):x}{getrandbits(32):08x}{_middle(variant, offer or '')}"
     room = (MAX_ID_LENGTH - len(head)) // 3
     letters, known, hashed = REASON_LETTERS, _HASHES, product_hash
     codes = [
         letters.get(reason, OTHER_REASON) + (known.get(product) or hashed(product))
         for product, reason in products[:room]
     ]
+    return head + "".join(codes)
+
+
+class _RowHashes:
+    """`product_hash` of each row of one catalog's `item_json`, computed the first time a row is shown."""
+
+    def __init__(self) -> None:
+        self.item_json: Sequence[Mapping[str, Any]] = ()
+        self.hashes: list[str] = []
+
+
+_ROWS = _RowHashes()
+
+
+def encode_ranked(
+    now: datetime, variant: str, offer: str | None, item_json: Sequence[Mapping[str, Any]], ranked: Sequence[Any]
+) -> str:
+    """`encode_decision` of ranked rows (`.row`, `.reason`) of a catalog's `item_json`: the same id, cheaper."""
+    if _ROWS.item_json is not item_json:
+        _ROWS.item_json, _ROWS.hashes = item_json, [""] * len(item_json)
+    hashes = _ROWS.hashes
+    head = f"d-{int(now.timestamp() * 1000):x}{getrandbits(32):08x}{_middle(variant, offer or '')}"
+    codes = []
+    letters = REASON_LETTERS
+    for r in ranked[: (MAX_ID_LENGTH - len(head)) // 3]:
+        hashed = hashes[r.row]
+        if not hashed:
+            hashed = hashes[r.row] = product_hash(str(item_json[r.row]["id"]))
+        codes.append(letters.get(r.reason, OTHER_REASON) + hashed)
     return head + "".join(codes)
 
 
@@ -313,12 +387,19 @@ class ShownCounts:
 
     def _count(self) -> None:
         ids, self._ids = self._ids, []
-        parts = [p for p in (decision_id.split(".") for decision_id in ids) if len(p) == 4]
-        self._variants.update(p[1] or "other" for p in parts)
-        self._offers.update(p[2] for p in parts if p[2])
-        self._lengths.update(len(p[3]) // 3 for p in parts)
-        letters = Counter("".join(p[3][0::3] for p in parts))
-        for letter, n in letters.items():
+        heads: Counter[tuple[str, str, int]] = Counter()
+        codes = []
+        for decision_id in ids:
+            parts = decision_id.split(".")
+            if len(parts) == 4:
+                heads[parts[1], parts[2], len(parts[3])] += 1
+                codes.append(parts[3])
+        for (variant, offer, length), n in heads.items():
+            self._variants[variant or "other"] += n
+            if offer:
+                self._offers[offer] += n
+            self._lengths[length // 3] += n
+        for letter, n in Counter("".join(codes)[0::3]).items():
             self._reasons[LETTER_REASONS.get(letter, "other")] += n
 
     def due(self) -> bool:
@@ -388,7 +469,8 @@ def _metric_event(unit: Hash, shared: Callable[[str], Hash], ts: int, day: str, 
             parts[4 + m] = "1" if METRICS[m] != "revenue" else repr(new)
             for seg in (ALL, segment) if segment else (ALL,):
                 _incr(agg, f"{arm}|{seg}|{METRICS[m]}|s", new - old)
-                _incr(agg, f"{arm}|{seg}|{METRICS[m]}|q", new * new - old * old)
+                if METRICS[m] not in PROPORTIONS:  # of 0/1 values the sum of squares is the sum
+                    _incr(agg, f"{arm}|{seg}|{METRICS[m]}|q", new * new - old * old)
             if m == 0:
                 _incr(agg, f"{arm}|#|{day}|c", 1)
         unit[track] = "|".join(parts)
@@ -404,6 +486,10 @@ def merged(partitions: Sequence[Mapping[str, str]]) -> dict[str, float]:
         for name, value in fields.items():
             if name.endswith("|pct"):
                 total[name] = float(value)
+            elif name.startswith(CREDIT):  # one decision credit for each of its dimensions
+                dims, _, metric = name[1:].rpartition("|")
+                for dim in dims.split("^"):
+                    total[f"{dim}|{metric}"] = total.get(f"{dim}|{metric}", 0.0) + float(value)
             else:
                 total[name] = total.get(name, 0.0) + float(value)
     return total

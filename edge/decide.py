@@ -21,7 +21,7 @@ import numpy as np
 
 from edge import content as content_mod
 from edge import loyalty as loyalty_view
-from edge.attribution import Enrolled, ShownCounts, decision_attribution, encode_decision
+from edge.attribution import Enrolled, ShownCounts, decision_attribution, encode_ranked
 from edge.background import WriteBehind
 from edge.content import Content, Overrides, Visitor, language_for
 from edge.errors import DependencyError
@@ -276,6 +276,7 @@ def loyalty_visitor(
         points_to_next_tier=needed,
         quiz_answered=profile.quiz_answered_at is not None,
         occasion=occasion,
+        campaign=campaign,  # a member from a campaign keeps their page; the CTA continues the campaign
     )
     return visitor, celebrate
 
@@ -391,9 +392,7 @@ def decide_from_snapshot(
     personalized = not assignment.holdout and allowed and changed
     item_json = catalog.item_json
     body: dict[str, Any] = {
-        "decision_id": encode_decision(  # describes the decision (edge/attribution.py)
-            now, page.variant, page.offer_code, [(str(item_json[r.row]["id"]), r.reason) for r in ranked]
-        ),
+        "decision_id": encode_ranked(now, page.variant, page.offer_code, item_json, ranked),  # edge/attribution.py
         "segment": segment,
         "tier": tier,
         "personalized": personalized,

@@ -178,15 +178,15 @@ def parse_event(value: Any, where: str, now: datetime) -> Event:
 
 def parse_attribution(data: dict[str, Any], kind: str, where: str, offer_code: Any = None) -> Attribution | None:
     """`decision_id` (any event; required on a click), `offer_code` (a purchase's: edge.ledger), `position`."""
+    decision_id, position = data.get("decision_id"), data.get("position")
     if kind == "click":
         _required(data, "decision_id", where)
-    decision_id = position = None
-    if data.get("decision_id") is not None:
-        decision_id = v.identifier(data["decision_id"], f"{where}.decision_id")
-    if data.get("position") is not None:
-        position = v.integer(data["position"], f"{where}.position", 1, MAX_POSITION)
     if decision_id is None and offer_code is None and position is None:
         return None
+    if decision_id is not None and not (isinstance(decision_id, str) and v.ID_PATTERN.fullmatch(decision_id)):
+        v.identifier(decision_id, f"{where}.decision_id")  # names the field
+    if position is not None:
+        position = v.integer(position, f"{where}.position", 1, MAX_POSITION)
     return Attribution(decision_id, offer_code, position)
 
 
@@ -234,11 +234,12 @@ def stream_fields(event: Event) -> tuple[str, ...]:
             event.activity,
             *(["product_id", event.activity_product] if event.activity_product else []),
         ]
-    if event.attribution is not None:
-        for name in ("decision_id", "position"):  # offer_code: written above with the loyalty fields
-            value = getattr(event.attribution, name)
-            if value is not None:
-                fields += [name, str(value)]
+    a = event.attribution
+    if a is not None:  # offer_code: written above with the loyalty fields
+        if a.decision_id is not None:
+            fields += ["decision_id", a.decision_id]
+        if a.position is not None:
+            fields += ["position", str(a.position)]
     return tuple(fields)
 
 

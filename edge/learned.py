@@ -16,6 +16,7 @@ is trained and measured is what is served.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -337,6 +338,15 @@ def recent_source(learned: Learned, k: int) -> Source:
     return Source("trending_local", top, rank_scores(len(top)))
 
 
+def _median(values: np.ndarray) -> float:
+    """`np.median` of a non-empty 1-d array, without its overhead (the same value, bit for bit)."""
+    ordered = np.sort(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return float((ordered[middle - 1] + ordered[middle]) / 2)
+
+
 @dataclass(frozen=True, slots=True)
 class Pool:
     """One visitor's candidates: rows, their feature matrix, and the reason each would be shown for."""
@@ -364,36 +374,50 @@ def pool(
     with the highest weighted score. `taste` (item vectors, the visitor's vector) and `ease`
     (`ease_scores`) score every candidate, whichever source proposed it.
     """
-    index: dict[int, int] = {}
-    rows: list[int] = []
-    scores: list[list[float]] = []
-    best: list[tuple[float, Reason]] = []
-    first_blocked, second_blocked = blocked
     width = len(SOURCE_KEYS)
-    for key, source in sources:
-        column = _SOURCE_COLUMN[key]
-        reason = SOURCE_REASON[key]
-        weight = weights.get(reason, 0.0)
-        for row, score in zip(source.rows, source.scores, strict=True):
-            at = index.get(row)
-            if at is None:
-                if row in first_blocked or row in second_blocked:
-                    continue
-                at = index[row] = len(rows)
-                rows.append(row)
-                scores.append([0.0] * width)
-                best.append((-1.0, reason))
-            line = scores[at]
-            if score > line[column]:
-                line[column] = score
-            if score * weight > best[at][0]:
-                best[at] = (score * weight, reason)
-    n = len(rows)
-    x = np.zeros((n, len(FEATURES)), dtype=np.float64)
+    proposed = [source for _, source in sources]
+    lengths = [len(source.rows) for source in proposed]
+    total = sum(lengths)
+    x = np.zeros((0, len(FEATURES)), dtype=np.float64)
+    if total == 0:
+        return Pool(np.zeros(0, dtype=np.int64), x, [])
+    # one entry per (source, proposed row), in the sources' order
+    entry_row = np.fromiter(itertools.chain.from_iterable(s.rows for s in proposed), np.int64, total)
+    entry_score = np.fromiter(itertools.chain.from_iterable(s.scores for s in proposed), np.float64, total)
+    source_code = [_SOURCE_COLUMN[key] for key, _ in sources]
+    entry_column = np.repeat(np.asarray(source_code, dtype=np.int64), lengths)
+    source_weight = [weights.get(SOURCE_REASON[key], 0.0) for key, _ in sources]
+    entry_weighted = entry_score * np.repeat(np.asarray(source_weight), lengths)
+    # candidates in order of first proposal, blocked ones dropped
+    n_items = len(learned.item_facts)
+    first = np.full(n_items, total, dtype=np.int64)
+    np.minimum.at(first, entry_row, np.arange(total))
+    first_blocked, second_blocked = blocked
+    kept = [
+        row for row in np.flatnonzero(first < total).tolist() if row not in first_blocked and row not in second_blocked
+    ]
+    n = len(kept)
     if n == 0:
         return Pool(np.zeros(0, dtype=np.int64), x, [])
-    candidates = np.asarray(rows, dtype=np.int64)
-    source_scores = np.asarray(scores, dtype=np.float64)
+    candidates = np.asarray(kept, dtype=np.int64)
+    candidates = candidates[np.argsort(first[candidates], kind="stable")]
+    slot = np.full(n_items, -1, dtype=np.int64)
+    slot[candidates] = np.arange(n)
+    entry_slot = slot[entry_row]
+    entries = np.flatnonzero(entry_slot >= 0)
+    at = entry_slot[entries]
+    source_scores = np.zeros((n, width), dtype=np.float64)  # a source's best score for the candidate, >= 0
+    np.maximum.at(source_scores.ravel(), at * width + entry_column[entries], entry_score[entries])
+    # the shown reason: the proposer with the highest weighted score, the first proposer on a tie
+    weighted = entry_weighted[entries]
+    best = np.full(n, -np.inf)
+    np.maximum.at(best, at, weighted)
+    winners = weighted == best[at]
+    winner = np.full(n, total, dtype=np.int64)
+    np.minimum.at(winner, at[winners], entries[winners])
+    reason_of = np.repeat(np.arange(len(sources)), lengths)[winner]
+    source_reason = [SOURCE_REASON[key] for key, _ in sources]
+    x = np.zeros((n, len(FEATURES)), dtype=np.float64)
     x[:, :width] = source_scores
     x[:, width] = (source_scores > 0).sum(axis=1)
     x[:, width + 1 : width + 1 + len(ITEM_FACTS)] = learned.item_facts[candidates]
@@ -402,7 +426,7 @@ def pool(
         past = np.asarray(history, dtype=np.int64)
         shares = np.bincount(category_codes[past], minlength=int(category_codes.max()) + 1) / len(past)
         x[:, col] = shares[category_codes[candidates]]
-        usual = float(np.median(prices[past]))
+        usual = _median(prices[past])
         x[:, col + 1] = np.log((prices[candidates] + 0.01) / (usual + 0.01))
         x[:, col + 2] = math.log1p(len(history))
     if taste is not None:
@@ -410,4 +434,4 @@ def pool(
         x[:, col + 3] = item_vectors[candidates] @ vector
     if ease is not None:
         x[:, col + 4] = ease[candidates]
-    return Pool(candidates, x, [reason for _, reason in best])
+    return Pool(candidates, x, [source_reason[i] for i in reason_of.tolist()])

@@ -62,7 +62,7 @@ def place(
         return _product_page(model, product, signals, limit, params)
     if strategy == "cart" and signals.cart:
         rule = placements.page(context.page)
-        return _cart_page(model, signals, limit, params, rule.add_ons, rule.add_on_max_price)
+        return _cart_page(model, signals, limit, params, rule.add_ons, rule.add_on_max_price, rule.add_on_share)
     category = catalog.category_code_of.get(context.category or "")
     if strategy == "category" and category is not None:
         return _category_page(model, category, signals, limit)
@@ -187,8 +187,16 @@ def _product_page(model: Model, product: int, signals: Signals, limit: int, para
 
 
 def _cart_page(
-    model: Model, signals: Signals, limit: int, params: RankingParams, add_ons: int, max_price: float
+    model: Model,
+    signals: Signals,
+    limit: int,
+    params: RankingParams,
+    add_ons: int,
+    max_price: float,
+    add_on_share: float,
 ) -> list[Ranked]:
+    """Complements of the cart, then (when they run out) the visitor's usual list, then small add-ons
+    under `max_price`: `add_ons` places, never more than `add_on_share` of the list."""
     relevance: dict[int, tuple[float, Reason]] = {}
     for age, anchor in enumerate(reversed(signals.cart)):
         together = model.neighbours[anchor]
@@ -198,7 +206,9 @@ def _cart_page(
                 relevance[row] = (score, "in_cart_complement")
     blocked = blocked_rows(model, signals)
     share = params.max_category_share
-    complements = _ordered(model, signals, relevance, blocked, max(limit - add_ons, 0), share, PAGE_WEIGHT)
+    most_add_ons = int(add_on_share * limit + 1e-9)
+    reserved = min(add_ons, most_add_ons)
+    complements = _ordered(model, signals, relevance, blocked, max(limit - reserved, 0), share, PAGE_WEIGHT)
     taken = {r.row for r in complements}
     prices = model.prices
     code = REASON_CODE["add_on"]
@@ -213,8 +223,12 @@ def _cart_page(
     chosen = fill(
         (c for c in small if -c[1] not in taken), blocked, model.catalog.category_list, limit, share, (), model.groups
     )
-    # complements first, add-ons after them
-    return [*complements, *(r for r in chosen if r.row not in taken)][:limit]
+    room = max(limit - len(complements), 0)
+    small_ones = [r for r in chosen if r.row not in taken][: min(room, most_add_ons)]
+    taken.update(r.row for r in small_ones)
+    usual = [r for r in recommend(model, signals, limit, params) if r.row not in taken]  # complements ran out
+    # complements first, add-ons last
+    return [*complements, *usual[: room - len(small_ones)], *small_ones][:limit]
 
 
 def _category_page(model: Model, code: int, signals: Signals, limit: int) -> list[Ranked]:

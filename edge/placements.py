@@ -2,7 +2,7 @@
 
     pages:                       page name -> placement strategy (and its knobs)
       product: {strategy: product}
-      cart: {strategy: cart, add_ons: 3, add_on_max_price: 5.0}
+      cart: {strategy: cart, add_ons: 3, add_on_max_price: 5.0, add_on_share: 0.33}
     boosts:                      context attribute -> value -> items to bring in
       weather:
         rain: {categories: [textiles], keywords: [blanket], boost: 0.3, max_items: 3}
@@ -28,6 +28,7 @@ STRATEGIES: Final[tuple[Strategy, ...]] = ("home", "product", "cart", "category"
 BOOST_ATTRIBUTES: Final = ("weather", "device", "region")
 DEFAULT_BOOST = 0.3
 DEFAULT_BOOST_ITEMS = 3
+DEFAULT_ADD_ON_SHARE = 1 / 3  # cart: add-ons never take more than this share of the list
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -57,6 +58,7 @@ class PageRule:
     strategy: Strategy
     add_ons: int = 3  # cart: places kept for small add-ons
     add_on_max_price: float = 5.0  # cart: an add-on costs at most this
+    add_on_share: float = DEFAULT_ADD_ON_SHARE  # cart: add-ons fill at most this share of the list
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,9 +114,10 @@ def parse(data: Mapping[str, Any], source: str) -> Placements:
     for name, raw in mapping(data.get("pages"), "pages").items():
         where = f"pages.{name}"
         body = mapping(raw, where)
-        unknown = set(body) - {"strategy", "add_ons", "add_on_max_price"}
+        unknown = set(body) - {"strategy", "add_ons", "add_on_max_price", "add_on_share"}
         if unknown:
-            raise fail(f"{where}.{sorted(unknown)[0]}", "unknown field (allowed: strategy, add_ons, add_on_max_price)")
+            allowed = "strategy, add_ons, add_on_max_price, add_on_share"
+            raise fail(f"{where}.{sorted(unknown)[0]}", f"unknown field (allowed: {allowed})")
         strategy = body.get("strategy", name)
         if strategy not in STRATEGIES:
             raise fail(f"{where}.strategy", f"must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
@@ -122,6 +125,7 @@ def parse(data: Mapping[str, Any], source: str) -> Placements:
             strategy,
             int(number(body.get("add_ons", 3), f"{where}.add_ons", 0, 100)),
             number(body.get("add_on_max_price", 5.0), f"{where}.add_on_max_price", 0, 1e9),
+            number(body.get("add_on_share", DEFAULT_ADD_ON_SHARE), f"{where}.add_on_share", 0, 1),
         )
     boosts: dict[str, dict[str, Boost]] = {}
     for attribute, values in mapping(data.get("boosts"), "boosts").items():

@@ -95,7 +95,8 @@ class Model:
             art.version, art.path, catalog, index, neighbours, pop, by_category, popular, backfill, per_source,
             learned, np.array([item.price for item in art.items], dtype=np.float64),
             learned.duplicate_group.tolist() if learned is not None else None,
-            TextIndex.from_items(art.items, pop.global_rows.tolist()), {}, Memo(search_memo),
+            art.text if art.text is not None else TextIndex.from_items(art.items, pop.global_rows.tolist()),
+            {}, Memo(search_memo),
         )  # fmt: skip
 
     @property
@@ -324,9 +325,9 @@ def recommend_learned(
     scores = learned.trees.predict(found.features)
     shown = 1.0 / (1.0 + np.exp(-scores))  # the response's score: the ranker's, squashed into (0, 1)
     reasons = found.reasons
-    candidates = sorted(
-        zip(shown.tolist(), (-found.rows).tolist(), (REASON_CODE[r] for r in reasons), strict=True), reverse=True
-    )
+    order = np.lexsort((found.rows, -shown)).tolist()  # best first, the lower row on a tie (rows are unique)
+    shown_list, rows_list = shown.tolist(), found.rows.tolist()
+    candidates = ((shown_list[i], -rows_list[i], REASON_CODE[reasons[i]]) for i in order)  # lazy: fill stops early
     categories = model.catalog.category_list
     ordered = itertools.chain(lead, candidates)
     return fill(ordered, blocked, categories, limit, params.max_category_share, model.backfill, model.groups)

@@ -101,7 +101,7 @@ def parse_arms(fields: Mapping[str, float]) -> Arms:
         elif len(parts) == 4 and parts[3] in ("s", "q"):
             pair = sums.setdefault((parts[0], parts[1], parts[2]), [0.0, 0.0])
             pair[0 if parts[3] == "s" else 1] += value
-    moments = {k: Moments(0, s, q) for k, (s, q) in sums.items()}
+    moments = {k: Moments(0, s, s if k[2] in PROPORTIONS else q) for k, (s, q) in sums.items()}  # 0/1: q = s
     return Arms(units, moments, daily)
 
 

@@ -1,7 +1,9 @@
 """A text index over product names and categories: search queries become catalog rows.
 
-Built from a build's items when it is loaded (a few milliseconds per thousand items): every word of
-a name or category (lower case, a trailing plural `s` dropped) maps to its rows, most popular first.
+Built at build time from the build's items and best sellers and shipped as `text_index.json`
+(TEXT_INDEX_FILE, versioned by TEXT_INDEX_VERSION); a build from before it had one gets its index
+built when it is loaded (`edge.recommend.Model.from_artifacts`). Every word of a name or category
+(lower case, a trailing plural `s` dropped) maps to its rows, most popular first.
 A query's items are those matching its words, weighted by how rare each word is (idf); items that
 match more of the query come first, popularity breaks ties.
 """
@@ -12,8 +14,18 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from edge.artifacts import Item
+import orjson
+
+from edge.errors import ArtifactError
+
+if TYPE_CHECKING:  # edge.artifacts loads this module's file
+    from edge.artifacts import Item
+
+TEXT_INDEX_FILE = "text_index.json"
+TEXT_INDEX_VERSION = 1  # bump when the words, postings or weights change meaning
 
 _WORD = re.compile(r"[a-z0-9]+")
 MIN_WORD = 2
@@ -65,3 +77,39 @@ class TextIndex:
                 score[row] = score.get(row, 0.0) + weight
         best = sorted(score, key=lambda r: (-round(score[r], 6), self.rank[r], r))[:limit]
         return best, [min(1.0, score[r]) for r in best]
+
+
+def save(index: TextIndex, directory: Path) -> None:
+    """Write `index` as `directory / TEXT_INDEX_FILE`."""
+    document = {
+        "format_version": TEXT_INDEX_VERSION,
+        "postings": {word: list(rows) for word, rows in index.postings.items()},
+        "idf": dict(index.idf),
+        "rank": list(index.rank),
+    }
+    (directory / TEXT_INDEX_FILE).write_bytes(orjson.dumps(document, option=orjson.OPT_SORT_KEYS))
+
+
+def load(directory: Path, n_items: int) -> TextIndex | None:
+    """The build's text index, checked against the catalog size; None for a build without one."""
+    path = directory / TEXT_INDEX_FILE
+    if not path.is_file():
+        return None
+    try:
+        document: Any = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
+    if not isinstance(document, dict) or document.get("format_version") != TEXT_INDEX_VERSION:
+        version = document.get("format_version") if isinstance(document, dict) else None
+        raise ArtifactError(f"{path}: format_version {version!r}, this Edge reads {TEXT_INDEX_VERSION}")
+    try:
+        postings = {str(word): tuple(int(r) for r in rows) for word, rows in document["postings"].items()}
+        idf = {str(word): float(value) for word, value in document["idf"].items()}
+        rank = [int(r) for r in document["rank"]]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ArtifactError(f"{path}: {exc!r}") from exc
+    if len(rank) != n_items:
+        raise ArtifactError(f"{path}: rank has {len(rank)} rows, the catalog {n_items}")
+    if set(postings) != set(idf) or any(not 0 <= r < n_items for rows in postings.values() for r in rows):
+        raise ArtifactError(f"{path}: postings and idf disagree or name a row outside the catalog")
+    return TextIndex(postings, idf, rank)

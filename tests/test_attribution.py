@@ -335,3 +335,29 @@ def test_decision_ids_describe_their_decision() -> None:
     assert encode_decision(now, "home", None, []) != encode_decision(now, "home", None, [])  # unique
     for foreign in ("d-unknown", "d-01HF...", "x.y.z.w", "d-zzzzzzzzzzzz.a.b.c"):
         assert decode_decision(foreign) is None
+
+
+def test_ranked_ids_describe_the_same_decision_and_credits_spread_to_every_dimension() -> None:
+    from datetime import UTC, datetime
+
+    from edge.attribution import Enrolled, credit_ops, decode_decision, encode_decision, encode_ranked, merged
+    from edge.ranking import Ranked
+
+    now = datetime(2026, 11, 1, 10, 30, tzinfo=UTC)
+    item_json = tuple({"id": f"P{i}"} for i in range(50))
+    ranked = [Ranked(row=i * 3, score=1.0, reason="best_seller" if i % 2 else "trending_local") for i in range(12)]
+    fast = decode_decision(encode_ranked(now, "home", "GOLD10", item_json, ranked))
+    plain = decode_decision(encode_decision(now, "home", "GOLD10", [(f"P{r.row}", r.reason) for r in ranked]))
+    assert fast is not None and fast == plain and fast.slot_of("P9", None) == 4
+
+    decision_id = encode_ranked(now, "home", "GOLD10", item_json, ranked)
+    (op,) = credit_ops(decision_id, int(now.timestamp()) + 60, "purchase", "P9", None, None, 25.0)
+    field = op.args[2]
+    totals = merged([{f"{field}|purchase": "1", f"{field}|revenue": "25.0"}, {"variant|home|purchase": "2"}])
+    assert totals["variant|home|purchase"] == 3 and totals["offer|GOLD10|revenue"] == 25.0
+    assert totals["slot|4|purchase"] == 1 and totals["reason|best_seller|purchase"] == 1
+
+    enrolled = Enrolled(size=2)
+    assert enrolled.first("u=1", "t") and not enrolled.first("u=1", "t") and enrolled.first("u=1", "~holdout")
+    assert enrolled.first("u=2", "t") and enrolled.first("u=3", "t")  # u=1 forgotten: the oldest unit goes first
+    assert enrolled.first("u=1", "t")

@@ -34,6 +34,14 @@ def test_exported_trees_score_like_lightgbm(depth: int) -> None:
     assert np.argsort(-trees.predict(x)).tolist() == np.argsort(-raw).tolist()
 
 
+@pytest.mark.parametrize("rows", [1, 63, 64, 65, 130])
+def test_any_number_of_candidates_scores_like_lightgbm(rows: int) -> None:
+    booster, x = _booster(3, 20)
+    trees = export(booster, "t", 3)
+    assert trees.table is not None  # the leaf-table form, padded to a multiple of 64 rows
+    assert np.allclose(trees.predict(x[:rows]), booster.predict(x[:rows], raw_score=True), atol=1e-9)
+
+
 def test_scoring_200_candidates_takes_well_under_100_microseconds() -> None:
     booster, x = _booster(3, 60)
     trees = export(booster, "t", 3)

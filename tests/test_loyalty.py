@@ -363,15 +363,16 @@ def test_the_cart_persists_and_an_idle_cart_is_an_occasion(client: TestClient, c
     assert decide(client, user, now="2026-11-01T12:00:00Z")["cta"]["id"] != "cart-reminder"
 
 
-def test_the_shipped_content_loads_with_the_sections_other_teams_add(tmp_path: Path) -> None:
-    raw = yaml.safe_load((PACKAGE_DATA / "content.yaml").read_text())
-    raw["pages"] = {"product": {"anything": True}}
-    raw["boosts"] = [{"category": "christmas"}]
-    path = tmp_path / "content.yaml"
-    path.write_text(yaml.safe_dump(raw))
+def test_the_strict_loader_takes_the_ranking_sections_and_refuses_their_typos(tmp_path: Path) -> None:
     from edge.content import load_content
 
-    assert load_content(path).segments["lost"].cta.offer is not None
+    raw = yaml.safe_load((PACKAGE_DATA / "content.yaml").read_text())
+    assert {"pages", "boosts"} <= set(raw) and load_content(PACKAGE_DATA / "content.yaml").segments["lost"].cta.offer
+    raw["pages"]["product"]["anything"] = True
+    path = tmp_path / "content.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"pages\.product\.anything"):
+        load_content(path)
 
 
 def test_a_reload_with_an_arm_that_bypasses_a_guard_is_refused(store_settings: Settings, tmp_path: Path) -> None:

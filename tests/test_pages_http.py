@@ -1,10 +1,11 @@
-"""Pages and signals through HTTP: every page type, searches, campaigns, weather, near-duplicates."""
+"""Pages and signals through HTTP: every page type, searches, campaigns, weather/device/region, near-duplicates."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
@@ -55,7 +56,7 @@ def test_cart_page_complements_then_small_add_ons(client: TestClient, build: art
     assert not set(cart) & set(ids(page)) and len(products) == 10
     assert products[0]["reason"] == "in_cart_complement"
     add_ons = [p for p in products if p["reason"] == "add_on"]
-    assert add_ons and all(p["price"] <= 5.0 for p in add_ons)  # 3 places, more if complements run out
+    assert add_ons and all(p["price"] <= 5.0 for p in add_ons)  # 3 places
     assert products[-len(add_ons) :] == add_ons  # add-ons come after the complements
 
 
@@ -116,6 +117,64 @@ def test_weather_rule_brings_its_products(client: TestClient) -> None:
     assert not [
         p for p in decide(client, limit=12, context={"weather": "cloudy"})["products"] if p["reason"] == "context"
     ]
+
+
+def _few_complements(build: artifacts.Artifacts) -> str:
+    """An item with no co-purchase neighbours: its cart has no complements."""
+    row = int(np.flatnonzero((build.neighbors >= 0).sum(axis=1) == 0)[0])
+    return build.items[row].id
+
+
+@pytest.mark.parametrize(("share", "most"), [(None, 4), (0.25, 3)])
+def test_cart_page_add_ons_never_exceed_their_share_when_complements_are_few(
+    settings: Any, tmp_path: Path, build: artifacts.Artifacts, share: float | None, most: int
+) -> None:
+    from edge.app import create_app
+    from edge.settings import Settings
+
+    content = settings.content
+    if share is not None:  # the packaged content file with the cart's share configured
+        text = settings.content.read_text()
+        line = "  cart: {strategy: cart, add_ons: 3, add_on_max_price: 5.0}"
+        assert line in text
+        content = tmp_path / "content.yaml"
+        wider = f"  cart: {{strategy: cart, add_ons: 6, add_on_max_price: 5.0, add_on_share: {share}}}"
+        content.write_text(text.replace(line, wider))
+    app = create_app(
+        Settings(
+            artifacts=settings.artifacts, admin_token=settings.admin_token, build_if_missing=False, content=content
+        )
+    )
+    with TestClient(app) as client:
+        page = decide(client, page="cart", session={"cart": [_few_complements(build)]}, limit=12)
+    products = page["products"]
+    add_ons = [p for p in products if p["reason"] == "add_on"]
+    assert len(products) == 12
+    assert 1 <= len(add_ons) <= most  # a third of 12 by default; a quarter when configured (even with 6 places)
+    assert len(add_ons) == most  # the places are used up to the cap: there are small items to add
+    assert products[-len(add_ons) :] == add_ons
+    assert [p for p in products if p["reason"] not in {"add_on", "in_cart_complement"}]  # the usual list fills
+
+
+def test_device_rule_brings_its_products(client: TestClient) -> None:
+    desktop = decide(client, limit=12, context={"device": "desktop"})
+    mobile = decide(client, limit=12, context={"device": "Mobile"})
+    boosted = [p for p in mobile["products"] if p["reason"] == "context"]
+    assert 1 <= len(boosted) <= 2 and ids(mobile) != ids(desktop)
+    assert all(
+        p["category"] in {"stationery", "party"} or {"card", "notebook"} & set(p["name"].lower().split())
+        for p in boosted
+    )
+    assert not [p for p in desktop["products"] if p["reason"] == "context"]
+
+
+def test_region_rule_brings_its_products(client: TestClient) -> None:
+    elsewhere = decide(client, limit=12, location={"country": "NL", "region": "ZH", "timezone": "Europe/Amsterdam"})
+    holland = decide(client, limit=12, location={"country": "NL", "region": "NH", "timezone": "Europe/Amsterdam"})
+    boosted = [p for p in holland["products"] if p["reason"] == "context"]
+    assert 1 <= len(boosted) <= 2 and ids(holland) != ids(elsewhere)
+    assert all(p["category"] == "bags" or "bag" in p["name"].lower() for p in boosted)
+    assert not [p for p in elsewhere["products"] if p["reason"] == "context"]
 
 
 def test_near_duplicates_one_in_the_top_6_two_in_12(client: TestClient, build: artifacts.Artifacts) -> None:

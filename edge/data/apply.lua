@@ -130,7 +130,9 @@ local function metric_event(record, base, op)
             if segment ~= '' then segments[2] = segment end
             for _, seg in ipairs(segments) do
               add(agg, arm .. '|' .. seg .. '|' .. METRICS[m] .. '|s', revenue and string.format('%.17g', new - old) or 1, revenue)
-              add(agg, arm .. '|' .. seg .. '|' .. METRICS[m] .. '|q', revenue and string.format('%.17g', new * new - old * old) or 1, revenue)
+              if revenue then  -- of 0/1 values the sum of squares is the sum: no `q`
+                add(agg, arm .. '|' .. seg .. '|' .. METRICS[m] .. '|q', string.format('%.17g', new * new - old * old), true)
+              end
             end
             if m == 1 then add(agg, arm .. '|#|' .. day .. '|c', 1) end
           end
