@@ -270,17 +270,22 @@ def customer_facts(lines: Interactions, signals: Signals, end: np.datetime64) ->
     facts: dict[str, dict[str, Any]] = {}
     for user, seen in countries.items():
         country = next((c for c, _ in seen.most_common() if c), "")
-        returns_90d, complaints_90d = counts.get((user, "returns_90d"), 0), counts.get((user, "complaints_90d"), 0)
-        facts[user] = {
-            "country": country or None,
-            "locale": cleaning.locale_for(country),
-            "returns_90d": returns_90d,
-            "complaints_90d": complaints_90d,
-            "returns_total": returns_90d + counts.get((user, "returns_older"), 0),
-            "complaints_total": complaints_90d + counts.get((user, "complaints_older"), 0),
-        }
+        facts[user] = customer_record(user, country, counts)
     add_dated_signals(facts, signals)
     return facts
+
+
+def customer_record(user: str, country: str, counts: Mapping[tuple[str, str], int]) -> dict[str, Any]:
+    """A customer's country, locale and return/complaint counts (`counts`: (user, "<kind>s_90d|older"))."""
+    returns_90d, complaints_90d = counts.get((user, "returns_90d"), 0), counts.get((user, "complaints_90d"), 0)
+    return {
+        "country": country or None,
+        "locale": cleaning.locale_for(country),
+        "returns_90d": returns_90d,
+        "complaints_90d": complaints_90d,
+        "returns_total": returns_90d + counts.get((user, "returns_older"), 0),
+        "complaints_total": complaints_90d + counts.get((user, "complaints_older"), 0),
+    }
 
 
 def add_dated_signals(facts: dict[str, dict[str, Any]], signals: Signals) -> None:

@@ -327,15 +327,7 @@ def customer_facts(
     facts: dict[str, dict[str, Any]] = {}
     for r in chosen.toLocalIterator():
         user, country = r["user"], r["country"]
-        returns_90d, complaints_90d = counts.get((user, "returns_90d"), 0), counts.get((user, "complaints_90d"), 0)
-        facts[user] = {
-            "country": country or None,
-            "locale": cleaning.locale_for(country),
-            "returns_90d": returns_90d,
-            "complaints_90d": complaints_90d,
-            "returns_total": returns_90d + counts.get((user, "returns_older"), 0),
-            "complaints_total": complaints_90d + counts.get((user, "complaints_older"), 0),
-        }
+        facts[user] = sources.customer_record(user, country, counts)
     sources.add_dated_signals(facts, signals)
     return facts
 
