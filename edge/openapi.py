@@ -653,6 +653,7 @@ def _errors(*statuses: str) -> dict[str, object]:
 _BODY_ERRORS: Final = ("400", "413", "415", "422")
 _ADMIN: Final[list[JSON]] = [{"adminToken": []}]
 _API_KEY: Final[list[JSON]] = [{"apiKey": []}, {}]  # {}: anonymous, when no key is configured
+_KEY_OR_ADMIN: Final[list[JSON]] = [{"apiKey": []}, {"adminToken": []}]  # a scoped key; the admin without keys
 _USER_ID_PARAM: Final[JSON] = {"name": "user_id", "in": "path", "required": True, "schema": _ID}
 
 
@@ -743,8 +744,8 @@ _PATHS: Final[JSON] = {
         "post": _operation(
             "postPreferences",
             "Record the preference quiz's answers; credits the quiz's bonus points once and ends the quiz CTA.",
-            {"200": _ok("Recorded.", _ref("PreferencesRecorded")), **_errors(*_BODY_ERRORS, "401", "503")},
-            security=_ADMIN,
+            {"200": _ok("Recorded.", _ref("PreferencesRecorded")), **_errors(*_BODY_ERRORS, "401", "403", "503")},
+            security=_KEY_OR_ADMIN,
             requestBody={"required": True, "content": _json_content(_ref("Preferences"))},
         ),
     },
@@ -752,8 +753,8 @@ _PATHS: Final[JSON] = {
         "get": _operation(
             "verifyOffer",
             "Check a per-person offer code at checkout: this customer's, inside its window, not redeemed.",
-            {"200": _ok("The verdict.", _ref("OfferVerdict")), **_errors("401", "422", "503")},
-            security=_ADMIN,
+            {"200": _ok("The verdict.", _ref("OfferVerdict")), **_errors("401", "403", "422", "503")},
+            security=_KEY_OR_ADMIN,
             parameters=[
                 {"name": "code", "in": "path", "required": True, "schema": _ID},
                 {"name": "user_id", "in": "query", "required": True, "schema": _ID},

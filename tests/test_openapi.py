@@ -168,14 +168,13 @@ ADMIN_OPERATIONS = {
     ("/v1/profiles/{user_id}", "put"),
     ("/v1/profiles/{user_id}", "patch"),
     ("/v1/profiles/{user_id}", "delete"),
-    ("/v1/profiles/{user_id}/preferences", "post"),
-    ("/v1/offers/verify/{code}", "get"),
     ("/v1/experiments", "get"),
     ("/v1/admin/reload", "post"),
     ("/v1/reports/experiments/{key}", "get"),
     ("/v1/reports/personalization", "get"),
     ("/reports", "get"),
 }
+KEY_OR_ADMIN_OPERATIONS = {("/v1/profiles/{user_id}/preferences", "post"), ("/v1/offers/verify/{code}", "get")}
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
@@ -346,7 +345,11 @@ def test_json_body_endpoints_reference_the_body_errors(doc: dict[str, Any]) -> N
 
 def test_dependency_backed_endpoints_document_503(doc: dict[str, Any]) -> None:
     ops = _operations(doc)
-    for key in [("/v1/events", "post"), ("/readyz", "get"), *[k for k in ADMIN_OPERATIONS if "profiles" in k[0]]]:
+    for key in [
+        ("/v1/events", "post"),
+        ("/readyz", "get"),
+        *[k for k in ADMIN_OPERATIONS | KEY_OR_ADMIN_OPERATIONS if "profiles" in k[0]],
+    ]:
         assert "503" in ops[key]["responses"], key
 
 
@@ -363,6 +366,9 @@ def test_admin_endpoints_need_the_bearer_token_and_others_do_not(doc: dict[str, 
             assert "401" in op["responses"], key
         elif key in {("/v1/decide", "post"), ("/v1/events", "post")}:  # an API key once EDGE_API_KEYS is set
             assert op["security"] == [{"apiKey": []}, {}], key
+            assert {"401", "403"} <= set(op["responses"]), key
+        elif key in KEY_OR_ADMIN_OPERATIONS:  # a scoped API key, or the admin token (alone without keys)
+            assert op["security"] == [{"apiKey": []}, {"adminToken": []}], key
             assert {"401", "403"} <= set(op["responses"]), key
         else:
             assert "security" not in op, key
