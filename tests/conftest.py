@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import shutil
@@ -9,18 +10,21 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import yaml
 from starlette.testclient import TestClient
 
 from edge.app import create_app
 from edge.cli import build_synthetic
-from edge.settings import Settings
+from edge.content import parse_content
+from edge.errors import ConfigError
+from edge.settings import PACKAGE_DATA, Settings
 
 ANCHOR = date(2026, 11, 1)  # the synthetic store's last day of history
 NOW = "2026-11-01T10:30:00Z"  # a decision time inside it
@@ -179,3 +183,32 @@ def stream_entries(client: TestClient, name: str = "events") -> list[dict[str, s
         ]
     finally:
         reader.close()
+
+
+PACKAGED_CONTENT: dict[str, Any] = yaml.safe_load((PACKAGE_DATA / "content.yaml").read_text())
+MEMBER: dict[str, Any] = {"first_name": "Anna", "joined_at": "2024-03-10T08:00:00Z", "orders": 4, "spend": 300.0,
+                          "points": 300, "last_purchase_at": "2026-10-15T10:00:00Z", "subscription": "active",
+                          "tier": "bronze", "consent": {"personalization": True}}  # fmt: skip
+
+
+def member(client: TestClient, user_id: str, **fields: Any) -> None:
+    """PUT a bronze member (MEMBER with `fields` changed) through the admin API."""
+    response = client.put(f"/v1/profiles/{user_id}", json={**MEMBER, **fields}, headers=AUTH)
+    assert response.status_code == 200, response.text
+
+
+def profile(client: TestClient, user_id: str) -> dict[str, Any]:
+    """GET a stored profile through the admin API."""
+    response = client.get(f"/v1/profiles/{user_id}", headers=AUTH)
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def content_error(mutate: Callable[[dict[str, Any]], Any]) -> str:
+    """The message with which the packaged content file, changed by `mutate`, is refused."""
+    raw = copy.deepcopy(PACKAGED_CONTENT)
+    mutate(raw)
+    with pytest.raises(ConfigError) as caught:
+        parse_content(raw, "content.yaml", "x")
+    return caught.value.message

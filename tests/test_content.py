@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import copy
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import yaml
 from edge.content import Overrides, Visitor, choose, day_part, format_number, language_for, load_content, parse_content
 from edge.errors import ConfigError
 from edge.settings import PACKAGE_DATA
+from tests.conftest import content_error
 
 RAW = yaml.safe_load((PACKAGE_DATA / "content.yaml").read_text())
 CONTENT = parse_content(RAW, "content.yaml", "test")
@@ -27,14 +27,6 @@ def test_the_shipped_file_loads(tmp_path: Path) -> None:
     assert set(content.segments) == {
         "new_visitor", "campaign", "new_member", "active", "ambassador", "at_risk", "lapsed", "lost",
     }  # fmt: skip
-
-
-def broken(mutate: Any) -> str:
-    raw = copy.deepcopy(RAW)
-    mutate(raw)
-    with pytest.raises(ConfigError) as caught:
-        parse_content(raw, "content.yaml", "x")
-    return caught.value.message
 
 
 @pytest.mark.parametrize(
@@ -62,7 +54,7 @@ def broken(mutate: Any) -> str:
     ],
 )
 def test_a_broken_file_names_the_entry(mutate: Any, named: str) -> None:
-    assert named in broken(mutate)
+    assert named in content_error(mutate)
 
 
 def test_missing_or_invalid_file(tmp_path: Path) -> None:

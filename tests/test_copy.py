@@ -16,6 +16,7 @@ from edge.content import OCCASIONS, Visitor, choose, holdout_page, load_content,
 from edge.errors import ConfigError
 from edge.segments import SEGMENTS
 from edge.settings import PACKAGE_DATA
+from tests.conftest import content_error
 
 CONTENT = load_content(PACKAGE_DATA / "content.yaml")
 RAW = yaml.safe_load((PACKAGE_DATA / "content.yaml").read_text())
@@ -100,14 +101,6 @@ def test_an_unquoted_comma_that_truncates_a_text_is_refused(tmp_path: Path) -> N
         load_content(path)
 
 
-def refused(mutate: Any) -> str:
-    raw = copy.deepcopy(RAW)
-    mutate(raw)
-    with pytest.raises(ConfigError) as caught:
-        parse_content(raw, "content.yaml", "x")
-    return caught.value.message
-
-
 @pytest.mark.parametrize(
     ("mutate", "named"),
     [
@@ -135,7 +128,7 @@ def refused(mutate: Any) -> str:
     ],
 )
 def test_the_loader_refuses_unknown_keys_null_texts_and_dishonest_windows(mutate: Any, named: str) -> None:
-    assert named in refused(mutate)
+    assert named in content_error(mutate)
 
 
 def test_a_fixed_window_offer_is_valid_only_inside_it() -> None:

@@ -12,11 +12,7 @@ from starlette.testclient import TestClient
 
 from edge.app import create_app
 from edge.settings import Settings
-from tests.conftest import AUTH, NOW, stream_entries
-
-MEMBER = {"first_name": "Anna", "joined_at": "2024-03-10T08:00:00Z", "orders": 4, "spend": 300.0, "points": 300,
-          "last_purchase_at": "2026-10-15T10:00:00Z", "subscription": "active", "tier": "bronze",
-          "consent": {"personalization": True}}  # fmt: skip
+from tests.conftest import AUTH, NOW, member, profile, stream_entries
 
 
 @pytest.fixture()
@@ -44,18 +40,6 @@ def decide(client: TestClient, **body: Any) -> dict[str, Any]:
 
 def ids(result: dict[str, Any], reason: str | None = None) -> list[str]:
     return [p["id"] for p in result["products"] if reason is None or p["reason"] == reason]
-
-
-def member(client: TestClient, user_id: str, **fields: Any) -> None:
-    response = client.put(f"/v1/profiles/{user_id}", json={**MEMBER, **fields}, headers=AUTH)
-    assert response.status_code == 200, response.text
-
-
-def profile(client: TestClient, user_id: str) -> dict[str, Any]:
-    response = client.get(f"/v1/profiles/{user_id}", headers=AUTH)
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
-    return found
 
 
 def with_neighbours(catalog: dict[str, Any], category: str, n: int = 1) -> list[str]:

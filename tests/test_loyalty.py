@@ -15,12 +15,9 @@ from starlette.testclient import TestClient
 from edge.app import create_app
 from edge.errors import ConfigError
 from edge.settings import PACKAGE_DATA, Settings
-from tests.conftest import AUTH, NOW, stream_entries
+from tests.conftest import AUTH, NOW, member, profile, stream_entries
 
 SECRET = "test-offer-secret"
-MEMBER = {"first_name": "Anna", "joined_at": "2024-03-10T08:00:00Z", "orders": 4, "spend": 300.0, "points": 300,
-          "last_purchase_at": "2026-10-15T10:00:00Z", "subscription": "active", "tier": "bronze",
-          "consent": {"personalization": True}}  # fmt: skip
 
 
 @pytest.fixture()
@@ -32,18 +29,6 @@ def client(store_settings: Settings) -> Iterator[TestClient]:
 def settle(client: TestClient) -> None:
     """Wait for the writes decisions make off the response path (offer counters, first-shown times)."""
     client.portal.call(client.app_state["runtime"].decider.drain)
-
-
-def member(client: TestClient, user_id: str, **fields: Any) -> None:
-    response = client.put(f"/v1/profiles/{user_id}", json={**MEMBER, **fields}, headers=AUTH)
-    assert response.status_code == 200, response.text
-
-
-def profile(client: TestClient, user_id: str) -> dict[str, Any]:
-    response = client.get(f"/v1/profiles/{user_id}", headers=AUTH)
-    assert response.status_code == 200, response.text
-    found: dict[str, Any] = response.json()
-    return found
 
 
 def events(client: TestClient, *batch: dict[str, Any], status: int = 202) -> None:
