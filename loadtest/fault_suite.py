@@ -259,11 +259,19 @@ class Report:
         return out
 
 
-def admin_get(base: str, path: str) -> dict[str, Any]:
+def admin_get(base: str, path: str, timeout_s: float = 10.0) -> dict[str, Any]:
+    """GET an admin answer; a 503 (the store busy or reconnecting) is retried, as the contract says."""
     request = urllib.request.Request(f"{base}{path}", headers={"Authorization": f"Bearer {ADMIN}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body: dict[str, Any] = orjson.loads(response.read())
-        return body
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                body: dict[str, Any] = orjson.loads(response.read())
+                return body
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
 
 
 def ready(base: str) -> bool:
