@@ -12,6 +12,8 @@ Layout (see docs/artifacts.md):
         popularity.json            ranked rows: global, trending, by_country, trending_by_country
         profiles.jsonl             one customer profile per line (the admin API's shape + user_id)
         user_vectors.npy           float32 [n_users, dim]; row i belongs to profiles.jsonl line i
+        profiles/                  instead of the two above, from a distributed build: parts written in
+                                   parallel, part-NNNNN.jsonl + part-NNNNN.npy (its vectors), read in name order
         ranking.npz                optional: EASE weights, item facts, near-duplicate groups, ranker trees
         text_index.json            optional (older builds): the search index over names and categories
 
@@ -25,7 +27,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,15 +45,9 @@ from edge.textindex import TextIndex
 FORMAT = "edge-artifacts"
 FORMAT_VERSION = 1
 MANIFEST = "index_infos.json"
-FILES = (
-    "items.json",
-    "item_vectors.npy",
-    "item.index",
-    "neighbors.npy",
-    "popularity.json",
-    "profiles.jsonl",
-    "user_vectors.npy",
-)
+PROFILES, USER_VECTORS = "profiles.jsonl", "user_vectors.npy"
+PROFILE_PARTS = "profiles"  # a directory of part-NNNNN.jsonl and part-NNNNN.npy pairs
+FILES = ("items.json", "item_vectors.npy", "item.index", "neighbors.npy", "popularity.json", PROFILES, USER_VECTORS)
 KEEP_VERSIONS = 3
 
 
@@ -125,9 +121,8 @@ def exists(root: Path) -> bool:
     return True
 
 
-def load(root: Path) -> Artifacts:
-    """Load and check the live build under `root`."""
-    path = resolve(root)
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The checked manifest of the build directory `path` (see `resolve`)."""
     manifest = _read_json(path / MANIFEST)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ArtifactError(f"{path / MANIFEST}: not an {FORMAT} manifest")
@@ -135,7 +130,46 @@ def load(root: Path) -> Artifacts:
         raise ArtifactError(
             f"{path / MANIFEST}: format_version {manifest.get('format_version')!r}, this Edge reads {FORMAT_VERSION}"
         )
+    return manifest
+
+
+def profile_files(path: Path) -> list[tuple[Path, Path]]:
+    """The (profiles, user vectors) file pairs of the build directory `path`, in order: profiles.jsonl and
+    user_vectors.npy, or the parts under profiles/ that a distributed build's executors wrote."""
+    parts = path / PROFILE_PARTS
+    if not parts.is_dir():
+        return [(path / PROFILES, path / USER_VECTORS)]
+    return part_files(parts)
+
+
+def part_files(parts: Path) -> list[tuple[Path, Path]]:
+    """The part-NNNNN.jsonl / part-NNNNN.npy pairs in the directory `parts`, in name order."""
+    return [(part, part.with_suffix(".npy")) for part in sorted(parts.glob("part-*.jsonl"))]
+
+
+def profile_batches(path: Path) -> Iterator[tuple[list[dict[str, Any]], np.ndarray]]:
+    """The profiles and their vector rows of the build directory `path`, one file pair at a time."""
+    dim = int(read_manifest(path)["dim"])
+    for profiles, vectors in profile_files(path):
+        if not profiles.is_file():
+            raise ArtifactError(f"{profiles} is missing")
+        records = [orjson.loads(line) for line in profiles.read_bytes().splitlines() if line]
+        yield records, _read_matrix(vectors, np.float32, (len(records), dim))
+
+
+def profile_line(profile: Mapping[str, Any]) -> bytes:
+    """One line of profiles.jsonl (or of a part)."""
+    return orjson.dumps(profile, option=orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def load(root: Path) -> Artifacts:
+    """Load and check the live build under `root`."""
+    path = resolve(root)
+    manifest = read_manifest(path)
+    in_parts = (path / PROFILE_PARTS).is_dir()
     for name in FILES:
+        if in_parts and name in (PROFILES, USER_VECTORS):
+            continue
         if not (path / name).is_file():
             raise ArtifactError(f"{path / name} is missing")
     dim = int(manifest["dim"])
@@ -147,9 +181,11 @@ def load(root: Path) -> Artifacts:
     neighbors = _read_matrix(path / "neighbors.npy", np.int32, (n_items, None))
     _expect(bool(np.all(neighbors < n_items)), path / "neighbors.npy", "row out of range")
     popularity = _popularity(_read_json(path / "popularity.json"), n_items, path / "popularity.json")
-    profiles = tuple(orjson.loads(line) for line in (path / "profiles.jsonl").read_bytes().splitlines() if line)
-    _expect(len(profiles) == n_users, path / "profiles.jsonl", f"{len(profiles)} profiles, manifest says {n_users}")
-    user_vectors = _read_matrix(path / "user_vectors.npy", np.float32, (n_users, dim))
+    batches = list(profile_batches(path))
+    profiles = tuple(record for records, _ in batches for record in records)
+    where = path / (PROFILE_PARTS if in_parts else PROFILES)
+    _expect(len(profiles) == n_users, where, f"{len(profiles)} profiles, manifest says {n_users}")
+    user_vectors = np.concatenate([vectors for _, vectors in batches]) if batches else np.zeros((0, dim), np.float32)
     learned = learned_mod.load(path, n_items, manifest.get("ranker"))
     text = textindex.load(path, n_items)
     return Artifacts(path, manifest, items, item_vectors, neighbors, popularity, profiles, user_vectors, learned, text)
@@ -163,22 +199,42 @@ def write(
     index_bytes: bytes,
     neighbors: np.ndarray,
     popularity: Mapping[str, Any],
-    profiles: Iterable[Mapping[str, Any]],
-    user_vectors: np.ndarray,
+    profiles: Iterable[Mapping[str, Any]] = (),
+    user_vectors: np.ndarray | None = None,
     manifest: Mapping[str, Any],
     learned: Learned | None = None,
+    profile_parts: Path | None = None,
 ) -> Path:
     """Write a complete build as a new version under `root` and make it live atomically.
 
     `manifest` carries the build's own facts (source, index_type, metric, recall, report); this
-    function adds format, version, sizes and build time. Returns the version directory.
+    function adds format, version, sizes and build time. The profiles come as `profiles` and
+    `user_vectors`, or as `profile_parts`: a directory of part pairs written in parallel (by Spark's
+    executors, on the filesystem of `root`), moved into the build. Returns the version directory.
     """
     n_items, dim = item_vectors.shape
     built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    profiles, user_vectors = tombstones.live(list(profiles), user_vectors, tombstones.read(root))  # never resurrect
-    profile_lines = b"".join(orjson.dumps(p, option=orjson.OPT_SORT_KEYS) + b"\n" for p in profiles)
+    erased = tombstones.read(root)  # never resurrect
+    content = hashlib.sha256(item_vectors.tobytes())
+    if profile_parts is None:
+        vectors = np.zeros((0, dim), np.float32) if user_vectors is None else user_vectors
+        profiles, user_vectors = tombstones.live(list(profiles), vectors, erased)
+        profile_lines = b"".join(profile_line(p) for p in profiles)
+        content.update(profile_lines)
+        n_users = profile_lines.count(b"\n")
+        if user_vectors.shape != (n_users, dim):
+            raise ArtifactError(
+                f"user_vectors shape {user_vectors.shape} does not match {n_users} profiles x dim {dim}"
+            )
+    else:
+        n_users = 0
+        for part, vectors_file in part_files(profile_parts):
+            kept, _ = tombstones.drop_erased(part, vectors_file, erased)
+            _read_matrix(vectors_file, np.float32, (kept, dim))  # raises on a part whose vectors disagree
+            content.update(part.read_bytes())
+            n_users += kept
     # vectors and profiles: an incremental build keeps the vectors, so they alone would not tell it apart
-    digest = hashlib.sha256(item_vectors.tobytes() + profile_lines).hexdigest()[:8]
+    digest = content.hexdigest()[:8]
     version = f"{manifest.get('source', 'build')}-{built_at.replace(':', '').replace('-', '')}-{digest}"
     versions = root / "versions"
     versions.mkdir(parents=True, exist_ok=True)
@@ -186,9 +242,6 @@ def write(
     while (versions / version).exists():  # the same data built twice within a second: a new version all the same
         same_second += 1
         version = f"{version.rsplit('.', 1)[0]}.{same_second}"
-    n_users = profile_lines.count(b"\n")
-    if user_vectors.shape != (n_users, dim):
-        raise ArtifactError(f"user_vectors shape {user_vectors.shape} does not match {n_users} profiles x dim {dim}")
     full_manifest = {
         **manifest,
         "format": FORMAT,
@@ -207,8 +260,12 @@ def write(
     (staging / "item.index").write_bytes(index_bytes)
     np.save(staging / "neighbors.npy", np.ascontiguousarray(neighbors, dtype=np.int32))
     (staging / "popularity.json").write_bytes(orjson.dumps(popularity, option=orjson.OPT_SERIALIZE_NUMPY))
-    (staging / "profiles.jsonl").write_bytes(profile_lines)
-    np.save(staging / "user_vectors.npy", np.ascontiguousarray(user_vectors, dtype=np.float32))
+    if profile_parts is None:
+        (staging / PROFILES).write_bytes(profile_lines)
+        np.save(staging / USER_VECTORS, np.ascontiguousarray(user_vectors, dtype=np.float32))
+    else:
+        profile_parts.chmod(0o755)  # as the staging directory: any user that serves the build reads it
+        profile_parts.rename(staging / PROFILE_PARTS)
     if learned is not None:
         learned_mod.save(learned, staging)
     best_sellers = [int(row) for row in popularity.get("global", ())]

@@ -162,27 +162,35 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def load(settings: Settings, url: str | None, root: Path | None = None) -> int:
+    """Bulk-load the live build's profiles into Redis, one profile file (or part) at a time, erased users left out."""
     from edge.redis_store import RedisStore, load_profiles
     from edge.store import profiles_from_records
 
     if not url:
         raise ConfigError("no Redis URL: pass --redis URL or set EDGE_REDIS_URL", field="EDGE_REDIS_URL")
-    art = artifacts.load(root or settings.artifacts)
+    root = root or settings.artifacts
+    path = artifacts.resolve(root)
+    version = artifacts.read_manifest(path)["version"]
     store = RedisStore.from_url(url, settings.redis_prefix, 5000.0, 4)
 
-    async def run() -> int:
+    async def run() -> tuple[int, int]:
         try:
-            erased = tombstones.read(root or settings.artifacts) | await store.erased()
+            erased = tombstones.read(root) | await store.erased()
             await store.add_erased(erased)  # both lists hold every erasure
-            tombstones.add(root or settings.artifacts, erased)
-            tombstones.scrub(root or settings.artifacts, erased)  # builds on disk forget them too
-            records, vectors = tombstones.live(art.profiles, art.user_vectors, erased)
-            return await load_profiles(store, profiles_from_records(records), vectors)
+            tombstones.add(root, erased)
+            tombstones.scrub(root, erased)  # builds on disk forget them too
+            written = 0
+            parts = artifacts.profile_files(path)
+            for records, vectors in artifacts.profile_batches(path):  # a part at a time: memory stays flat
+                live, rows = tombstones.live(records, vectors, erased)
+                written += await load_profiles(store, profiles_from_records(live), rows)
+            return written, len(parts)
         finally:
             await store.close()
 
-    written = asyncio.run(run())
-    print(f"loaded {written} profiles into {url} (prefix {settings.redis_prefix!r}, build {art.version})")
+    written, parts = asyncio.run(run())
+    where = f"{parts} parts of " if parts > 1 else ""
+    print(f"loaded {written} profiles into {url} (prefix {settings.redis_prefix!r}, {where}build {version})")
     return 0
 
 

@@ -64,33 +64,46 @@ def live(
 def scrub(root: Path, erased: frozenset[str]) -> int:
     """Remove erased users from every build kept under `root` (the live one and its predecessors).
 
-    Each touched build gets its profiles, vectors and manifest rewritten (each file replaced
-    atomically, the manifest last). Returns how many profiles were removed.
+    Each touched build gets its profiles, vectors (each file pair, see `edge.artifacts.profile_files`)
+    and manifest rewritten (each file replaced atomically, the manifest last). Returns how many
+    profiles were removed.
     """
     import orjson
 
-    from edge.artifacts import MANIFEST  # artifacts imports this module
+    from edge.artifacts import MANIFEST, profile_files  # artifacts imports this module
 
     removed = 0
     versions = root / "versions"
     if not versions.is_dir():
         return 0
     for build in sorted(p for p in versions.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        lines = [line for line in (build / "profiles.jsonl").read_bytes().splitlines() if line]
-        records = [orjson.loads(line) for line in lines]
-        keep = [i for i, r in enumerate(records) if digest(str(r["user_id"])) not in erased]
-        if len(keep) == len(records):
+        gone = sum(drop_erased(profiles, vectors, erased)[1] for profiles, vectors in profile_files(build))
+        if not gone:
             continue
-        vectors = np.load(build / "user_vectors.npy")
         manifest = orjson.loads((build / MANIFEST).read_bytes())
-        manifest["n_users"] = len(keep)
-        _replace(build / "profiles.jsonl", b"".join(lines[i] + b"\n" for i in keep))
-        with open(build / ".user_vectors.tmp.npy", "wb") as out:
-            np.save(out, np.ascontiguousarray(vectors[keep], dtype=np.float32))
-        os.replace(build / ".user_vectors.tmp.npy", build / "user_vectors.npy")
+        manifest["n_users"] -= gone
         _replace(build / MANIFEST, orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
-        removed += len(records) - len(keep)
+        removed += gone
     return removed
+
+
+def drop_erased(profiles: Path, vectors: Path, erased: frozenset[str]) -> tuple[int, int]:
+    """Rewrite a profiles file (JSON lines) and its vectors (.npy) without erased users: (kept, removed)."""
+    import orjson
+
+    lines = [line for line in profiles.read_bytes().splitlines() if line]
+    if not erased:
+        return len(lines), 0
+    keep = [i for i, line in enumerate(lines) if digest(str(orjson.loads(line)["user_id"])) not in erased]
+    if len(keep) == len(lines):
+        return len(keep), 0
+    rows = np.load(vectors)
+    _replace(profiles, b"".join(lines[i] + b"\n" for i in keep))
+    temporary = vectors.with_name(f".{vectors.stem}.tmp.npy")
+    with open(temporary, "wb") as out:
+        np.save(out, np.ascontiguousarray(rows[keep], dtype=np.float32))
+    os.replace(temporary, vectors)
+    return len(keep), len(lines) - len(keep)
 
 
 def _replace(path: Path, data: bytes) -> None:

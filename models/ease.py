@@ -28,8 +28,15 @@ def fit(ds: Dataset, lam: float = LAMBDA, top_k: int = TOP_K) -> tuple[np.ndarra
     x = sparse.csr_matrix(
         (np.ones(int(known.sum()), dtype=np.float64), (user_rows, lines.item[known])), shape=(len(users), n_items)
     )
-    x.data[:] = 1.0
+    return from_bought(x, lam, top_k)
+
+
+def from_bought(bought: sparse.spmatrix, lam: float = LAMBDA, top_k: int = TOP_K) -> tuple[np.ndarray, np.ndarray]:
+    """`fit` from customers x items (any positive entry counts as bought once), e.g. aggregated by Spark."""
+    n_items = bought.shape[1]
+    x = sparse.csr_matrix(bought, dtype=np.float64, copy=True)
     x.sum_duplicates()
+    x.eliminate_zeros()
     x.data[:] = 1.0
     gram = (x.T @ x).toarray()
     gram[np.diag_indices(n_items)] += lam

@@ -9,7 +9,7 @@ the at-risk share of a window's purchases (edge.segments); neither is a complain
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -97,38 +97,70 @@ def _stamp(ts: Any) -> str:
     return str(np.datetime64(ts, "s")) + "Z"
 
 
+AT_RISK_TIERS = ("platinum", "gold")
+
+
+@dataclass(slots=True)
+class SegmentCounts:
+    """Segment counts of some profiles (`segment_counts`); parts counted apart (e.g. per Spark partition)
+    add up with `+` before `segment_report_of` turns them into the report."""
+
+    customers: int = 0
+    segments: Counter[str] = field(default_factory=Counter)
+    tier_totals: Counter[str] = field(default_factory=Counter)
+    at_risk: dict[str, Counter[str]] = field(default_factory=lambda: {tier: Counter() for tier in AT_RISK_TIERS})
+
+    def __add__(self, other: SegmentCounts) -> SegmentCounts:
+        return SegmentCounts(
+            self.customers + other.customers,
+            self.segments + other.segments,
+            self.tier_totals + other.tier_totals,
+            {tier: self.at_risk[tier] + other.at_risk[tier] for tier in AT_RISK_TIERS},
+        )
+
+
+def segment_counts(records: Iterable[dict[str, Any]], at: datetime, tiers: TierThresholds) -> SegmentCounts:
+    """Per segment, how many of `records` fall in it at `at` with the default rules; per top tier, how
+    many are at risk and why (a complaint, or returns and cancellations above `at_risk_credit_share`)."""
+    rules = SegmentRules()
+    found = SegmentCounts()
+    for record in records:
+        profile = as_of(with_events(parse_profile(str(record["user_id"]), record), "", {}) or Profile(""), at, tiers)
+        segment, _ = assign_segment(profile, SessionSignals(), at, rules)
+        found.customers += 1
+        found.segments[segment] += 1
+        if profile.tier in found.at_risk:
+            found.tier_totals[profile.tier] += 1
+            if segment == "at_risk":
+                complaints, credited, _ = recent(profile, at, rules.at_risk_days)
+                why = "complaint" if complaints else "returns/cancellations" if credited else "stated count"
+                found.at_risk[profile.tier][why] += 1
+    return found
+
+
 def segment_report(records: Sequence[dict[str, Any]], at: datetime, tiers: TierThresholds) -> dict[str, Any]:
     """Segment shares of the built profiles at `at` (the data's end), with the default rules, and
     how many platinum/gold customers are at risk and why (a complaint, or returns and cancellations
     above `at_risk_credit_share` of the window's purchases)."""
-    rules = SegmentRules()
-    counts: Counter[str] = Counter()
-    at_risk: dict[str, Counter[str]] = {tier: Counter() for tier in ("platinum", "gold")}
-    totals: Counter[str] = Counter()
-    for record in records:
-        profile = as_of(with_events(parse_profile(str(record["user_id"]), record), "", {}) or Profile(""), at, tiers)
-        segment, _ = assign_segment(profile, SessionSignals(), at, rules)
-        counts[segment] += 1
-        if profile.tier in at_risk:
-            totals[profile.tier] += 1
-            if segment == "at_risk":
-                complaints, credited, _ = recent(profile, at, rules.at_risk_days)
-                why = "complaint" if complaints else "returns/cancellations" if credited else "stated count"
-                at_risk[profile.tier][why] += 1
-    n = max(1, len(records))
+    return segment_report_of(segment_counts(records, at, tiers), at)
+
+
+def segment_report_of(counts: SegmentCounts, at: datetime) -> dict[str, Any]:
+    """The report of `segment_report` from (summed) `SegmentCounts`."""
+    n = max(1, counts.customers)
     return {
         "at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "customers": len(records),
-        "shares": {s: round(counts[s] / n, 4) for s in SEGMENTS},
-        "counts": {s: counts[s] for s in SEGMENTS},
+        "customers": counts.customers,
+        "shares": {s: round(counts.segments[s] / n, 4) for s in SEGMENTS},
+        "counts": {s: counts.segments[s] for s in SEGMENTS},
         "at_risk_by_tier": {
             tier: {
-                "customers": totals[tier],
+                "customers": counts.tier_totals[tier],
                 "at_risk": sum(why.values()),
-                "share": round(sum(why.values()) / max(1, totals[tier]), 4),
+                "share": round(sum(why.values()) / max(1, counts.tier_totals[tier]), 4),
                 "why": dict(why),
             }
-            for tier, why in at_risk.items()
+            for tier, why in counts.at_risk.items()
         },
     }
 

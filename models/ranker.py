@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,33 +59,35 @@ VARIANT_WORDS = frozenset(
 SIMILAR_VECTORS = 0.3  # name matches must also be this close in vector space (cosine)
 
 
+SALES_WINDOWS = ((RECENT_DAYS, 0), (7, 0), (2 * RECENT_DAYS, RECENT_DAYS))  # (since, until) days before the end
+
+
 def item_facts(ds: Dataset) -> np.ndarray:
     """Per item (`edge.learned.ITEM_FACTS`): log sales lines overall, in the last RECENT_DAYS, the last
-    week and the RECENT_DAYS before that; log days since the first sale; log price."""
+    week and the RECENT_DAYS before that (SALES_WINDOWS); log days since the first sale; log price."""
     lines = ds.interactions
     n = len(ds.items)
-    sales = np.bincount(lines.item, minlength=n).astype(np.float64)
     age = ds.end - lines.ts
 
     def sold(since_days: int, until_days: int = 0) -> np.ndarray:
         mask = (age < np.timedelta64(since_days, "D")) & (age >= np.timedelta64(until_days, "D"))
-        return np.log1p(np.bincount(lines.item[mask], minlength=n).astype(np.float64))
+        return np.bincount(lines.item[mask], minlength=n).astype(np.float64)
 
     first = np.full(n, ds.end, dtype="datetime64[s]")
     np.minimum.at(first, lines.item, lines.ts)
     age_days = (ds.end - first).astype("timedelta64[s]").astype(np.float64) / 86400.0
-    prices = np.array([item.price for item in ds.items], dtype=np.float64)
-    facts = np.column_stack(
-        [
-            np.log1p(sales),
-            sold(RECENT_DAYS),
-            sold(7),
-            sold(2 * RECENT_DAYS, RECENT_DAYS),
-            np.log1p(age_days),
-            np.log(prices + 0.01),
-        ]
-    )
-    return facts.astype(np.float32)
+    sales = np.bincount(lines.item, minlength=n).astype(np.float64)
+    windows = [sold(since, until) for since, until in SALES_WINDOWS]
+    return facts_from_counts(sales, windows, age_days, np.array([item.price for item in ds.items]))
+
+
+def facts_from_counts(
+    sales: np.ndarray, windows: Sequence[np.ndarray], first_sale_age_days: np.ndarray, prices: np.ndarray
+) -> np.ndarray:
+    """`item_facts` from per-item counts: sales lines overall and per SALES_WINDOWS window, days since
+    the first sale, price (what a distributed build aggregates)."""
+    columns = [np.log1p(sales), *(np.log1p(w) for w in windows), np.log1p(first_sale_age_days)]
+    return np.column_stack([*columns, np.log(prices.astype(np.float64) + 0.01)]).astype(np.float32)
 
 
 def recent_rows(ds: Dataset, half_life_days: float = RECENT_HALF_LIFE_DAYS, top: int = 500) -> np.ndarray:
@@ -93,7 +95,11 @@ def recent_rows(ds: Dataset, half_life_days: float = RECENT_HALF_LIFE_DAYS, top:
     lines = ds.interactions
     age = (ds.end - lines.ts).astype("timedelta64[s]").astype(np.float64) / 86400.0
     weights = np.power(0.5, age / half_life_days)
-    score = np.bincount(lines.item, weights=weights, minlength=len(ds.items))
+    return best_rows(np.bincount(lines.item, weights=weights, minlength=len(ds.items)), top)
+
+
+def best_rows(score: np.ndarray, top: int = 500) -> np.ndarray:
+    """Item rows with a positive score, best first (ties by row), at most `top`."""
     order = np.argsort(-score, kind="stable")
     return order[score[order] > 0][:top].astype(np.int32)
 
@@ -186,18 +192,37 @@ class Fitted:
     report: dict[str, Any]
 
 
+@dataclass(slots=True)
+class Samples:
+    """The ranker's training set: per validation customer, their candidate pool's features and labels."""
+
+    xs: list[np.ndarray] = field(default_factory=list)
+    ys: list[np.ndarray] = field(default_factory=list)
+    groups: list[int] = field(default_factory=list)
+
+    def add(self, model: Any, art: artifacts.Artifacts, truth: Mapping[str, set[str]]) -> None:
+        """Each customer's pool under `model` (built from the data before the window), labelled with `truth`."""
+        from models import evaluate as ev  # evaluate imports this module
+
+        users = sorted(truth)
+        for user, pool in zip(users, ev.customer_pools(model, art, users), strict=True):
+            ids = [model.catalog.items[r].id for r in pool.rows.tolist()]
+            label = np.array([1.0 if i in truth[user] else 0.0 for i in ids])
+            if label.sum() == 0:
+                continue
+            self.xs.append(pool.features)
+            self.ys.append(label)
+            self.groups.append(len(label))
+
+
 def fit(ds: Dataset, als: Any, *, log: Log | None = None, name: str | None = None) -> Fitted | None:
     """Train the ranker on the last VALIDATION_DAYS of `ds` (features from the data before them).
 
     None when the window holds no customer with a new purchase (too little data to learn from).
     """
-    import lightgbm
-
     from models import evaluate as ev  # evaluate imports this module
 
-    xs: list[np.ndarray] = []
-    ys: list[np.ndarray] = []
-    groups: list[int] = []
+    samples = Samples()
     at = ds.end
     for _ in range(WINDOWS):  # the latest window, then the one before it (more customers to learn from)
         at = at - np.timedelta64(VALIDATION_DAYS, "D")
@@ -208,19 +233,19 @@ def fit(ds: Dataset, als: Any, *, log: Log | None = None, name: str | None = Non
         if not truth:
             break
         with served_model(before, als) as (model, art):
-            users = sorted(truth)
-            for user, pool in zip(users, ev.customer_pools(model, art, users), strict=True):
-                ids = [model.catalog.items[r].id for r in pool.rows.tolist()]
-                label = np.array([1.0 if i in truth[user] else 0.0 for i in ids])
-                if label.sum() == 0:
-                    continue
-                xs.append(pool.features)
-                ys.append(label)
-                groups.append(len(label))
-    if not groups:
+            samples.add(model, art, truth)
+    return train(samples, ds.end, log=log, name=name)
+
+
+def train(samples: Samples, end: np.datetime64, *, log: Log | None = None, name: str | None = None) -> Fitted | None:
+    """LightGBM trees learned from `samples` (the validation window ends at `end`); None without samples."""
+    import lightgbm
+
+    if not samples.groups:
         return None
-    at = ds.end - np.timedelta64(VALIDATION_DAYS, "D")
-    train = lightgbm.Dataset(np.vstack(xs), np.concatenate(ys), group=groups, feature_name=list(FEATURES))
+    xs, ys, groups = samples.xs, samples.ys, samples.groups
+    at = end - np.timedelta64(VALIDATION_DAYS, "D")
+    data = lightgbm.Dataset(np.vstack(xs), np.concatenate(ys), group=groups, feature_name=list(FEATURES))
     params = {
         "objective": OBJECTIVE,
         "metric": "ndcg",
@@ -234,7 +259,7 @@ def fit(ds: Dataset, als: Any, *, log: Log | None = None, name: str | None = Non
         "num_threads": 2,
         "verbose": -1,
     }
-    booster = lightgbm.train(params, train, num_boost_round=TREES)
+    booster = lightgbm.train(params, data, num_boost_round=TREES)
     version = name or f"gbdt-{OBJECTIVE}-{at.astype('datetime64[D]')!s}-t{TREES}d{DEPTH}"
     trees = export(booster, version, DEPTH)
     gain = booster.feature_importance("gain")
@@ -245,7 +270,7 @@ def fit(ds: Dataset, als: Any, *, log: Log | None = None, name: str | None = Non
         "trees": TREES,
         "depth": DEPTH,
         "learning_rate": LEARNING_RATE,
-        "validation_window": {"start": str(at) + "Z", "end": str(ds.end) + "Z", "days": VALIDATION_DAYS},
+        "validation_window": {"start": str(at) + "Z", "end": str(end) + "Z", "days": VALIDATION_DAYS},
         "windows": WINDOWS,
         "validation_customers": len(groups),
         "validation_candidates": int(sum(groups)),
@@ -281,4 +306,4 @@ class served_model:
             self._tmp.cleanup()
 
 
-__all__ = ["Fitted", "Pool", "duplicate_groups", "export", "fit", "learned_arrays", "served_model"]
+__all__ = ["Fitted", "Pool", "Samples", "duplicate_groups", "export", "fit", "learned_arrays", "served_model", "train"]

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
+import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +35,13 @@ from edge import index as item_index
 from edge.artifacts import Item
 from edge.errors import ConfigError
 from edge.index import ItemIndex
+from edge.learned import Learned, Trees
 from edge.loyalty import TierThresholds
 from edge.ranking import RankingParams
-from edge.recommend import Model, Signals, recommend
+from edge.recommend import Model
 from models import build as model_build
-from models import categories, cleaning, ledger, sources
+from models import categories, cleaning, ease, ledger, sources
+from models import ranker as ranker_mod
 from models.factorize import DEFAULT_ALS, ALSParams, Factors, calibrate, inner_product_space
 from models.realdata import DEFAULT_SPLIT
 
@@ -81,6 +86,7 @@ def session(master: str = DEFAULT_MASTER, app: str = "edge-build") -> SparkSessi
             "the Spark engine needs pyspark and a Java runtime: pip install -e . --group spark", field="engine"
         )
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors write the profile parts with this code
     spark = (
         SparkSession.builder.master(master)
         .appName(app)
@@ -332,14 +338,30 @@ def customer_facts(
     return facts
 
 
+@dataclass(frozen=True, slots=True)
+class ProfileParts:
+    """What the executors reported after writing the profile parts."""
+
+    thresholds: TierThresholds
+    customers: int
+    segments: ledger.SegmentCounts
+
+
 def profiles(
+    spark: SparkSession,
     lines: DataFrame,
     catalog: Sequence[Item],
     facts: Mapping[str, Mapping[str, Any]],
+    vectors: Factors,
+    out: Path,
+    at: datetime,
     tier_shares: Mapping[str, float] = model_build.TIER_SHARES,
-) -> tuple[list[dict[str, Any]], TierThresholds]:
-    """`models.build.profiles`: one profile per customer, sorted by id, aggregated per customer in Spark;
-    spend, points, orders and the ledger rows net of returns and cancellations (`models.ledger`)."""
+) -> ProfileParts:
+    """`models.build.profiles`, written by the executors: one profile per customer (spend, points, orders and
+    the ledger rows net of returns and cancellations, `models.ledger`), aggregated per customer in Spark,
+    range-partitioned by id and written as part files (`edge.artifacts.PROFILE_PARTS`) under `out`, each
+    with its customers' `vectors` rows. Two passes: the customers' spends (floats) set the tier thresholds
+    on the driver, then each partition writes its part and counts its segments."""
     mine = lines.filter("user != ''")
     totals = mine.groupBy("user").agg(
         F.countDistinct("order").alias("orders"),
@@ -360,54 +382,108 @@ def profiles(
         .agg(F.sort_array(F.collect_list(F.struct("at", "item"))).alias("bought"))
         .select("user", F.col("bought.item").alias("purchased"))
     )
-    per_user = {
-        r["user"]: r for r in totals.join(country, on="user").join(bought, on="user").orderBy("user").toLocalIterator()
-    }
     # per order: its last line's time and its value (the lines' float32 products summed as doubles),
     # listed per customer in the order each order was first seen
-    orders: dict[str, list[tuple[int, float]]] = {}
-    for o in (
+    orders = (
         mine.groupBy("user", "order")
         .agg(
             F.min("row").alias("first"),
             F.max("ts").alias("ts"),
             F.sum((F.col("quantity") * F.col("price")).cast("double")).alias("value"),
         )
-        .orderBy("user", "first")
-        .toLocalIterator()
-    ):
-        orders.setdefault(o["user"], []).append((int(o["ts"]), float(o["value"])))
-    users = sorted(set(per_user) | set(facts))
-    books = {u: ledger.order_ledger(orders.get(u, []), facts.get(u, {}).get("credits_at")) for u in users}
-    spend = np.array([max(0.0, books[u].spend) for u in users])  # net of returns and cancellations
+        .groupBy("user")
+        .agg(F.sort_array(F.collect_list(F.struct("first", "ts", "value"))).alias("order_values"))
+    )
+    known = spark.createDataFrame([(u, pickle.dumps(dict(f))) for u, f in facts.items()], "user string, facts binary")
+    given = spark.createDataFrame(
+        [(u, bytearray(v.astype(np.float32).tobytes())) for u, v in zip(vectors.user_ids, vectors.user_vectors,
+                                                                           strict=True)],
+        "user string, vector binary",
+    )  # fmt: skip
+    per_user = (
+        totals.join(country, on="user").join(bought, on="user").join(orders, on="user")
+        .join(known, on="user", how="full_outer").join(given, on="user", how="left")
+        .repartitionByRange(max(1, spark.sparkContext.defaultParallelism), "user").sortWithinPartitions("user")
+        .cache()
+    )  # fmt: skip
+    spend = np.array(per_user.rdd.map(_spend).collect(), dtype=np.float64)  # net of returns and cancellations
     thresholds = model_build.tier_thresholds(spend, tier_shares)
-    result = []
-    for user, user_spend in zip(users, spend.tolist(), strict=True):
-        profile: dict[str, Any] = {"user_id": user}
-        r = per_user.get(user)
-        if r is not None:
-            profile.update(
-                {
-                    "orders": int(r["orders"]),
-                    "first_purchase_at": _rfc3339(r["first"]),
-                    "last_purchase_at": _rfc3339(r["last"]),
-                    "joined_at": _rfc3339(r["first"]),
-                    "country": r["top_country"] or None,
-                    "purchased": [catalog[row].id for row in r["purchased"]],
-                }
-            )
-        profile["spend"] = round(user_spend, 2)
-        profile["points"] = max(0, books[user].points)  # one point per currency unit, net
-        profile["tier"] = thresholds.tier(user_spend)
-        found = dict(facts.get(user, {}))
-        if "credits_at" in found:  # dated signals: the ledger and complaint times replace frozen counts
-            found.pop("credits_at")
-            for frozen in ("returns_90d", "complaints_90d", "returns_total", "complaints_total"):
-                found.pop(frozen, None)
-            profile.update(books[user].facts())
-        profile.update(found)
-        result.append(profile)
-    return result, thresholds
+    out.mkdir(parents=True, exist_ok=True)
+    write = partial(
+        _write_part,
+        out=str(out.resolve()),
+        ids=[item.id for item in catalog],
+        thresholds=thresholds,
+        at=at,
+        dim=vectors.user_vectors.shape[1],
+    )
+    counts = per_user.rdd.mapPartitionsWithIndex(write).collect()
+    per_user.unpersist()
+    return ProfileParts(thresholds, len(spend), sum(counts, ledger.SegmentCounts()))
+
+
+def _book(r: Any) -> ledger.Book:
+    """A customer's ledger from their aggregated row (orders in first-seen order, dated credits)."""
+    found = pickle.loads(r["facts"]) if r["facts"] is not None else {}
+    orders = [(int(o["ts"]), float(o["value"])) for o in r["order_values"] or ()]
+    return ledger.order_ledger(orders, found.get("credits_at"))
+
+
+def _spend(r: Any) -> float:
+    return max(0.0, _book(r).spend)
+
+
+def _profile(r: Any, ids: Sequence[str], thresholds: TierThresholds) -> dict[str, Any]:
+    """One customer's profile (the admin API's shape) from their aggregated row, as `models.build.profiles`."""
+    profile: dict[str, Any] = {"user_id": r["user"]}
+    if r["orders"] is not None:
+        profile.update(
+            {
+                "orders": int(r["orders"]),
+                "first_purchase_at": _rfc3339(r["first"]),
+                "last_purchase_at": _rfc3339(r["last"]),
+                "joined_at": _rfc3339(r["first"]),
+                "country": r["top_country"] or None,
+                "purchased": [ids[row] for row in r["purchased"]],
+            }
+        )
+    book = _book(r)
+    spend = max(0.0, book.spend)
+    profile["spend"] = round(spend, 2)
+    profile["points"] = max(0, book.points)  # one point per currency unit, net
+    profile["tier"] = thresholds.tier(spend)
+    found = pickle.loads(r["facts"]) if r["facts"] is not None else {}
+    if "credits_at" in found:  # dated signals: the ledger and complaint times replace frozen counts
+        found.pop("credits_at")
+        for frozen in ("returns_90d", "complaints_90d", "returns_total", "complaints_total"):
+            found.pop(frozen, None)
+        profile.update(book.facts())
+    profile.update(found)
+    return profile
+
+
+def _write_part(
+    index: int,
+    rows: Iterable[Any],
+    *,
+    out: str,
+    ids: Sequence[str],
+    thresholds: TierThresholds,
+    at: datetime,
+    dim: int,
+) -> Iterator[ledger.SegmentCounts]:
+    """On an executor: one partition's profiles as part-NNNNN.jsonl and its vectors as part-NNNNN.npy (a
+    retried task rewrites the same files); yields the partition's segment counts."""
+    records, vectors = [], []
+    for r in rows:
+        records.append(_profile(r, ids, thresholds))
+        given = r["vector"]
+        vectors.append(np.frombuffer(given, dtype=np.float32) if given is not None else np.zeros(dim, np.float32))
+    if records:
+        name = Path(out) / f"part-{index:05d}"
+        name.with_suffix(".jsonl").write_bytes(b"".join(artifacts.profile_line(p) for p in records))
+        np.save(name.with_suffix(".npy"), np.vstack(vectors).astype(np.float32))
+    yield ledger.segment_counts(records, at, thresholds)
 
 
 def factorize(
@@ -462,6 +538,75 @@ def factorize(
     return Factors(items, tuple(customers), users), bought
 
 
+def learned(
+    lines: DataFrame,
+    catalog: Sequence[Item],
+    vectors: np.ndarray,
+    bought: sparse.csr_matrix,
+    end: int,
+    trees: Trees | None = None,
+) -> Learned:
+    """`models.ranker.learned_arrays` from what Spark aggregates: EASE from the customers x items matrix the
+    factorization already collected (`models.ease.from_bought`), per-item sales counts and recency scores
+    (`models.ranker.facts_from_counts`, `best_rows`), near-duplicate groups from names and vectors."""
+    age = F.lit(end) - F.col("ts")
+
+    def within(since_days: int, until_days: int) -> Column:
+        inside = (age < F.lit(since_days * 86400)) & (age >= F.lit(until_days * 86400))
+        return F.sum(inside.cast("long"))
+
+    recency = F.pow(F.lit(0.5), age / F.lit(86400.0 * ranker_mod.RECENT_HALF_LIFE_DAYS))
+    windows = [within(since, until).alias(f"w{i}") for i, (since, until) in enumerate(ranker_mod.SALES_WINDOWS)]
+    per_item = lines.groupBy("item").agg(
+        F.count(F.lit(1)).alias("sales"), *windows, F.min("ts").alias("first"), F.sum(recency).alias("recent")
+    )
+    n = len(catalog)
+    sales, first_age, recent = np.zeros(n), np.zeros(n), np.zeros(n)
+    counts = np.zeros((len(ranker_mod.SALES_WINDOWS), n))
+    for r in per_item.collect():
+        row = r["item"]
+        sales[row], first_age[row], recent[row] = r["sales"], (end - r["first"]) / 86400.0, r["recent"]
+        counts[:, row] = [r[f"w{i}"] for i in range(len(ranker_mod.SALES_WINDOWS))]
+    prices = np.array([item.price for item in catalog])
+    ease_rows, ease_weights = ease.from_bought(bought)
+    facts = ranker_mod.facts_from_counts(sales, list(counts), first_age, prices)
+    groups = ranker_mod.duplicate_groups(catalog, vectors)
+    return Learned(ease_rows, ease_weights, facts, ranker_mod.best_rows(recent), groups, trees)
+
+
+def split(cleaned: Cleaned, at: int) -> tuple[Cleaned, dict[str, set[str]]]:
+    """`models.evaluate.split_dataset` + `held_out` in Spark: the lines before `at` (catalog cut to the items
+    sold by then) and, per warm customer, the product ids bought from `at` on and never before."""
+    before, after = cleaned.lines.filter(F.col("ts") < at), cleaned.lines.filter(F.col("ts") >= at)
+    sold = {r["item"] for r in before.select("item").distinct().collect()}
+    train = Cleaned(before, [item for item in cleaned.catalog if item.id in sold], cleaned.signals, cleaned.report)
+    seen = before.filter("user != ''").select("user", "item").distinct()
+    new = after.filter("user != ''").select("user", "item").distinct().join(seen, on=["user", "item"], how="left_anti")
+    warm = new.join(seen.select("user").distinct(), on="user").groupBy("user").agg(F.collect_set("item").alias("items"))
+    return train, {r["user"]: set(r["items"]) for r in warm.collect()}
+
+
+def fit_ranker(
+    spark: SparkSession, cleaned: Cleaned, als: ALSParams, spark_als: SparkALS | None, log: Log
+) -> ranker_mod.Fitted | None:
+    """`models.ranker.fit` on Spark: a build (without trees) from the lines before each validation window,
+    every warm customer's candidate pool labelled with what they bought first in it, LightGBM on the
+    driver (`models.ranker.Samples`, `train`: the training set is a few thousand pools)."""
+    end = _end(cleaned.lines)
+    samples = ranker_mod.Samples()
+    at = end
+    for _ in range(ranker_mod.WINDOWS):
+        at -= ranker_mod.VALIDATION_DAYS * 86400
+        before, truth = split(cleaned, at)
+        if not before.catalog or not truth:
+            break
+        with tempfile.TemporaryDirectory(prefix="edge-spark-ranker-") as tmp:
+            build_lines(spark, before, Path(tmp), als=als, spark_als=spark_als, log=lambda _: None, served_only=True)
+            art = artifacts.load(Path(tmp))
+            samples.add(Model.from_artifacts(art, ItemIndex.load(art.index_path, art.item_vectors)), art, truth)
+    return ranker_mod.train(samples, np.datetime64(end, "s"), log=log)
+
+
 def build_lines(
     spark: SparkSession,
     cleaned: Cleaned,
@@ -473,8 +618,13 @@ def build_lines(
     index_kind: str | None = None,
     log: Log = print,
     extra_manifest: Mapping[str, Any] | None = None,
+    ranker: ranker_mod.Fitted | None = None,
+    served_only: bool = False,
 ) -> Path:
-    """Every artifact from cleaned lines, written as the live version under `root`."""
+    """Every artifact from cleaned lines, written as the live version under `root`, with the `ranker`'s trees.
+
+    `served_only` (the evaluation's and the ranker's own builds) skips what only the manifest reports.
+    """
     timings: dict[str, float] = {}
     started = time.perf_counter()
 
@@ -499,7 +649,7 @@ def build_lines(
     t = time.perf_counter()
     vectors = item_index.normalize(served.item_vectors)
     index, index_type = item_index.build_index(vectors, index_kind)
-    recall = item_index.measure_recall(index, vectors)
+    recall = None if served_only else round(item_index.measure_recall(index, vectors), 4)
     step("index", t)
     t = time.perf_counter()
     neighbours = co_purchase_neighbours(lines, len(catalog))
@@ -508,23 +658,23 @@ def build_lines(
     lists = popularity(lines, end)
     step("popularity", t)
     t = time.perf_counter()
-    customer_profiles, thresholds = profiles(lines, catalog, facts, tier_shares)
-    users = [p["user_id"] for p in customer_profiles]
-    position = {u: i for i, u in enumerate(served.user_ids)}
-    user_vectors = np.zeros((len(users), vectors.shape[1]), dtype=np.float32)
-    for row, user in enumerate(users):
-        at = position.get(user)
-        if at is not None:
-            user_vectors[row] = served.user_vectors[at]
-    step("profiles", t, f"{len(users)} profiles")
+    at = datetime.fromtimestamp(end, UTC)
+    (root / "versions").mkdir(parents=True, exist_ok=True)
+    parts = Path(tempfile.mkdtemp(prefix=".profiles-", dir=root / "versions"))  # moved into the build by write
+    written = profiles(spark, lines, catalog, facts, served, parts, at, tier_shares)
+    thresholds = written.thresholds
+    step("profiles", t, f"{written.customers} profiles in parallel parts")
+    t = time.perf_counter()
+    arrays = learned(lines, catalog, vectors, bought, end, ranker.trees if ranker else None)
+    step("learned", t, "EASE, item facts, recent list, duplicate groups" + (", ranker trees" if ranker else ""))
     report = {
         **cleaned.report,
         "unknown_item_rows": 0,
         "purchase_lines": int(stats["n"]),
-        "guest_lines": lines.filter("user = ''").count(),
+        "guest_lines": None if served_only else lines.filter("user = ''").count(),
         "customers": len(facts),
         "products": len(catalog),
-        "orders": lines.select("order").distinct().count(),
+        "orders": None if served_only else lines.select("order").distinct().count(),
         "data_start": _rfc3339(int(stats["start"])),
         "data_end": _rfc3339(end),
         "returns": sources._signal_counts(cleaned.signals, "return", np.datetime64(end, "s")),
@@ -537,7 +687,7 @@ def build_lines(
         "spark_master": spark.sparkContext.master,
         "metric": "inner_product",
         "index_type": index_type,
-        "recall_at_50": round(recall, 4),
+        "recall_at_50": recall,
         "data_start": report["data_start"],
         "data_end": report["data_end"],
         "n_interactions": int(stats["n"]),
@@ -547,8 +697,9 @@ def build_lines(
         "user_vectors": "given",
         "factorization": {"method": "spark.ml.ALS", **asdict(als), **asdict(spark_als or SparkALS())},
         "report": report,
-        "segments": ledger.segment_report(customer_profiles, datetime.fromtimestamp(end, UTC), thresholds),
+        "segments": None if served_only else ledger.segment_report_of(written.segments, at),
         "timings_s": timings,
+        "ranker": ranker.report if ranker else None,
         **(extra_manifest or {}),
     }
     t = time.perf_counter()
@@ -559,45 +710,50 @@ def build_lines(
         index_bytes=item_index.serialize(index),
         neighbors=neighbours,
         popularity=lists,
-        profiles=customer_profiles,
-        user_vectors=user_vectors,
         manifest=manifest,
+        learned=arrays,
+        profile_parts=parts,
     )
     step("write", t)
     lines.unpersist()
     took = time.perf_counter() - started
-    log(f"built {path.name} on Spark in {took:.2f} s ({len(catalog)} items, {len(users)} customers)")
+    log(f"built {path.name} on Spark in {took:.2f} s ({len(catalog)} items, {written.customers} customers)")
     return path
 
 
 def evaluate(
     spark: SparkSession,
     cleaned: Cleaned,
-    split: str = DEFAULT_SPLIT,
+    split_at: str = DEFAULT_SPLIT,
     k: int = 10,
     *,
     als: ALSParams = DEFAULT_ALS,
     spark_als: SparkALS | None = None,
 ) -> dict[str, Any]:
-    """`models.evaluate`'s model recall@k for the Spark build: train before `split`, score after it."""
-    from models.evaluate import score
+    """`models.evaluate` for the Spark build: train (ranker included) before `split_at`, score the service's
+    lists after it (`models.evaluate.served_lists`: each source, the blend and the learned ranking)."""
+    from models.evaluate import score, served_lists
 
-    at = int(np.datetime64(split, "s").astype(np.int64))
-    before, after = cleaned.lines.filter(F.col("ts") < at), cleaned.lines.filter(F.col("ts") >= at)
-    sold = {r["item"] for r in before.select("item").distinct().collect()}
-    train = Cleaned(before, [item for item in cleaned.catalog if item.id in sold], cleaned.signals, cleaned.report)
-    seen = before.filter("user != ''").select("user", "item").distinct()
-    new = after.filter("user != ''").select("user", "item").distinct().join(seen, on=["user", "item"], how="left_anti")
-    warm = new.join(seen.select("user").distinct(), on="user").groupBy("user").agg(F.collect_set("item").alias("items"))
-    truth = {r["user"]: set(r["items"]) for r in warm.collect()}
+    train, truth = split(cleaned, int(np.datetime64(split_at, "s").astype(np.int64)))
     if not truth:
-        raise ValueError(f"no warm test customers at split {split}")
+        raise ValueError(f"no warm test customers at split {split_at}")
     users = sorted(truth)
+    fitted = fit_ranker(spark, train, als, spark_als, log=lambda _: None)
     with tempfile.TemporaryDirectory(prefix="edge-spark-eval-") as tmp:
-        build_lines(spark, train, Path(tmp), als=als, spark_als=spark_als, log=lambda _: None)
-        recommended = list(_recommendations(Path(tmp), users, k))
-    model = score(recommended, [truth[u] for u in users], k, len(train.catalog))
-    return {"split": split, "k": k, "warm_customers": len(users), "methods": {"model": model}}
+        build_lines(spark, train, Path(tmp), als=als, spark_als=spark_als, log=lambda _: None, ranker=fitted,
+                    served_only=True)  # fmt: skip
+        art = artifacts.load(Path(tmp))
+        model = Model.from_artifacts(art, ItemIndex.load(art.index_path, art.item_vectors))
+        recommended = served_lists(model, art, users, k, RankingParams())
+    truths = [truth[u] for u in users]
+    methods = {name: score(lists, truths, k, len(train.catalog)) for name, lists in recommended.items()}
+    return {
+        "split": split_at,
+        "k": k,
+        "warm_customers": len(users),
+        "methods": methods,
+        "ranker": fitted.report if fitted else None,
+    }
 
 
 def build_spark(
@@ -629,9 +785,12 @@ def build_spark(
             extra["evaluation"] = evaluate(spark, cleaned, evaluate_split, als=als, spark_als=spark_als)
             recall = extra["evaluation"]["methods"]["model"]["recall"]
             log(f"  {'evaluate':<12} {time.perf_counter() - t:7.2f} s  model recall@10={recall:.4f}")
+        t = time.perf_counter()
+        fitted = fit_ranker(spark, cleaned, als, spark_als, log)  # the data's last window, as models.ranker.fit
+        log(f"  {'ranker':<12} {time.perf_counter() - t:7.2f} s  {fitted.trees.name if fitted else 'not trained'}")
         path = build_lines(
             spark, cleaned, root, als=als, spark_als=spark_als, tier_shares=tier_shares, index_kind=index_kind,
-            log=log, extra_manifest=extra,
+            log=log, extra_manifest=extra, ranker=fitted,
         )  # fmt: skip
         cleaned.lines.unpersist()
     finally:
@@ -641,22 +800,11 @@ def build_spark(
     return path
 
 
-def _recommendations(root: Path, users: Sequence[str], k: int) -> Iterator[list[str]]:
-    """The service's recommendations for `users` from the artifacts under `root` (as models.evaluate)."""
-    art = artifacts.load(root)
-    model = Model.from_artifacts(art, ItemIndex.load(art.index_path, art.item_vectors))
-    catalog = model.catalog
-    position = {str(p["user_id"]): i for i, p in enumerate(art.profiles)}
-    for user in users:
-        at = position[user]
-        profile = art.profiles[at]
-        signals = Signals(
-            purchased=catalog.rows(profile.get("purchased") or ()),
-            wishlist=catalog.rows(profile.get("wishlist") or ()),
-            user_vector=art.user_vectors[at],
-            country=profile.get("country"),
-        )
-        yield [catalog.items[r.row].id for r in recommend(model, signals, k, RankingParams())]
+def _end(lines: DataFrame) -> int:
+    """The time of the last purchase line (epoch s): the data's own "now", as `Dataset.end`."""
+    last = lines.agg(F.max("ts")).first()
+    assert last is not None and last[0] is not None, "no purchase lines"
+    return int(last[0])
 
 
 def _with_categories(catalog: Sequence[Item], vectors: np.ndarray) -> list[Item]:
