@@ -30,15 +30,15 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from edge import artifacts
-from edge import index as item_index
-from edge.artifacts import Item
+from edge.core.learned import Learned, Trees
+from edge.core.loyalty import TierThresholds
+from edge.core.ranking import RankingParams
+from edge.core.recommend import Model
 from edge.errors import ConfigError
-from edge.index import ItemIndex
-from edge.learned import Learned, Trees
-from edge.loyalty import TierThresholds
-from edge.ranking import RankingParams
-from edge.recommend import Model
+from edge.model import artifacts
+from edge.model import index as item_index
+from edge.model.artifacts import Item
+from edge.model.index import ItemIndex
 from models import build as model_build
 from models import categories, cleaning, ease, ledger, sources
 from models import ranker as ranker_mod
@@ -359,7 +359,7 @@ def profiles(
 ) -> ProfileParts:
     """`models.build.profiles`, written by the executors: one profile per customer (spend, points, orders and
     the ledger rows net of returns and cancellations, `models.ledger`), aggregated per customer in Spark,
-    range-partitioned by id and written as part files (`edge.artifacts.PROFILE_PARTS`) under `out`, each
+    range-partitioned by id and written as part files (`edge.model.artifacts.PROFILE_PARTS`) under `out`, each
     with its customers' `vectors` rows. Two passes: the customers' spends (floats) set the tier thresholds
     on the driver, then each partition writes its part and counts its segments."""
     mine = lines.filter("user != ''")

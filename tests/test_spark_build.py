@@ -23,13 +23,14 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from edge import artifacts, tombstones
-from edge.app import create_app
 from edge.cli import load
-from edge.requests import SessionSignals
-from edge.segments import SegmentRules, assign_segment
+from edge.core.requests import SessionSignals
+from edge.core.segments import SegmentRules, assign_segment
+from edge.http.app import create_app
+from edge.model import artifacts
 from edge.settings import Settings
-from edge.store import profiles_from_records
+from edge.store import tombstones
+from edge.store.base import profiles_from_records
 from models.realdata import DEFAULT_SPLIT, build_real
 from tests.conftest import ADMIN, AUTH, REDIS_URL, require_redis
 
