@@ -2,14 +2,17 @@
 that outgrows one machine.
 
     read + clean (DataFrames; every per-value rule is models.cleaning's, applied to distinct values
-    on the driver and broadcast back)  ->  popularity, co-purchase, customer facts, profiles
-    (group-bys and windows)  ->  MLlib ALS (implicit feedback, BM25 confidences)  ->  the same
-    versioned artifacts (faiss index built on the driver from the collected item vectors)
+    on the driver and broadcast back)  ->  popularity, co-purchase, customer facts (group-bys and
+    windows)  ->  MLlib ALS (implicit feedback, BM25 confidences)  ->  profiles, written by the
+    executors as part files  ->  EASE, item facts and the learned ranker (`models.ease`,
+    `models.ranker` on what Spark aggregated)  ->  the same versioned artifacts (faiss index built on
+    the driver from the collected item vectors)
 
 `edge build --engine spark [--spark-master URL]` runs it; `local[2]` by default. Only aggregates
-reach the driver: per-item lists, per-customer profiles (streamed, sorted by id) and factor
-matrices; purchase lines never do. The evaluation splits the lines in Spark, builds on the part
-before the split and scores the service's recommendations exactly as `models.evaluate` does.
+reach the driver: per-item lists and counts, each customer's spend, the factor matrices and the
+ranker's candidate pools; purchase lines and profiles never do. The evaluation splits the lines in
+Spark, trains the ranker and builds on the part before the split, and scores the service's lists
+exactly as `models.evaluate` does.
 """
 
 from __future__ import annotations
