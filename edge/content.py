@@ -18,9 +18,9 @@ from typing import Any, NoReturn
 import yaml
 
 from edge import placements as placements_mod
+from edge.core.shapes import SEGMENTS, TIERS
 from edge.errors import ConfigError
-from edge.profiles import TIERS
-from edge.segments import SEGMENTS, SegmentRules
+from edge.segments import SegmentRules
 
 PLACEHOLDERS = frozenset(
     {

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -31,7 +32,7 @@ from starlette.types import Receive, Scope, Send
 from edge.decide import decide_from_snapshot
 from edge.errors import DependencyError, NotFound
 from edge.profiles import Profile
-from edge.requests import SessionSignals, parse_decide
+from edge.requests import SessionSignals, decode_decide
 from edge.runtime import STALE_DATA, Runtime
 from edge.segments import SegmentRules, assign_segment
 from edge.store import EMPTY, profiles_from_records
@@ -162,11 +163,12 @@ async def personas(request: Request) -> Response:
 
 async def explain(request: Request) -> Response:
     """The decision for this body with `explain`, read-only: nothing is counted or logged as exposure."""
-    from edge.app import read_json  # the API's own body rules (415, 413, 400); app mounts this module
+    from edge.app import read_body  # the API's own body rules (415, 413, 400); app mounts this module
 
     runtime = _runtime(request)
-    body = await read_json(request, runtime.settings.max_body_bytes)
-    decision_request = replace(parse_decide(body), debug=True)
+    decision_request = msgspec.structs.replace(
+        decode_decide(await read_body(request, runtime.settings.max_body_bytes)), debug=True
+    )
     now = decision_request.now or datetime.now(UTC)
     snapshot, failure = EMPTY, None
     if decision_request.consent is not False:

@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from edge.core.shapes import Reason
 from edge.errors import ArtifactError
-from edge.ranking import Reason, Source, rank_scores
+from edge.ranking import Source, rank_scores
 
 RANKING_FILE = "ranking.npz"
 # sources that can propose a candidate; the ranker sees one score column per source

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import orjson
 
-from edge.profiles import TIERS, LedgerEntry, Profile, Tier
+from edge.core.shapes import TIERS, Tier
+from edge.profiles import LedgerEntry, Profile
 
 MANIFEST = "index_infos.json"
 RANK: dict[str | None, int] = {None: 0, **{tier: i + 1 for i, tier in enumerate(TIERS)}}

@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edge.core.shapes import Reason
 from edge.learned import ease_scores
 from edge.placements import Match, Placements
-from edge.ranking import REASON_CODE, Candidate, Ranked, RankingParams, Reason, fill, rank_scores
+from edge.ranking import REASON_CODE, Candidate, Ranked, RankingParams, fill, rank_scores
 from edge.recommend import Model, Signals, blocked_rows, recommend
 
 PAGE_WEIGHT = 0.7  # on product/cart/search pages: relevance to the page vs the visitor's taste

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from edge.core.shapes import MAX_SIGNALS
 from edge.profiles import latest_unique
-from edge.requests import MAX_SIGNALS, SessionSignals, Utm
+from edge.requests import SessionSignals, Utm
 from edge.writes import LINKS_TTL_S, Group, Op, register, session_unit, user_unit
 
 LIST_FIELDS = ("viewed", "cart", "searches", "purchased", "wishlist")

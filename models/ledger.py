@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from edge.core.shapes import SEGMENTS
 from edge.loyalty import FULL_MATCH, TierThresholds, as_of, points_for, recent
 from edge.profiles import Profile, parse_profile, with_events
 from edge.requests import SessionSignals
-from edge.segments import SEGMENTS, SegmentRules, assign_segment
+from edge.segments import SegmentRules, assign_segment
 from models.dataset import Interactions
 
 
