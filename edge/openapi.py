@@ -236,6 +236,7 @@ def _generated_schemas() -> dict[str, Any]:
         "are checked on that type only, ignored on others.",
     }
     schemas["Error"]["examples"] = [_ERROR_EXAMPLE]
+    schemas["Preferences"]["minProperties"] = 1  # post-decode in code (edge.loyalty_api.preferences)
     timezone = schemas["Location"]["properties"]["timezone"]["anyOf"][0]
     timezone["enum"] = sorted(shapes.ZONES)
     return schemas

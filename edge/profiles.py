@@ -89,6 +89,7 @@ def from_shape(user_id: str, data: shapes.Profile) -> Profile:
     """A decoded profile document as the core's `Profile` (times in UTC, lists as tuples)."""
     consent = data.consent or NO_CONSENT
     preferences = data.preferences or NO_PREFERENCES
+    _time(data.quiz_answered_at, "quiz_answered_at")  # read-only (the preferences call sets it), but in range
     return Profile(
         user_id=user_id,
         first_name=data.first_name,

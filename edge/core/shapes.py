@@ -367,12 +367,17 @@ class ProfileConsent(Shape, frozen=True):
     marketing: bool | None = None
 
 
-class Preferences(Shape, frozen=True):
-    """A partial update: only the questions sent change."""
+class Preferences(Shape, frozen=True, forbid_unknown_fields=True):
+    """Quiz answers, a partial update: only the questions sent change (post-decode: at least one)."""
 
-    categories: Answers | None = None
-    shops_for: Answers | None = None
-    style: Answers | None = None
+    categories: Answers | UnsetType | None = UNSET
+    shops_for: Answers | UnsetType | None = UNSET
+    style: Answers | UnsetType | None = UNSET
+
+    def answers(self) -> dict[str, tuple[str, ...]]:
+        """The questions sent, by name (null answers none)."""
+        sent = {name: getattr(self, name) for name in self.__struct_fields__}
+        return {name: value or () for name, value in sent.items() if value is not UNSET}
 
 
 class ProfilePreferences(Shape, frozen=True):
@@ -441,6 +446,7 @@ class Error(Shape, frozen=True):
 T = TypeVar("T")
 _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 _MISSING = re.compile(r"Object missing required field `([^`]+)`")
+_UNKNOWN = re.compile(r"Object contains unknown field `([^`]+)`")
 
 
 def decode(raw: bytes, shape: type[T]) -> T:
@@ -487,10 +493,11 @@ def failure(exc: msgspec.ValidationError) -> ValidationFailed:
     if not at:
         message, where = text, "$`"
     path = where[:-1].removeprefix("$").removeprefix(".")
-    missing = _MISSING.fullmatch(message)
-    if missing is not None:
-        field = f"{path}.{missing[1]}" if path else missing[1]
-        return ValidationFailed(f"{field} is required", field)
+    for pattern, says in ((_MISSING, "is required"), (_UNKNOWN, "is not a field of this body")):
+        named = pattern.fullmatch(message)
+        if named is not None:
+            field = f"{path}.{named[1]}" if path else named[1]
+            return ValidationFailed(f"{field} {says}", field)
     field = path or "body"
     for regex, meaning in _PATTERN_MEANINGS.items():
         if message.endswith(f"matching regex {regex!r}"):
@@ -534,4 +541,5 @@ POST_DECODE_RULES: Final = (
     "Event: a session_id or a user_id",
     "Event.ts: at most a day ahead of the server clock",
     "Event (search).query: not blank after trimming",
+    "Preferences: at least one question",
 )
