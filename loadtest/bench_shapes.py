@@ -22,7 +22,7 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from edge.core import shapes
-from edge.requests import decode_decide
+from edge.core.requests import decode_decide
 
 BEFORE = "402611b"
 OLD = Path(tempfile.mkdtemp())

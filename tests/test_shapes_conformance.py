@@ -22,8 +22,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from starlette.testclient import TestClient
 
-from edge.app import create_app
 from edge.core import shapes
+from edge.http.app import create_app
 from edge.settings import Settings
 from tests.conftest import ADMIN, AUTH
 
