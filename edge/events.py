@@ -25,7 +25,7 @@ from edge.core.attribution import DECISION_METRICS, event_ops
 from edge.core.loyalty import TierThresholds, points_for, thresholds_for
 from edge.core.requests import SessionSignals, landing_utm
 from edge.core.sessions import SessionPolicy, landing_ops, session_rel, touch_ops
-from edge.core.shapes import MAX_CLOCK_SKEW
+from edge.core.shapes import MAX_CLOCK_SKEW, stamp, stamp_ms
 from edge.core.writes import IDEMPOTENCY_TTL_S, Applied, Group, Op, Program, register, session_unit, user_unit
 from edge.errors import Conflict, DependencyError, StoreUnavailable, ValidationFailed
 from edge.settings import Settings
@@ -160,18 +160,6 @@ def idempotency_key(value: str | None) -> str | None:
 
 
 # --- planning (pure) ------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4096)
-def stamp(ts: datetime) -> str:
-    """Fixed-width RFC 3339, seconds: compares as text (used for `e:last_purchase_at`)."""
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@lru_cache(maxsize=4096)
-def stamp_ms(ts: datetime) -> str:
-    """RFC 3339 with milliseconds (stream entries)."""
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
 def stream_fields(event: Event) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from edge.core.experiments import ExperimentsConfig, load_experiments
 from edge.core.guards import check_experiments
 from edge.core.loyalty import thresholds_for
 from edge.core.recommend import Model
+from edge.core.shapes import stamp
 from edge.errors import ArtifactError, ConfigError
 from edge.http.metrics import Metrics
 from edge.model import artifacts
@@ -138,7 +139,7 @@ class Runtime:
         Redis, a sample of the build's customers is read back and a vector that does not fit the new
         model refuses the swap (run `edge load`). Every attempt is counted and kept for `/readyz`.
         """
-        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        at = stamp(datetime.now(UTC))
         try:
             engine = await self._reload()
         except ConfigError as exc:

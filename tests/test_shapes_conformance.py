@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
@@ -233,3 +234,26 @@ def test_post_decode_rules_are_stated_in_the_schema_and_enforced(client: TestCli
     blank = {"events": [{"type": "search", "session_id": "s", "query": "   "}]}
     assert not validator(doc, "EventsRequest").is_valid(blank)  # stated as a pattern as well
     assert client.post("/v1/events", json=blank).status_code == 422
+
+
+def test_answers_conform_to_the_declared_shapes(client: TestClient, doc: dict[str, Any]) -> None:
+    """Decisions (anonymous, a member, with explain), a stored profile and an error all match their schema."""
+    client.put("/v1/profiles/u-answer", json={"first_name": "Anna", "tier": "gold", "points": 10}, headers=AUTH)
+    client.post(
+        "/v1/events", json={"events": [{"type": "add_to_cart", "user_id": "u-answer", "product_id": "SYN10001"}]}
+    )
+    bodies = [
+        {"session_id": "s-answer"},
+        {"session_id": "s-answer", "user_id": "u-answer", "page": "product", "context": {"product_id": "SYN10001"}},
+        {"session_id": "s-answer", "user_id": "20001", "debug": True, "session": {"viewed": ["SYN10002"]}},
+    ]
+    for body in bodies:
+        answer = client.post("/v1/decide", json=body, headers=AUTH)
+        assert answer.status_code == 200, answer.text
+        assert not list(validator(doc, "DecideResponse").iter_errors(answer.json())), body
+        msgspec.convert(answer.json(), shapes.DecideResponse)  # the struct, not only the schema
+    stored = client.get("/v1/profiles/u-answer", headers=AUTH).json()
+    assert stored["cart"] == ["SYN10001"]
+    assert not list(validator(doc, "Profile").iter_errors(stored))
+    refused = client.post("/v1/decide", json={"session_id": "s", "limit": 0}).json()
+    assert not list(validator(doc, "Error").iter_errors(refused)) and refused["error"]["field"] == "limit"

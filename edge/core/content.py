@@ -19,7 +19,7 @@ import yaml
 
 from edge.core import placements as placements_mod
 from edge.core.segments import SegmentRules
-from edge.core.shapes import SEGMENTS, TIERS
+from edge.core.shapes import SEGMENTS, TIERS, stamp
 from edge.errors import ConfigError
 
 PLACEHOLDERS = frozenset(
@@ -711,7 +711,7 @@ def _render(
         offer_json = {
             "discount_pct": discount,
             "code": offer_code,
-            "expires_at": None if expires is None else expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "expires_at": None if expires is None else stamp(expires),
             "kind": "promotion" if offer.promotional else "tier_benefit",
         }
     if over.variant and over.variant in _exclusive_variants(content):

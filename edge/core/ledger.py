@@ -25,15 +25,11 @@ from datetime import datetime
 import orjson
 
 from edge.core.loyalty import points_for
-from edge.core.shapes import MAX_LEDGER
+from edge.core.shapes import MAX_LEDGER, stamp
 from edge.core.writes import Op
 
 REDEEMED = "o:redeemed:"  # + code -> when a purchase carrying it was recorded
 FIRST_SHOWN = "o:first:"  # + offer id -> when this person first saw the offer
-
-
-def stamp(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def entry(ts: datetime, kind: str, amount: float, points: int) -> str:

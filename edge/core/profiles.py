@@ -167,7 +167,7 @@ def profile_json(profile: Profile) -> dict[str, Any]:
 
 
 def _ts(value: datetime | None) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if value is None else shapes.stamp(value)
 
 
 def latest_unique(items: Iterable[str], cap: int) -> tuple[str, ...]:

@@ -22,6 +22,7 @@ import re
 import zoneinfo
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Final, Literal, TypeVar, cast, get_args
 
 import msgspec
@@ -375,7 +376,7 @@ class Preferences(Shape, frozen=True, forbid_unknown_fields=True):
     style: Answers | UnsetType | None = UNSET
 
     def answers(self) -> dict[str, tuple[str, ...]]:
-        """The questions sent, by name (null answers none)."""
+        """The questions sent, by name (a null answer is an empty one)."""
         sent = {name: getattr(self, name) for name in self.__struct_fields__}
         return {name: value or () for name, value in sent.items() if value is not UNSET}
 
@@ -395,6 +396,8 @@ class LedgerRow(Shape, frozen=True):
 
 class Profile(Shape, frozen=True):
     """A profile document: the PUT body, a PATCH's merged result and the GET answer (all optional)."""
+
+    user_id: Id | None = None  # read-only: the path's id
 
     first_name: Text64 | None = None
     locale: Locale | None = None
@@ -417,6 +420,7 @@ class Profile(Shape, frozen=True):
     complaints_at: Annotated[tuple[Time, ...], Meta(max_length=MAX_LEDGER)] | None = None
     subscription_changed_at: Time | None = None
     quiz_answered_at: Time | None = None
+    cart: Items | None = None  # read-only: the persistent cart (events)
 
 
 class PreferencesRecorded(Shape, frozen=True):
@@ -510,6 +514,21 @@ _PATTERN_MEANINGS: Final = {
     COUNTRY_REGEX: "an ISO 3166-1 alpha-2 code such as NL",
     LOCALE_REGEX: "a language tag such as nl-NL",
 }
+
+
+# --- RFC 3339 as written in answers and stored fields --------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def stamp(ts: datetime) -> str:
+    """Fixed-width RFC 3339 in UTC, seconds (`2011-11-02T09:30:00Z`): compares as text."""
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@lru_cache(maxsize=4096)
+def stamp_ms(ts: datetime) -> str:
+    """RFC 3339 in UTC with milliseconds (stream entries)."""
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
 # --- what a schema cannot state (post-decode) -----------------------------------------------------

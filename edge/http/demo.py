@@ -33,6 +33,7 @@ from edge.core.decide import decide_from_snapshot
 from edge.core.profiles import Profile
 from edge.core.requests import SessionSignals, decode_decide
 from edge.core.segments import SegmentRules, assign_segment
+from edge.core.shapes import stamp
 from edge.errors import DependencyError, NotFound
 from edge.runtime import STALE_DATA, Runtime
 from edge.store.base import EMPTY, profiles_from_records
@@ -133,7 +134,7 @@ def personas_document(runtime: Runtime, clock: datetime | None = None) -> dict[s
     personas = pick_personas(profiles, rules, now or datetime.now(UTC))
     return {
         "build": runtime.engine.model.version,
-        "now": None if now is None else now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "now": None if now is None else stamp(now),
         "personas": [p.to_json() for p in personas],
     }
 

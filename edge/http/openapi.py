@@ -185,6 +185,8 @@ _DESCRIPTIONS: Final[dict[str, str]] = {
     "Profile.ledger": "Signed spend/points entries; a replay at a past `now` takes later ones back out.",
     "Profile.complaints_at": "Expire by rules.at_risk_days.",
     "Profile.quiz_answered_at": "Read-only: set by the preferences call.",
+    "Profile.user_id": "Read-only: the path's user_id.",
+    "Profile.cart": "Read-only: the persistent cart, kept by add_to_cart / remove_from_cart events.",
     "PreferencesRecorded.bonus_points": "Credited by this call (0 on a repeat).",
     "ErrorDetail.field": "The field at fault, when there is one.",
 }

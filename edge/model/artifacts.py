@@ -37,6 +37,7 @@ import orjson
 from edge.core import learned as learned_mod
 from edge.core import textindex
 from edge.core.learned import Learned
+from edge.core.shapes import stamp
 from edge.core.textindex import TextIndex
 from edge.errors import ArtifactError
 from edge.store import tombstones
@@ -175,7 +176,7 @@ def write(
     function adds format, version, sizes and build time. Returns the version directory.
     """
     n_items, dim = item_vectors.shape
-    built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    built_at = stamp(datetime.now(UTC))
     profiles, user_vectors = tombstones.live(list(profiles), user_vectors, tombstones.read(root))  # never resurrect
     profile_lines = b"".join(orjson.dumps(p, option=orjson.OPT_SORT_KEYS) + b"\n" for p in profiles)
     # vectors and profiles: an incremental build keeps the vectors, so they alone would not tell it apart
