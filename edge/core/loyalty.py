@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-import orjson
+import msgspec
 
+from edge.core import shapes
 from edge.core.profiles import LedgerEntry, Profile
 from edge.core.shapes import TIERS, Tier
 
@@ -59,11 +60,12 @@ def upgraded_tier(current: Tier | None, spend_before: float, spend_after: float,
 def thresholds_for(build: Path, default: TierThresholds) -> TierThresholds:
     """The build's own thresholds (manifest `tier_thresholds`), else `default`; read once per build."""
     try:
-        manifest = orjson.loads((build / MANIFEST).read_bytes())
-        found = manifest["tier_thresholds"]
-        rules = TierThresholds(float(found["silver"]), float(found["gold"]), float(found["platinum"]))
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        found = msgspec.json.decode((build / MANIFEST).read_bytes(), type=shapes.Manifest).tier_thresholds
+    except (OSError, msgspec.DecodeError):
         return default
+    if found is None:
+        return default
+    rules = TierThresholds(found.silver, found.gold, found.platinum)
     return rules if 0 <= rules.silver <= rules.gold <= rules.platinum else default
 
 

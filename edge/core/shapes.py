@@ -445,6 +445,30 @@ class Error(Shape, frozen=True):
     error: ErrorDetail
 
 
+# --- files a deployment reads: the build's manifest (index_infos.json) ------------------------------
+
+
+class TierShares(Shape, frozen=True):
+    """Spend thresholds of the tiers, from the build's customers (post-decode: 0 <= silver <= gold <= platinum)."""
+
+    silver: Annotated[float, Meta(ge=0)]
+    gold: Annotated[float, Meta(ge=0)]
+    platinum: Annotated[float, Meta(ge=0)]
+
+
+class Manifest(Shape, frozen=True):
+    """What Edge reads of a build's manifest; other fields pass through untouched (edge/model/artifacts.py)."""
+
+    format: str
+    format_version: int
+    version: str
+    dim: Annotated[int, Meta(ge=1)]
+    n_items: Annotated[int, Meta(ge=0)]
+    n_users: Annotated[int, Meta(ge=0)]
+    metric: str = "inner_product"
+    tier_thresholds: TierShares | None = None
+
+
 # --- decoding -------------------------------------------------------------------------------------
 
 T = TypeVar("T")

@@ -35,11 +35,11 @@ import numpy as np
 import orjson
 
 from edge.core import learned as learned_mod
-from edge.core import textindex
+from edge.core import shapes, textindex
 from edge.core.learned import Learned
 from edge.core.shapes import stamp
 from edge.core.textindex import TextIndex
-from edge.errors import ArtifactError
+from edge.errors import ArtifactError, ValidationFailed
 from edge.store import tombstones
 
 FORMAT = "edge-artifacts"
@@ -140,9 +140,11 @@ def load(root: Path) -> Artifacts:
     for name in FILES:
         if not (path / name).is_file():
             raise ArtifactError(f"{path / name} is missing")
-    dim = int(manifest["dim"])
-    n_items = int(manifest["n_items"])
-    n_users = int(manifest["n_users"])
+    try:
+        facts = shapes.convert(manifest, shapes.Manifest)
+    except ValidationFailed as exc:
+        raise ArtifactError(f"{path / MANIFEST}: {exc.message}") from exc
+    dim, n_items, n_users = facts.dim, facts.n_items, facts.n_users
     items = tuple(_item(record, i) for i, record in enumerate(_read_json(path / "items.json")))
     _expect(len(items) == n_items, path / "items.json", f"{len(items)} items, manifest says {n_items}")
     item_vectors = _read_matrix(path / "item_vectors.npy", np.float32, (n_items, dim))
