@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from edge.core.content import OCCASIONS, Visitor, choose, holdout_page, load_content, parse_content
-from edge.core.segments import SEGMENTS
+from edge.core.shapes import SEGMENTS
 from edge.errors import ConfigError
 from edge.settings import PACKAGE_DATA
 from tests.conftest import content_error

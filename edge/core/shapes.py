@@ -3,17 +3,18 @@
 The request bodies (`DecideRequest`, `EventsRequest` with `Event`, a tagged union on `type`,
 `Profile`, `Preferences`) are decoded straight from the body bytes into these structs; the
 answers (`DecideResponse`, `Error`, `EventsAccepted`, `PreferencesRecorded`) are declared here so
-that edge/openapi.py generates the OpenAPI document from the same classes
-(`msgspec.json.schema_components`): code and document cannot disagree.
+that edge/http/openapi.py generates the OpenAPI document from the same classes
+(`msgspec.json.schema_components`): code and document cannot disagree. `Manifest` is the part of a
+build's manifest file Edge reads.
 
 `null` means absent for every optional field; unknown fields are ignored. A few rules a schema
-cannot state are checked after decoding (`post-decode`, listed in `POST_DECODE_RULES` and in the
-schema descriptions): an event `ts` more than `MAX_CLOCK_SKEW` ahead of the server clock, a time
-zone the server does not know. Decoding errors become `ValidationFailed` naming the field as
-`session.viewed[3]`, the contract's error shape (`decode`, `convert`).
+cannot state are checked after decoding (`POST_DECODE_RULES`, also stated in the document): an
+event `ts` more than `MAX_CLOCK_SKEW` ahead of the server clock, a time zone the server does not
+know ... Decoding errors become `ValidationFailed` naming the field as `session.viewed[3]`, the
+contract's error shape (`decode`, `convert`).
 
-The vocabularies (segments, tiers, reasons, event types) and the identifier, locale and country
-patterns have their one home here.
+The vocabularies (segments, tiers, reasons, event types), the identifier, locale and country
+patterns, the time range and RFC 3339 formatting (`stamp`) have their one home here.
 """
 
 from __future__ import annotations

@@ -642,6 +642,10 @@ _PATHS: Final[JSON] = {
 _INFO: Final[JSON] = {
     "title": "Edge",
     "summary": "Real-time on-site personalization: one decision per page request.",
+    "description": "The schemas are generated from the service's own body types (edge/core/shapes.py). Checked "
+    "in code after decoding, a 422 naming the field (all but the clock rule are stated in the schemas too): "
+    + "; ".join(shapes.POST_DECODE_RULES)
+    + ".",
     "license": {"name": "MIT", "identifier": "MIT"},
 }
 
