@@ -2,10 +2,11 @@
 
 Every documented request example, plus bodies generated from the document itself (each property
 set to a wrong type, null, one over its limit, one under its range, an unlisted value, removed when
-required), goes through both the schema of GET /openapi.json (jsonschema, 2020-12, formats checked)
-and the service over HTTP; the test requires the same verdict: valid <=> 2xx, invalid <=> 422. The
-checks a schema cannot state (edge/core/shapes.py, POST_DECODE_RULES) are the only allowed
-difference, asserted on their own below.
+required; the fields all events share are broken on one event type, each type's own fields on it),
+goes through both the schema of GET /openapi.json (jsonschema, 2020-12, formats checked) and the
+service over HTTP; the test requires the same verdict: valid <=> 2xx, invalid <=> 422. The checks a
+schema cannot state (edge/core/shapes.py, POST_DECODE_RULES) are the only allowed difference,
+asserted on their own below.
 """
 
 from __future__ import annotations
@@ -115,12 +116,21 @@ def wrong_values(doc: dict[str, Any], node: dict[str, Any]) -> Iterator[tuple[st
         yield "before 1970", "1969-12-31T23:59:59Z"
 
 
-def mutations(doc: dict[str, Any], name: str, example: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[str, Any]]:
-    """(label, body) for every property of schema `name` reachable from `example`, each broken one way."""
+def mutations(
+    doc: dict[str, Any], name: str, example: Any, path: tuple[Any, ...] = (), like: str | None = None
+) -> Iterator[tuple[str, Any]]:
+    """(label, body) for every property of schema `name` reachable from `example`, each broken one way.
+
+    With `like`, a property declared exactly as in schema `like` (and as required there) is skipped: tested there.
+    """
     schema = resolve(doc, {"$ref": f"#/components/schemas/{name}"})
+    same = resolve(doc, {"$ref": f"#/components/schemas/{like}"}) if like else {}
     for field, node in schema.get("properties", {}).items():
         if field == "type" and path and "events" in path:
             continue  # the tag: broken on its own below
+        required = field in schema.get("required", [])
+        if same.get("properties", {}).get(field) == node and (field in same.get("required", [])) == required:
+            continue
         here = (*path, field)
         for label, value in wrong_values(doc, node):
             yield f"{'.'.join(map(str, here))}: {label}", put(example, here, value)
@@ -157,7 +167,8 @@ def event_bodies(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
         event = {"session_id": "s-conform", "user_id": "u-conform", "ts": "2011-11-02T09:29:58Z", **base}
         yield f"{base['type']}: valid", {"events": [event]}
         struct = next(s for s in shapes.EVENT_SHAPES if s.__struct_config__.tag == base["type"])
-        for label, body in mutations(doc, struct.__name__, {"events": [event]}, ("events", 0)):
+        like = None if struct is shapes.EVENT_SHAPES[0] else shapes.EVENT_SHAPES[0].__name__  # shared fields once
+        for label, body in mutations(doc, struct.__name__, {"events": [event]}, ("events", 0), like):
             yield f"{base['type']} {label}", body
     one = {"type": "view", "session_id": "s-conform", "product_id": "SYN10001"}
     yield "unknown type", {"events": [{**one, "type": "tap"}]}
@@ -209,7 +220,7 @@ def test_schema_and_service_agree_on_every_body(client: TestClient, doc: dict[st
         seen += 1
         verdicts[service_ok] += 1
     assert not disagreements, "\n".join(disagreements)
-    assert seen > 300 and verdicts[True] > 20 and verdicts[False] > 250  # the generator did generate
+    assert seen > 300 and verdicts[True] > 20 and verdicts[False] > 200  # the generator did generate
 
 
 def test_a_refused_body_names_the_field_the_schema_names(client: TestClient) -> None:
