@@ -33,10 +33,11 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError, R
 
 from edge.core.profiles import EVENT_FIELDS, Profile, profile_json, with_events
 from edge.core.sessions import session_rel
+from edge.core.snapshot import Snapshot, snapshot_from
 from edge.core.writes import Applied, Arg, Group, Op, Program, erase_keys, session_unit, user_unit
 from edge.errors import ConfigError, Conflict, StoreUnavailable, ValidationFailed
 from edge.store import repair, retention, tombstones
-from edge.store.base import STREAMS, Snapshot, snapshot_from
+from edge.store.base import STREAMS
 from edge.store.outage import Outage
 
 PARTITIONS = 64  # part of every key name: changing it is a data migration (docs/redis-format.md)
