@@ -7,9 +7,10 @@ import numpy as np
 import orjson
 import pytest
 
-from edge.core.loyalty import TierThresholds, thresholds_for
+from edge.core.loyalty import TierThresholds
 from edge.errors import ArtifactError
 from edge.model import artifacts
+from edge.model.artifacts import thresholds_for
 from edge.model.index import ItemIndex, build_index, serialize
 
 
