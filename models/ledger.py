@@ -19,7 +19,8 @@ import numpy as np
 from edge.core.loyalty import FULL_MATCH, TierThresholds, as_of, points_for, recent
 from edge.core.profiles import Profile, parse_profile, with_events
 from edge.core.requests import SessionSignals
-from edge.core.segments import SEGMENTS, SegmentRules, assign_segment
+from edge.core.segments import SegmentRules, assign_segment
+from edge.core.shapes import SEGMENTS, stamp
 from models.dataset import Interactions
 
 
@@ -149,7 +150,7 @@ def segment_report_of(counts: SegmentCounts, at: datetime) -> dict[str, Any]:
     """The report of `segment_report` from (summed) `SegmentCounts`."""
     n = max(1, counts.customers)
     return {
-        "at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "at": stamp(at),
         "customers": counts.customers,
         "shares": {s: round(counts.segments[s] / n, 4) for s in SEGMENTS},
         "counts": {s: counts.segments[s] for s in SEGMENTS},

@@ -30,17 +30,21 @@ import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 
-from edge.core import learned as learned_mod
-from edge.core import textindex
+from edge.core import shapes
+from edge.core.catalog import Item, Popularity
 from edge.core.learned import Learned
+from edge.core.loyalty import TierThresholds, thresholds_in
+from edge.core.shapes import stamp
 from edge.core.textindex import TextIndex
-from edge.errors import ArtifactError
+from edge.errors import ArtifactError, ValidationFailed
+from edge.model import build_files
 from edge.store import tombstones
 
 FORMAT = "edge-artifacts"
@@ -50,29 +54,6 @@ PROFILES, USER_VECTORS = "profiles.jsonl", "user_vectors.npy"
 PROFILE_PARTS = "profiles"  # a directory of part-NNNNN.jsonl and part-NNNNN.npy pairs
 FILES = ("items.json", "item_vectors.npy", "item.index", "neighbors.npy", "popularity.json", PROFILES, USER_VECTORS)
 KEEP_VERSIONS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One catalog product as the service shows it."""
-
-    id: str
-    name: str
-    category: str
-    price: float
-    sale_price: float | None = None  # set when the item is on sale
-    repeatable: bool = False  # consumables may be recommended again after purchase
-    stock: Mapping[str, int] | None = None  # units per country; a country not listed counts as in stock
-
-
-@dataclass(frozen=True, slots=True)
-class Popularity:
-    """Ranked item rows, most popular first."""
-
-    global_rows: np.ndarray
-    trending_rows: np.ndarray
-    by_country: Mapping[str, np.ndarray]
-    trending_by_country: Mapping[str, np.ndarray]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +92,16 @@ def resolve(root: Path) -> Path:
     if not (path / MANIFEST).is_file():
         raise ArtifactError(f"{current} names version {version!r} but {path / MANIFEST} is missing")
     return path
+
+
+@lru_cache(maxsize=8)
+def thresholds_for(build: Path, default: TierThresholds) -> TierThresholds:
+    """The build's own tier thresholds (manifest `tier_thresholds`), else `default`; read once per build."""
+    try:
+        manifest = orjson.loads((build / MANIFEST).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return default
+    return thresholds_in(manifest, default)
 
 
 def exists(root: Path) -> bool:
@@ -173,9 +164,11 @@ def load(root: Path) -> Artifacts:
             continue
         if not (path / name).is_file():
             raise ArtifactError(f"{path / name} is missing")
-    dim = int(manifest["dim"])
-    n_items = int(manifest["n_items"])
-    n_users = int(manifest["n_users"])
+    try:
+        facts = shapes.convert(manifest, shapes.Manifest)
+    except ValidationFailed as exc:
+        raise ArtifactError(f"{path / MANIFEST}: {exc.message}") from exc
+    dim, n_items, n_users = facts.dim, facts.n_items, facts.n_users
     items = tuple(_item(record, i) for i, record in enumerate(_read_json(path / "items.json")))
     _expect(len(items) == n_items, path / "items.json", f"{len(items)} items, manifest says {n_items}")
     item_vectors = _read_matrix(path / "item_vectors.npy", np.float32, (n_items, dim))
@@ -187,8 +180,8 @@ def load(root: Path) -> Artifacts:
     where = path / (PROFILE_PARTS if in_parts else PROFILES)
     _expect(len(profiles) == n_users, where, f"{len(profiles)} profiles, manifest says {n_users}")
     user_vectors = np.concatenate([vectors for _, vectors in batches]) if batches else np.zeros((0, dim), np.float32)
-    learned = learned_mod.load(path, n_items, manifest.get("ranker"))
-    text = textindex.load(path, n_items)
+    learned = build_files.load_learned(path, n_items, manifest.get("ranker"))
+    text = build_files.load_text_index(path, n_items)
     return Artifacts(path, manifest, items, item_vectors, neighbors, popularity, profiles, user_vectors, learned, text)
 
 
@@ -214,7 +207,7 @@ def write(
     executors, on the filesystem of `root`), moved into the build. Returns the version directory.
     """
     n_items, dim = item_vectors.shape
-    built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    built_at = stamp(datetime.now(UTC))
     erased = tombstones.read(root)  # never resurrect
     content = hashlib.sha256(item_vectors.tobytes())
     if profile_parts is None:
@@ -268,9 +261,9 @@ def write(
         profile_parts.chmod(0o755)  # as the staging directory: any user that serves the build reads it
         profile_parts.rename(staging / PROFILE_PARTS)
     if learned is not None:
-        learned_mod.save(learned, staging)
+        build_files.save_learned(learned, staging)
     best_sellers = [int(row) for row in popularity.get("global", ())]
-    textindex.save(TextIndex.from_items(items, best_sellers), staging)
+    build_files.save_text_index(TextIndex.from_items(items, best_sellers), staging)
     (staging / MANIFEST).write_bytes(orjson.dumps(full_manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     final = versions / version
     staging.rename(final)
