@@ -48,6 +48,7 @@ DEPTH = 3  # 8 leaves; up to edge.core.learned.TABLE_DEPTH the service scores th
 LEARNING_RATE = 0.1
 MIN_DATA_IN_LEAF = 50
 SEED = 7
+MAX_TRAINING_CUSTOMERS = 5_000  # a window with more new buyers trains on a seeded sample of them
 
 Log = Callable[[str], None]
 # words that only name a variant (colour, size, pattern) of the same product
@@ -204,7 +205,7 @@ class Samples:
         """Each customer's pool under `model` (built from the data before the window), labelled with `truth`."""
         from models import evaluate as ev  # evaluate imports this module
 
-        users = sorted(truth)
+        users = sampled_customers(sorted(truth))
         for user, pool in zip(users, ev.customer_pools(model, art, users), strict=True):
             ids = [model.catalog.items[r].id for r in pool.rows.tolist()]
             label = np.array([1.0 if i in truth[user] else 0.0 for i in ids])
@@ -213,6 +214,14 @@ class Samples:
             self.xs.append(pool.features)
             self.ys.append(label)
             self.groups.append(len(label))
+
+
+def sampled_customers(users: Sequence[str], limit: int = MAX_TRAINING_CUSTOMERS) -> list[str]:
+    """`users` when there are at most `limit`, else a seeded sample of `limit` of them (in the given order)."""
+    if len(users) <= limit:
+        return list(users)
+    keep = np.random.default_rng(SEED).choice(len(users), size=limit, replace=False)
+    return [users[i] for i in sorted(keep.tolist())]
 
 
 def fit(ds: Dataset, als: Any, *, log: Log | None = None, name: str | None = None) -> Fitted | None:
@@ -306,4 +315,4 @@ class served_model:
             self._tmp.cleanup()
 
 
-__all__ = ["Fitted", "Pool", "Samples", "duplicate_groups", "export", "fit", "learned_arrays", "served_model", "train"]
+__all__ = ["Fitted", "Pool", "Samples", "duplicate_groups", "export", "fit", "learned_arrays", "sampled_customers", "served_model", "train"]

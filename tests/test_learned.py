@@ -14,7 +14,7 @@ from edge.core.learned import FEATURES, Learned, ease_scores, pool
 from edge.core.ranking import Ranked, Source, select
 from models import ease
 from models.dataset import Dataset, Interactions
-from models.ranker import duplicate_groups, export, variant_key
+from models.ranker import duplicate_groups, export, sampled_customers, variant_key
 
 
 def _booster(depth: int, trees: int) -> tuple[lightgbm.Booster, np.ndarray]:
@@ -165,3 +165,14 @@ def test_a_real_data_build_ships_a_ranker_that_arms_can_switch_off(tmp_path: Pat
         assert [r.row for r in recommend(model, signals, 10, other)] == by_blend  # a pinned version not live: blend
         differ += by_ranker != by_blend
     assert differ > len(users) // 2
+
+
+def test_a_large_validation_window_trains_on_a_seeded_sample_of_its_customers() -> None:
+    few = [f"c{i}" for i in range(10)]
+    assert sampled_customers(few, limit=10) == few
+    many = [f"c{i:06d}" for i in range(50_000)]
+    sample = sampled_customers(many, limit=5_000)
+    assert len(sample) == len(set(sample)) == 5_000
+    assert sample == sorted(sample) and set(sample) <= set(many)
+    assert sample == sampled_customers(many, limit=5_000)  # the same build learns from the same customers
+    assert sample[-1] > "c045000"  # drawn from the whole list, not its head
