@@ -315,4 +315,15 @@ class served_model:
             self._tmp.cleanup()
 
 
-__all__ = ["Fitted", "Pool", "Samples", "duplicate_groups", "export", "fit", "learned_arrays", "sampled_customers", "served_model", "train"]
+__all__ = [
+    "Fitted",
+    "Pool",
+    "Samples",
+    "duplicate_groups",
+    "export",
+    "fit",
+    "learned_arrays",
+    "sampled_customers",
+    "served_model",
+    "train",
+]
