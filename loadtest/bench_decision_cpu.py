@@ -3,6 +3,7 @@
     python loadtest/bench_decision_cpu.py --artifacts DIR [--experiments FILE] [--n 2000] [--rounds 7]
     python loadtest/bench_decision_cpu.py --artifacts DIR --mix known --redis redis://127.0.0.1:6379/0
     python loadtest/bench_decision_cpu.py --artifacts DIR --mix storefront --profile 25   # cProfile, top 25
+    python loadtest/bench_decision_cpu.py --artifacts DIR --mix known --redis URL --compare-plain
 
 Runs `Decider.decide` for `n` requests, drains the write-behind, and prints the median over the
 rounds of the process CPU time per decision in µs. Without `--mix`: a mix of cold, anonymous with
@@ -10,7 +11,9 @@ viewed items and known customers over 700 sessions and 500 synthetic customers, 
 store. With `--mix storefront|known`: the bodies of the HTTP benchmark of record (loadtest/mixes.py)
 drawn from the build's own items and customers. `--redis URL` reads from Redis under the key prefix
 `edge-cpu` (`edge load` first, keys deleted afterwards): the store the benchmark of record uses.
-CPU time, unlike wall time, is little disturbed by a busy machine. To compare two checkouts, run
+`--compare-plain` interleaves, in batches of 50, the serving path and the plain reference path
+(`Model.as_plain()`, a Redis store without the near cache): the before/after of issue 10 in one
+process. CPU time, unlike wall time, is little disturbed by a busy machine. To compare two checkouts, run
 this file with each checkout's `.venv/bin/python` (each imports its own `edge`), alternating.
 """
 
@@ -80,6 +83,49 @@ async def measure(
     return statistics.median(per_round)
 
 
+async def compare_plain(settings: Settings, requests: list[DecideRequest], rounds: int) -> tuple[float, float]:
+    """CPU µs per decision of the serving path and of the plain reference path (`Model.as_plain`, no
+    near cache), interleaved in batches in one process so that a busy machine slows both alike."""
+    from dataclasses import replace
+
+    from edge.decide import Decider
+    from edge.redis_store import ProfileCache, RedisStore
+
+    runtime = Runtime.open(settings)
+    plain_engine = replace(runtime.engine, model=runtime.engine.model.as_plain())
+    plain_store = runtime.store
+    if settings.redis_url is not None:
+        plain_store = RedisStore.from_url(
+            settings.redis_url, settings.redis_prefix, settings.redis_timeout_ms, settings.redis_pool_size
+        )
+        plain_store.profiles = ProfileCache(0)
+    plain_decider = Decider.from_settings(plain_store, settings)
+    sides = {"serving": (runtime.engine, runtime.decider), "plain": (plain_engine, plain_decider)}
+    spent = dict.fromkeys(sides, 0.0)
+    batch = 50
+    try:
+        for engine, decider in sides.values():  # warm-up: memos, index answers, connections
+            for request in requests[: len(requests) // 4]:
+                await decider.decide(engine, request)
+            await decider.drain()
+        for round_ in range(rounds):
+            for start in range(0, len(requests), batch):
+                order = list(sides) if (start // batch + round_) % 2 else list(reversed(sides))
+                for name in order:
+                    engine, decider = sides[name]
+                    cpu = time.process_time()
+                    for request in requests[start : start + batch]:
+                        await decider.decide(engine, request)
+                    await decider.drain()
+                    spent[name] += time.process_time() - cpu
+    finally:
+        if plain_store is not runtime.store:
+            await plain_store.close()
+        await runtime.close()
+    n = len(requests) * rounds
+    return spent["serving"] / n * 1e6, spent["plain"] / n * 1e6
+
+
 def clean_redis(url: str) -> None:
     import redis
 
@@ -99,6 +145,9 @@ def main() -> None:
     parser.add_argument("--mix", choices=["storefront", "known"], help="the benchmark of record's bodies")
     parser.add_argument("--redis", metavar="URL", help="read from this Redis (prefix edge-cpu)")
     parser.add_argument("--profile", type=int, default=0, metavar="TOP", help="cProfile; print the top functions")
+    parser.add_argument(
+        "--compare-plain", action="store_true", help="interleave the serving path and the plain reference path"
+    )
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
@@ -122,7 +171,11 @@ def main() -> None:
         requests = synthetic_requests(args.n)
     profile = cProfile.Profile() if args.profile else None
     try:
-        print(f"{asyncio.run(measure(settings, requests, args.rounds, profile)):.1f}")
+        if args.compare_plain:
+            serving, plain = asyncio.run(compare_plain(settings, requests, args.rounds))
+            print(f"serving {serving:.1f} µs, plain {plain:.1f} µs per decision: {plain / serving:.2f}x")
+        else:
+            print(f"{asyncio.run(measure(settings, requests, args.rounds, profile)):.1f}")
     finally:
         if args.redis:
             clean_redis(args.redis)
