@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mixes import build_ids, mix_bodies
 
-from edge.requests import DecideRequest, parse_decide
+from edge.core.requests import DecideRequest, parse_decide
 from edge.runtime import Runtime
 from edge.settings import Settings
 
@@ -88,8 +88,8 @@ async def compare_plain(settings: Settings, requests: list[DecideRequest], round
     near cache), interleaved in batches in one process so that a busy machine slows both alike."""
     from dataclasses import replace
 
-    from edge.decide import Decider
-    from edge.redis_store import ProfileCache, RedisStore
+    from edge.core.decide import Decider
+    from edge.store.redis_store import ProfileCache, RedisStore
 
     runtime = Runtime.open(settings)
     plain_engine = replace(runtime.engine, model=runtime.engine.model.as_plain())

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from edge.app import create_app
 from edge.cli import load
+from edge.http.app import create_app
 from edge.settings import Settings
 from tests.conftest import AUTH, NOW, REDIS_URL, require_redis
 

@@ -22,14 +22,14 @@ import numpy as np
 import orjson
 import pytest
 
-from edge.decide import Engine, decide_from_snapshot
-from edge.profiles import LedgerEntry, Profile, profile_json
-from edge.redis_store import ProfileCache, profile_view
-from edge.requests import Utm, parse_decide
+from edge.core.decide import Engine, decide_from_snapshot
+from edge.core.profiles import LedgerEntry, Profile, profile_json
+from edge.core.requests import Utm, parse_decide
+from edge.core.sessions import StoredSession
 from edge.runtime import Runtime
-from edge.sessions import StoredSession
 from edge.settings import Settings
-from edge.store import Snapshot, profiles_from_records
+from edge.store.base import Snapshot, profiles_from_records
+from edge.store.redis_store import ProfileCache, profile_view
 from tests.conftest import ADMIN
 
 REQUESTS = 10_000
@@ -238,7 +238,7 @@ def test_profile_near_cache_equals_a_fresh_parse_and_never_serves_a_changed_hash
 
 
 def test_an_unreadable_stored_part_is_reported_on_every_read_with_the_cache() -> None:
-    from edge import repair
+    from edge.store import repair
 
     cache = ProfileCache(size=8)
     broken = [b"p", b"{not json", b"e:orders", b"2"]

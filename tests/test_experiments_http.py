@@ -14,7 +14,7 @@ import pytest
 from scipy.stats import chisquare
 from starlette.testclient import TestClient
 
-from edge.app import create_app
+from edge.http.app import create_app
 from edge.settings import Settings
 from tests.conftest import AUTH, NOW
 

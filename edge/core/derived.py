@@ -1,6 +1,6 @@
 """Derived: what decisions compute from a stored profile that does not change between its reads.
 
-The Redis store's near cache (`edge.redis_store.ProfileCache`) hands out the same `Profile` object
+The Redis store's near cache (`edge.store.redis_store.ProfileCache`) hands out the same `Profile` object
 for the same stored bytes (the embedded store keeps its profiles as objects), so what is derived
 from one can be remembered by the object's identity, the entry holding the object itself (an id
 is never reused while its entry lives):
@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from edge.catalog import Catalog
-from edge.loyalty import TierThresholds, as_of
-from edge.profiles import Profile
+from edge.core.catalog import Catalog
+from edge.core.loyalty import TierThresholds, as_of
+from edge.core.profiles import Profile
 
 PROFILES = 8192  # profiles (and id lists) remembered per build; the oldest half goes when full
 SHORT = 8  # id lists shorter than this are cheaper to turn into rows than to look up
