@@ -51,7 +51,7 @@ class Derived:
                 del memo[key]
 
     def as_of(self, profile: Profile, now: datetime, rules: TierThresholds) -> Profile:
-        """`edge.loyalty.as_of(profile, now, rules)`, remembered while `now` is past every dated fact."""
+        """`edge.core.loyalty.as_of(profile, now, rules)`, remembered while `now` is past every dated fact."""
         if self.plain or not (profile.ledger or profile.complaints_at):
             return as_of(profile, now, rules)
         found = self._views.get(id(profile))
