@@ -23,6 +23,8 @@ import orjson
 import pytest
 
 from edge.core.decide import Engine, decide_from_snapshot
+from edge.core.derived import Derived
+from edge.core.loyalty import TierThresholds, as_of
 from edge.core.profiles import LedgerEntry, Profile, profile_json
 from edge.core.requests import Utm, parse_decide
 from edge.core.sessions import StoredSession
@@ -235,6 +237,8 @@ def test_profile_near_cache_equals_a_fresh_parse_and_never_serves_a_changed_hash
     assert again is not None and again.orders == 5 and again.purchased == ("A", "B", "C", "D")
     other_user = cache.view("u2", first)[3]  # the same bytes under another id is another profile
     assert other_user is not None and other_user.user_id == "u2"
+    cache.forget("u1")  # an erasure drops what the worker cached about the user, and nothing else
+    assert len(cache.memo) == 1 and cache.view("u2", first)[3] is other_user
 
 
 def test_an_unreadable_stored_part_is_reported_on_every_read_with_the_cache() -> None:
@@ -247,3 +251,16 @@ def test_an_unreadable_stored_part_is_reported_on_every_read_with_the_cache() ->
         document, _, _, merged = cache.view("u9", broken)
         assert document is None and merged is not None and merged.orders == 2
     assert repair.unreadable_count() - before == 3
+
+
+def test_a_remembered_loyalty_view_is_the_fresh_one_and_an_erasure_forgets_it() -> None:
+    derived, rules = Derived(), TierThresholds()
+    bought = LedgerEntry(NOW - timedelta(days=3), "purchase", 600.0, 600)
+    anna = Profile(user_id="u1", ledger=(bought,), spend=600.0, points=600, orders=1, document_ledger=1)
+    view = derived.as_of(anna, NOW, rules)
+    assert view == as_of(anna, NOW, rules) and view.tier == "silver"
+    assert derived.as_of(anna, NOW + timedelta(days=30), rules) is view  # later: the same view, remembered
+    before = derived.as_of(anna, NOW - timedelta(days=5), rules)  # before the purchase: computed afresh
+    assert before == as_of(anna, NOW - timedelta(days=5), rules) and before.spend == 0.0
+    derived.forget("u1")
+    assert derived.as_of(anna, NOW, rules) is not view

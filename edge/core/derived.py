@@ -67,6 +67,13 @@ class Derived:
             self._views[id(profile)] = (profile, rules, latest, view)
         return view
 
+    def forget(self, user_id: str) -> None:
+        """Drop the user's remembered values (an erasure); the id lists are not keyed by user, so
+        all of them go (they are cheap to rebuild)."""
+        for key in [k for k, entry in self._views.items() if entry[0].user_id == user_id]:
+            del self._views[key]
+        self._rows.clear()
+
     def rows(self, catalog: Catalog, ids: tuple[str, ...], extra: Sequence[str] = ()) -> list[int]:
         """`catalog.rows((*ids, *extra))`; the rows of `ids` (a profile's list) remembered by identity.
 

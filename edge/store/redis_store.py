@@ -142,6 +142,11 @@ class ProfileCache:
                 repair.report(what, exc)
         return view
 
+    def forget(self, user_id: str) -> None:
+        """Drop what is cached about an erased user (other workers' entries can never match a read
+        again, the hash being gone, and age out)."""
+        self.memo.drop(lambda key: isinstance(key, tuple) and key[0] == user_id)
+
 
 class RedisStore:
     """A `ProfileStore` over one Redis server or a Redis Cluster (`redis+cluster://` URLs)."""
@@ -388,6 +393,7 @@ class RedisStore:
 
     async def delete_user(self, user_id: str) -> bool:
         """Erase the user's keys, the anonymous sessions that became theirs, and their stream entries."""
+        self.profiles.forget(user_id)
         unit = user_unit(user_id)
         try:
             await self._ready(self._writer)
