@@ -88,7 +88,7 @@ async def compare_plain(settings: Settings, requests: list[DecideRequest], round
     near cache), interleaved in batches in one process so that a busy machine slows both alike."""
     from dataclasses import replace
 
-    from edge.core.decide import Decider
+    from edge.decider import Decider
     from edge.store.redis_store import ProfileCache, RedisStore
 
     runtime = Runtime.open(settings)

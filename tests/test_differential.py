@@ -28,9 +28,10 @@ from edge.core.loyalty import TierThresholds, as_of
 from edge.core.profiles import LedgerEntry, Profile, profile_json
 from edge.core.requests import Utm, parse_decide
 from edge.core.sessions import StoredSession
+from edge.core.snapshot import Snapshot
 from edge.runtime import Runtime
 from edge.settings import Settings
-from edge.store.base import Snapshot, profiles_from_records
+from edge.store.base import profiles_from_records
 from edge.store.redis_store import ProfileCache, profile_view
 from tests.conftest import ADMIN
 
