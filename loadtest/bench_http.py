@@ -167,15 +167,33 @@ def check_bodies(server: Server, bodies: list[bytes], edge: bool) -> float:
     return statistics.fmean(sizes)
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (uvicorn's worker processes under `edge serve --workers N`)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
 def rss_mb(pid: int) -> tuple[float, float] | None:
-    """Resident and peak resident memory of a process in MB (VmRSS, VmHWM)."""
-    try:
-        fields = dict(
-            line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
-        )
-        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
-    except (OSError, KeyError, ValueError):
-        return None
+    """Resident and peak resident memory in MB (VmRSS, VmHWM) of the largest process of the server:
+    the worker (with `--workers N`, the largest worker; the supervisor is small)."""
+    best: tuple[float, float] | None = None
+    for member in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+            fields = dict(line.split(":", 1) for line in lines if ":" in line)
+            found = int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+        except (OSError, KeyError, ValueError):
+            continue
+        best = found if best is None or found[0] > best[0] else best
+    return best
 
 
 def open_loop(
@@ -258,8 +276,10 @@ class CpuMeter:
             fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
             values = [int(v) for v in fields]
             busy = sum(values) - values[3] - values[4]  # minus idle and iowait
-            stat = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            server = int(stat[11]) + int(stat[12])  # utime, stime
+            server = 0
+            for member in process_tree(self.pid):  # with --workers N: the supervisor and its workers
+                stat = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+                server += int(stat[11]) + int(stat[12])  # utime, stime
         except (OSError, ValueError, IndexError):
             return None
         me = os.times()
