@@ -14,17 +14,18 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from edge.core import consent, ledger
+from edge.core import consent, ledger, shapes
 from edge.core import validation as v
 from edge.core.attribution import DECISION_METRICS, event_ops
 from edge.core.loyalty import TierThresholds, points_for
-from edge.core.requests import SessionSignals, parse_session
+from edge.core.requests import SessionSignals, landing_utm
 from edge.core.sessions import SessionPolicy, landing_ops, session_rel, touch_ops
+from edge.core.shapes import MAX_CLOCK_SKEW, stamp, stamp_ms
 from edge.core.writes import IDEMPOTENCY_TTL_S, Applied, Group, Op, Program, register, session_unit, user_unit
 from edge.errors import Conflict, DependencyError, StoreUnavailable, ValidationFailed
 from edge.model.artifacts import thresholds_for
@@ -33,19 +34,6 @@ from edge.store import dedup
 from edge.store.base import ProfileStore, promote_session
 
 log = logging.getLogger("edge.events")
-
-EVENT_TYPES = (
-    "view", "add_to_cart", "remove_from_cart", "purchase", "search",
-    "wishlist_add", "complaint", "subscription_cancel", "consent",
-    *ledger.LOYALTY_EVENTS,
-    "click",  # attribution (edge/core/attribution.py)
-)  # fmt: skip
-PRODUCT_EVENTS = frozenset({"view", "add_to_cart", "remove_from_cart", "purchase", "wishlist_add", "return", "review"})
-MAX_EVENTS = 500
-MAX_QUANTITY = 1_000_000
-MAX_PRICE = 1e9
-MAX_CLOCK_SKEW = timedelta(days=1)  # a storefront clock may be ahead; an event a day ahead is a bug
-MAX_POSITION = 1000  # a click's 1-based position on the decided page
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,77 +107,52 @@ def policy_for(settings: Settings, build: Path) -> EventPolicy:
 
 def parse_events(body: Any, now: datetime) -> tuple[Event, ...]:
     """Validate a decoded `/v1/events` body; `now` stamps events without `ts`."""
-    data = v.obj(body, "body")
-    events = data.get("events")
-    if not isinstance(events, list):
-        raise ValidationFailed("events must be a list of events", "events")
-    if not 1 <= len(events) <= MAX_EVENTS:
-        raise ValidationFailed(f"events must have 1-{MAX_EVENTS} entries", "events")
-    return tuple(parse_event(event, f"events[{i}]", now) for i, event in enumerate(events))
+    request = shapes.convert(body, shapes.EventsRequest)
+    return tuple(from_shape(event, f"events[{i}]", now) for i, event in enumerate(request.events))
 
 
-def _required(data: dict[str, Any], name: str, where: str) -> Any:
-    if data.get(name) is None:
-        raise ValidationFailed(f"{where}.{name} is required for a {data['type']} event", f"{where}.{name}")
-    return data[name]
-
-
-def parse_event(value: Any, where: str, now: datetime) -> Event:
-    data = v.obj(value, where)
-    if data.get("type") is None:
-        raise ValidationFailed(f"{where}.type is required", f"{where}.type")
-    kind = v.one_of(data["type"], f"{where}.type", EVENT_TYPES)
-    session_id = None if data.get("session_id") is None else v.identifier(data["session_id"], f"{where}.session_id")
-    user_id = None if data.get("user_id") is None else v.identifier(data["user_id"], f"{where}.user_id")
-    if session_id is None and user_id is None:
+def from_shape(data: shapes.EventShape, where: str, now: datetime) -> Event:
+    """One decoded event as the core's `Event`, with the checks a schema cannot state."""
+    kind = data.__struct_config__.tag
+    assert isinstance(kind, str)
+    if data.session_id is None and data.user_id is None:
         raise ValidationFailed(f"{where} needs a session_id or a user_id", f"{where}.session_id")
-    product_id = quantity = price = query = personalization = None
-    if kind in PRODUCT_EVENTS:
-        product_id = v.text(_required(data, "product_id", where), f"{where}.product_id", 128)
-        if not product_id:
-            raise ValidationFailed(f"{where}.product_id must not be empty", f"{where}.product_id")
-    if kind == "click" and data.get("product_id") is not None:  # absent: the page's CTA was clicked
-        product_id = v.text(data["product_id"], f"{where}.product_id", 128) or None
-    if kind in ("purchase", "return"):
-        quantity = v.integer(_required(data, "quantity", where), f"{where}.quantity", 1, MAX_QUANTITY)
-        price = v.number(_required(data, "price", where), f"{where}.price", 0.0, MAX_PRICE)
-    if kind == "search":
-        query = v.text(_required(data, "query", where), f"{where}.query", 256).strip()
-        if not query:
-            raise ValidationFailed(f"{where}.query must not be empty", f"{where}.query")
-    if kind == "consent":
-        personalization = v.boolean(_required(data, "personalization", where), f"{where}.personalization")
-    ts = v.optional_timestamp(data.get("ts"), f"{where}.ts") or now
+    ts = now if data.ts is None else shapes.timestamp(data.ts, f"{where}.ts")
     if ts > now + MAX_CLOCK_SKEW:
         raise ValidationFailed(
             f"{where}.ts is in the future (more than a day ahead of the server clock)", f"{where}.ts"
         )
+    product_id = quantity = price = query = personalization = None
+    amount = activity = activity_product = None
+    match data:
+        case shapes.Purchase() | shapes.Return():
+            product_id, quantity, price = data.product_id, data.quantity, data.price
+        case shapes.View() | shapes.AddToCart() | shapes.RemoveFromCart() | shapes.WishlistAdd() | shapes.Review():
+            product_id = data.product_id
+        case shapes.Click():
+            product_id = data.product_id or None  # absent or empty: the page's CTA was clicked
+        case shapes.Search():
+            query = data.query.strip()
+            if not query:
+                raise ValidationFailed(f"{where}.query must not be empty", f"{where}.query")
+        case shapes.ConsentEvent():
+            personalization = data.personalization
+        case shapes.OrderCancel():
+            amount = data.amount
+        case shapes.Activity():
+            activity, activity_product = data.activity, data.product_id
     landing = None
-    if data.get("utm") is not None or data.get("referrer") is not None:
-        landing = parse_session({"utm": data.get("utm"), "referrer": data.get("referrer")}, where)
-    event_id = None if data.get("id") is None else v.identifier(data["id"], f"{where}.id")
-    extra = ledger.parse_fields(data, kind, where)
-    if kind in ledger.LOYALTY_EVENTS and kind != "review" and user_id is None:
-        raise ValidationFailed(f"{where}.user_id is required for a {kind} event", f"{where}.user_id")
-    attributed = parse_attribution(data, kind, where, extra.get("offer_code"))
+    if data.utm is not None or data.referrer is not None:
+        landing = SessionSignals(utm=landing_utm(data.utm), referrer=data.referrer)
+    offer_code = data.offer_code if isinstance(data, shapes.Purchase) else None
+    attributed = None
+    if data.decision_id is not None or offer_code is not None or data.position is not None:
+        attributed = Attribution(data.decision_id, offer_code, data.position)
     return Event(
-        kind, ts, session_id, user_id, product_id, quantity, price, query, personalization, landing, event_id,
-        attribution=attributed, **extra,
+        kind, ts, data.session_id, data.user_id, product_id, quantity, price, query, personalization, landing,
+        data.id, offer_code=offer_code, amount=amount, order_id=data.order_id, activity=activity,
+        activity_product=activity_product, attribution=attributed,
     )  # fmt: skip
-
-
-def parse_attribution(data: dict[str, Any], kind: str, where: str, offer_code: Any = None) -> Attribution | None:
-    """`decision_id` (any event; required on a click), `offer_code` (a purchase's: edge.core.ledger), `position`."""
-    decision_id, position = data.get("decision_id"), data.get("position")
-    if kind == "click":
-        _required(data, "decision_id", where)
-    if decision_id is None and offer_code is None and position is None:
-        return None
-    if decision_id is not None and not (isinstance(decision_id, str) and v.ID_PATTERN.fullmatch(decision_id)):
-        v.identifier(decision_id, f"{where}.decision_id")  # names the field
-    if position is not None:
-        position = v.integer(position, f"{where}.position", 1, MAX_POSITION)
-    return Attribution(decision_id, offer_code, position)
 
 
 def idempotency_key(value: str | None) -> str | None:
@@ -198,18 +161,6 @@ def idempotency_key(value: str | None) -> str | None:
 
 
 # --- planning (pure) ------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4096)
-def stamp(ts: datetime) -> str:
-    """Fixed-width RFC 3339, seconds: compares as text (used for `e:last_purchase_at`)."""
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@lru_cache(maxsize=4096)
-def stamp_ms(ts: datetime) -> str:
-    """RFC 3339 with milliseconds (stream entries)."""
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
 
 
 def stream_fields(event: Event) -> tuple[str, ...]:

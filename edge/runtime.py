@@ -15,6 +15,7 @@ from edge.core.decide import Engine
 from edge.core.experiments import ExperimentsConfig
 from edge.core.guards import check_experiments
 from edge.core.recommend import Model
+from edge.core.shapes import stamp
 from edge.decider import Decider
 from edge.errors import ArtifactError, ConfigError
 from edge.http.metrics import Metrics
@@ -142,7 +143,7 @@ class Runtime:
         Redis, a sample of the build's customers is read back and a vector that does not fit the new
         model refuses the swap (run `edge load`). Every attempt is counted and kept for `/readyz`.
         """
-        at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        at = stamp(datetime.now(UTC))
         try:
             engine = await self._reload()
         except ConfigError as exc:

@@ -19,7 +19,8 @@ import numpy as np
 from edge.core.loyalty import FULL_MATCH, TierThresholds, as_of, points_for, recent
 from edge.core.profiles import Profile, parse_profile, with_events
 from edge.core.requests import SessionSignals
-from edge.core.segments import SEGMENTS, SegmentRules, assign_segment
+from edge.core.segments import SegmentRules, assign_segment
+from edge.core.shapes import SEGMENTS, stamp
 from models.dataset import Interactions
 
 
@@ -117,7 +118,7 @@ def segment_report(records: Sequence[dict[str, Any]], at: datetime, tiers: TierT
                 at_risk[profile.tier][why] += 1
     n = max(1, len(records))
     return {
-        "at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "at": stamp(at),
         "customers": len(records),
         "shares": {s: round(counts[s] / n, 4) for s in SEGMENTS},
         "counts": {s: counts[s] for s in SEGMENTS},

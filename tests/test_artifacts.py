@@ -7,8 +7,10 @@ import numpy as np
 import orjson
 import pytest
 
+from edge.core.loyalty import TierThresholds
 from edge.errors import ArtifactError
 from edge.model import artifacts
+from edge.model.artifacts import thresholds_for
 from edge.model.index import ItemIndex, build_index, serialize
 
 
@@ -76,3 +78,27 @@ def test_write_makes_a_new_version_live_and_keeps_three(artifacts_dir: Path, tmp
     assert artifacts.load(root).path == made[-1]
     assert len([p for p in (root / "versions").iterdir() if not p.name.startswith(".")]) == 3
     assert np.allclose(artifacts.load(root).item_vectors[0, 0], art.item_vectors[0, 0] + 4)
+
+
+def test_the_manifest_shape_names_what_is_wrong(artifacts_dir: Path, tmp_path: Path) -> None:
+    build = copy_build(artifacts_dir, tmp_path)
+    manifest = orjson.loads((build / "index_infos.json").read_bytes())
+    (build / "index_infos.json").write_bytes(orjson.dumps({**manifest, "dim": "32"}))
+    with pytest.raises(ArtifactError, match=r"index_infos\.json: dim: expected `int`, got `str`"):
+        artifacts.load(build)
+    (build / "index_infos.json").write_bytes(orjson.dumps({k: v for k, v in manifest.items() if k != "n_users"}))
+    with pytest.raises(ArtifactError, match="n_users is required"):
+        artifacts.load(build)
+
+
+def test_tier_thresholds_come_from_the_manifest_or_the_default(artifacts_dir: Path, tmp_path: Path) -> None:
+    build = copy_build(artifacts_dir, tmp_path)
+    manifest = orjson.loads((build / "index_infos.json").read_bytes())
+    default = TierThresholds(1.0, 2.0, 3.0)
+    shares = manifest["tier_thresholds"]
+    found = thresholds_for(build, default)
+    assert (found.silver, found.gold, found.platinum) == (shares["silver"], shares["gold"], shares["platinum"])
+    for broken in ({"silver": "a lot"}, {**shares, "gold": shares["platinum"] + 1}, None):
+        (build / "index_infos.json").write_bytes(orjson.dumps({**manifest, "tier_thresholds": broken}))
+        thresholds_for.cache_clear()
+        assert thresholds_for(build, default) == default

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from edge.core.content import OCCASIONS, Visitor, choose, holdout_page, parse_content
-from edge.core.segments import SEGMENTS
+from edge.core.shapes import SEGMENTS
 from edge.errors import ConfigError
 from edge.model.config_files import load_content
 from edge.settings import PACKAGE_DATA

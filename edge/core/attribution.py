@@ -46,7 +46,7 @@ from random import getrandbits
 from typing import Any
 
 from edge.core.experiments import REASONS, ArmAssignment, ExperimentsConfig
-from edge.core.validation import ID_PATTERN
+from edge.core.shapes import ID_PATTERN
 from edge.core.writes import Group, Op, Program
 
 METRICS = ("conversion", "revenue", "add_to_cart", "click", "redemption")

@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, NoReturn
 
 from edge.core import placements as placements_mod
-from edge.core.profiles import TIERS
-from edge.core.segments import SEGMENTS, SegmentRules
+from edge.core.segments import SegmentRules
+from edge.core.shapes import SEGMENTS, TIERS, stamp
 from edge.errors import ConfigError
 
 PLACEHOLDERS = frozenset(
@@ -695,7 +695,7 @@ def _render(
         offer_json = {
             "discount_pct": discount,
             "code": offer_code,
-            "expires_at": None if expires is None else expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "expires_at": None if expires is None else stamp(expires),
             "kind": "promotion" if offer.promotional else "tier_benefit",
         }
     if over.variant and over.variant in _exclusive_variants(content):

@@ -20,6 +20,7 @@ from types import MappingProxyType
 from typing import Any, Final, Literal
 
 from edge.core.bucketing import bucket_ranges, choose_arm, fnv1a32, hash_v2_seeded, in_namespace
+from edge.core.ranking import DEFAULT_WEIGHTS, MAX_CATEGORY_SHARE
 from edge.errors import ConfigError
 
 Unit = Literal["user_id", "session_id"]
@@ -28,13 +29,10 @@ UNITS: Final[tuple[Unit, ...]] = ("user_id", "session_id")
 TARGETING_KEYS: Final = frozenset(
     {"segment", "tier", "country", "device", "page", "locale", "utm_source", "utm_campaign", "weather", "region"}
 )
-# The contract's product reasons (docs: POST /v1/decide, products[].reason).
-REASONS: Final = frozenset(
-    "similar_to_viewed in_cart_complement bought_together for_you preference trending_local best_seller on_sale".split()
-)
+# The product reasons a ranking weight may name (the weighted sources of edge.ranking).
+REASONS: Final = frozenset(DEFAULT_WEIGHTS)
 PLACEHOLDERS: Final = frozenset({"first_name", "points", "tier", "discount_pct"})
 STRATEGIES: Final = frozenset({"learned", "blend", "popular"})
-MAX_CATEGORY_SHARE: Final = 1 / 3
 WEIGHT_SUM_EPSILON: Final = 1e-6
 DEFAULT_HOLDOUT_SEED: Final = "holdout"
 DEFAULT_WINDOW_HOURS: Final = 72.0  # a unit's metric events count for its arm this long after its first exposure

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.core.ranking import Reason, Source, rank_scores
+from edge.core.ranking import Source, rank_scores
+from edge.core.shapes import Reason
 from edge.errors import ArtifactError
 
 RANKING_FILE = "ranking.npz"

@@ -21,51 +21,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 import orjson
 
-from edge.core import validation as v
 from edge.core.loyalty import points_for
-from edge.core.profiles import MAX_LEDGER
+from edge.core.shapes import MAX_LEDGER, stamp
 from edge.core.writes import Op
-from edge.errors import ValidationFailed
 
-LOYALTY_EVENTS = ("return", "order_cancel", "subscription_resume", "review", "activity")
 REDEEMED = "o:redeemed:"  # + code -> when a purchase carrying it was recorded
 FIRST_SHOWN = "o:first:"  # + offer id -> when this person first saw the offer
-MAX_AMOUNT = 1e12
-
-
-def stamp(ts: datetime) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def entry(ts: datetime, kind: str, amount: float, points: int) -> str:
     """One ledger row as stored: `[ts, kind, amount, points]`."""
     return orjson.dumps([stamp(ts), kind, round(amount, 4), points]).decode()
-
-
-def parse_fields(data: Mapping[str, Any], kind: str, where: str) -> dict[str, Any]:
-    """The loyalty fields of one event body: `offer_code` (purchase), `amount` and `order_id` (order_cancel)."""
-    found: dict[str, Any] = {}
-    if data.get("offer_code") is not None:
-        if kind != "purchase":
-            raise ValidationFailed(f"{where}.offer_code belongs on a purchase event", f"{where}.offer_code")
-        found["offer_code"] = v.identifier(data["offer_code"], f"{where}.offer_code")
-    if kind == "order_cancel":
-        if data.get("amount") is None:
-            raise ValidationFailed(f"{where}.amount is required for an order_cancel event", f"{where}.amount")
-        found["amount"] = v.number(data["amount"], f"{where}.amount", 0.0, MAX_AMOUNT)
-    if data.get("order_id") is not None:
-        found["order_id"] = v.identifier(data["order_id"], f"{where}.order_id")
-    if kind == "activity":
-        if data.get("activity") is None:
-            raise ValidationFailed(f"{where}.activity is required for an activity event", f"{where}.activity")
-        found["activity"] = v.identifier(data["activity"], f"{where}.activity")
-        if data.get("product_id") is not None:
-            found["activity_product"] = v.identifier(data["product_id"], f"{where}.product_id")
-    return found
 
 
 def purchase_ops(ts: datetime, spend: float) -> list[Op]:

@@ -11,7 +11,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from edge.core.profiles import TIERS, LedgerEntry, Profile, Tier
+import msgspec
+
+from edge.core import shapes
+from edge.core.profiles import LedgerEntry, Profile
+from edge.core.shapes import TIERS, Tier
 
 RANK: dict[str | None, int] = {None: 0, **{tier: i + 1 for i, tier in enumerate(TIERS)}}
 
@@ -53,10 +57,10 @@ def upgraded_tier(current: Tier | None, spend_before: float, spend_after: float,
 def thresholds_in(manifest: Any, default: TierThresholds) -> TierThresholds:
     """The thresholds a build's manifest names (`tier_thresholds`), else `default`."""
     try:
-        found = manifest["tier_thresholds"]
-        rules = TierThresholds(float(found["silver"]), float(found["gold"]), float(found["platinum"]))
-    except (KeyError, TypeError, ValueError):
+        found = msgspec.convert(manifest["tier_thresholds"], shapes.TierShares)
+    except (KeyError, TypeError, msgspec.ValidationError):
         return default
+    rules = TierThresholds(found.silver, found.gold, found.platinum)
     return rules if 0 <= rules.silver <= rules.gold <= rules.platinum else default
 
 

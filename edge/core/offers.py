@@ -19,6 +19,7 @@ from typing import Any
 
 from edge.core.content import Content, OfferRule, UniqueCode
 from edge.core.ledger import REDEEMED
+from edge.core.shapes import stamp
 
 MAC_CHARS = 10
 
@@ -70,7 +71,7 @@ class Verdict:
             "reason": self.reason,
             "offer_id": self.offer.id if self.offer else None,
             "discount_pct": self.offer.discount_pct if self.offer else None,
-            "expires_at": None if self.expires_at is None else self.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "expires_at": None if self.expires_at is None else stamp(self.expires_at),
         }
 
 

@@ -23,8 +23,9 @@ import numpy as np
 
 from edge.core.learned import ease_scores
 from edge.core.placements import Match, Placements
-from edge.core.ranking import REASON_CODE, Candidate, Ranked, RankingParams, Reason, fill, rank_scores
+from edge.core.ranking import REASON_CODE, Candidate, Ranked, RankingParams, fill, rank_scores
 from edge.core.recommend import Model, Signals, blocked_rows, recommend
+from edge.core.shapes import Reason
 
 PAGE_WEIGHT = 0.7  # on product/cart/search pages: relevance to the page vs the visitor's taste
 CATEGORY_PAGE_WEIGHT = 0.5  # on a category page every item qualifies equally; taste weighs more

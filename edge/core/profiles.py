@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any, Literal, cast
+from typing import Any
 
 import orjson
 
+from edge.core import shapes
 from edge.core import validation as v
+from edge.core.shapes import MAX_ITEMS, MAX_LEDGER, TIERS, Tier
 from edge.errors import ValidationFailed
 
-Tier = Literal["bronze", "silver", "gold", "platinum"]
-TIERS: tuple[Tier, ...] = ("bronze", "silver", "gold", "platinum")
-SUBSCRIPTIONS = ("active", "cancelled", "none")
-MAX_ITEMS = 5000
 # Fields events write next to the stored profile document (docs/redis-format.md); PUT clears them.
 EVENT_FIELDS = (
     "e:orders", "e:spend", "e:points", "e:purchased", "e:wishlist", "e:last_purchase_at",
@@ -31,8 +29,6 @@ _KNOWN_FROM_EVENTS = (frozenset(EVENT_FIELDS) | {"e:ledger", "e:complaints_at", 
     "e:consent",
     "e:first_seen",
 }
-LEDGER_KINDS = ("purchase", "return", "cancellation", "bonus", "adjustment")
-MAX_LEDGER = 2000  # entries kept per profile (the oldest go first)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,59 +82,51 @@ class Profile:
 
 def parse_profile(user_id: str, body: Any) -> Profile:
     """Validate a profile document (the admin PUT body, or a stored one); unknown fields are ignored."""
-    data = v.obj(body, "body")
-    consent = v.optional_obj(data.get("consent"), "consent")
-    preferences = v.optional_obj(data.get("preferences"), "preferences")
-    tier = data.get("tier")
+    return from_shape(user_id, shapes.convert(body, shapes.Profile))
+
+
+def from_shape(user_id: str, data: shapes.Profile) -> Profile:
+    """A decoded profile document as the core's `Profile` (times in UTC, lists as tuples)."""
+    consent = data.consent or NO_CONSENT
+    preferences = data.preferences or NO_PREFERENCES
+    _time(data.quiz_answered_at, "quiz_answered_at")  # read-only (the preferences call sets it), but in range
     return Profile(
         user_id=user_id,
-        first_name=v.optional_text(data.get("first_name"), "first_name", 64),
-        locale=None if data.get("locale") is None else v.locale(data["locale"], "locale"),
-        country=None if data.get("country") is None else v.country(data["country"], "country"),
-        tier=None if tier is None else cast(Tier, v.one_of(tier, "tier", TIERS)),
-        points=v.integer(data.get("points", 0), "points", 0, 10**12),
-        joined_at=v.optional_timestamp(data.get("joined_at"), "joined_at"),
-        birthday=None if data.get("birthday") is None else v.day(data["birthday"], "birthday"),
-        last_purchase_at=v.optional_timestamp(data.get("last_purchase_at"), "last_purchase_at"),
-        orders=v.integer(data.get("orders", 0), "orders", 0, 10**9),
-        spend=v.number(data.get("spend", 0.0), "spend", 0.0, 1e15),
-        complaints_90d=v.integer(data.get("complaints_90d", 0), "complaints_90d", 0, 10**6),
-        returns_90d=v.integer(data.get("returns_90d", 0), "returns_90d", 0, 10**6),
-        subscription=v.one_of(data.get("subscription", "none"), "subscription", SUBSCRIPTIONS),
-        consent_personalization=v.optional_boolean(consent.get("personalization"), "consent.personalization"),
-        consent_marketing=v.optional_boolean(consent.get("marketing"), "consent.marketing"),
-        preferred_categories=v.strings(preferences.get("categories"), "preferences.categories", 50),
-        shops_for=v.strings(preferences.get("shops_for"), "preferences.shops_for", 50),
-        style=v.strings(preferences.get("style"), "preferences.style", 50),
-        purchased=v.strings(data.get("purchased"), "purchased", MAX_ITEMS),
-        wishlist=v.strings(data.get("wishlist"), "wishlist", MAX_ITEMS),
-        ledger=_ledger(data.get("ledger")),
-        complaints_at=tuple(
-            v.timestamp(t, f"complaints_at[{i}]")
-            for i, t in enumerate(v.strings(data.get("complaints_at"), "complaints_at", MAX_LEDGER, 40))
+        first_name=data.first_name,
+        locale=data.locale,
+        country=data.country,
+        tier=None if data.tier is None else as_tier(data.tier.value),
+        points=data.points,
+        joined_at=_time(data.joined_at, "joined_at"),
+        birthday=None if data.birthday is None else shapes.day(data.birthday, "birthday"),
+        last_purchase_at=_time(data.last_purchase_at, "last_purchase_at"),
+        orders=data.orders,
+        spend=data.spend,
+        complaints_90d=data.complaints_90d,
+        returns_90d=data.returns_90d,
+        subscription=data.subscription,
+        consent_personalization=consent.personalization,
+        consent_marketing=consent.marketing,
+        preferred_categories=preferences.categories or (),
+        shops_for=preferences.shops_for or (),
+        style=preferences.style or (),
+        purchased=data.purchased or (),
+        wishlist=data.wishlist or (),
+        ledger=tuple(
+            LedgerEntry(shapes.timestamp(row.ts, f"ledger[{i}].ts"), row.kind, row.amount, row.points)
+            for i, row in enumerate(data.ledger or ())
         ),
-        subscription_changed_at=v.optional_timestamp(data.get("subscription_changed_at"), "subscription_changed_at"),
+        complaints_at=tuple(shapes.timestamp(t, f"complaints_at[{i}]") for i, t in enumerate(data.complaints_at or ())),
+        subscription_changed_at=_time(data.subscription_changed_at, "subscription_changed_at"),
     )
 
 
-def _ledger(value: Any) -> tuple[LedgerEntry, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or len(value) > MAX_LEDGER:
-        raise ValidationFailed(f"ledger must be a list of at most {MAX_LEDGER} entries", "ledger")
-    entries = []
-    for i, raw in enumerate(value):
-        where = f"ledger[{i}]"
-        entry = v.obj(raw, where)
-        entries.append(
-            LedgerEntry(
-                ts=v.timestamp(entry.get("ts"), f"{where}.ts"),
-                kind=v.one_of(entry.get("kind"), f"{where}.kind", LEDGER_KINDS),
-                amount=v.number(entry.get("amount", 0.0), f"{where}.amount", -1e15, 1e15),
-                points=v.integer(entry.get("points", 0), f"{where}.points", -(10**12), 10**12),
-            )
-        )
-    return tuple(entries)
+NO_CONSENT = shapes.ProfileConsent()
+NO_PREFERENCES = shapes.ProfilePreferences()
+
+
+def _time(value: datetime | None, field: str) -> datetime | None:
+    return None if value is None else shapes.timestamp(value, field)
 
 
 def ledger_json(entry: LedgerEntry) -> dict[str, Any]:
@@ -179,7 +167,7 @@ def profile_json(profile: Profile) -> dict[str, Any]:
 
 
 def _ts(value: datetime | None) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if value is None else shapes.stamp(value)
 
 
 def latest_unique(items: Iterable[str], cap: int) -> tuple[str, ...]:

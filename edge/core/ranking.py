@@ -18,38 +18,8 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-Reason = Literal[
-    "similar_to_viewed",
-    "in_cart_complement",
-    "bought_together",
-    "for_you",
-    "preference",
-    "trending_local",
-    "best_seller",
-    "on_sale",
-    "similar_item",
-    "campaign",
-    "search",
-    "context",
-    "add_on",
-    "category",
-]
-REASONS: tuple[Reason, ...] = (
-    "similar_to_viewed",
-    "in_cart_complement",
-    "bought_together",
-    "for_you",
-    "preference",
-    "trending_local",
-    "best_seller",
-    "on_sale",
-    "similar_item",  # product page: like the product shown
-    "campaign",  # the visit's campaign (content file `campaigns.products`)
-    "search",  # matches the search query or the visit's recent searches
-    "context",  # a weather / device / region boost (content file `boosts`)
-    "add_on",  # cart page: a small add-on under the price cap
-    "category",  # category page: the category's items
-)
+from edge.core.shapes import REASONS, Reason
+
 REASON_CODE = {reason: code for code, reason in enumerate(REASONS)}
 DEFAULT_WEIGHTS: Mapping[str, float] = {
     "similar_to_viewed": 1.0,

@@ -25,6 +25,7 @@ from edge.core.attribution import (
     merged,
 )
 from edge.core.experiments import ExperimentsConfig
+from edge.core.shapes import stamp
 from edge.core.stats import SRM_THRESHOLD, Comparison, Kind, Moments, compare, srm
 from edge.errors import NotFound, ValidationFailed
 
@@ -189,7 +190,7 @@ def _comparison(stats: Arms, arms: Sequence[str], weights: Sequence[float], quer
 
 
 def now_json() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return stamp(datetime.now(UTC))
 
 
 def experiment_report(

@@ -5,25 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 from edge.core.loyalty import recent
-from edge.core.profiles import TIERS, Profile
+from edge.core.profiles import Profile
 from edge.core.requests import SessionSignals
+from edge.core.shapes import TIERS, Segment
 from edge.errors import ConfigError
 
-Segment = Literal["new_visitor", "campaign", "new_member", "active", "ambassador", "at_risk", "lapsed", "lost"]
-SEGMENTS: tuple[Segment, ...] = (
-    "new_visitor",
-    "campaign",
-    "new_member",
-    "active",
-    "ambassador",
-    "at_risk",
-    "lapsed",
-    "lost",
-)
 CLICK_IDS = ("utm_", "gclid=", "fbclid=", "msclkid=", "ttclid=")
 
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 import orjson
 
 from edge.core.profiles import latest_unique
-from edge.core.requests import MAX_SIGNALS, SessionSignals, Utm
+from edge.core.requests import SessionSignals, Utm
+from edge.core.shapes import MAX_SIGNALS
 from edge.core.writes import LINKS_TTL_S, Group, Op, register, session_unit, user_unit
 
 LIST_FIELDS = ("viewed", "cart", "searches", "purchased", "wishlist")

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -15,6 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -27,7 +27,7 @@ from starlette.routing import Route
 from edge import __version__, counters
 from edge.core.profiles import parse_profile, profile_json
 from edge.core.reports import load_experiment_report, load_personalization_report, parse_query
-from edge.core.requests import parse_decide
+from edge.core.requests import decode_decide
 from edge.core.validation import identifier
 from edge.errors import (
     ConfigError,
@@ -68,8 +68,8 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The body as JSON: 415 for another content type, 413 over `limit` bytes, 400 if malformed."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body bytes: 415 for another content type than JSON, 413 over `limit` bytes."""
     content_type = request.headers.get("content-type", "")
     if content_type.split(";", 1)[0].strip().lower() != JSON_TYPE:
         raise UnsupportedMediaType(f"content type must be {JSON_TYPE}", "content-type")
@@ -86,8 +86,14 @@ async def read_json(request: Request, limit: int) -> Any:
             chunks.append(chunk)
     except ClientDisconnect as exc:  # gone, or closed by the read timeout (edge/http/limits.py): nothing to answer
         raise RequestError("the client closed the connection before the body arrived") from exc
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The body as JSON: 415 for another content type, 413 over `limit` bytes, 400 if malformed."""
+    raw = await read_body(request, limit)
     try:
-        return orjson.loads(b"".join(chunks))
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise MalformedJSON(f"body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
 
@@ -121,11 +127,10 @@ def forced_arms(request: Request) -> dict[str, str] | None:
 async def decide(request: Request) -> Response:
     runtime = runtime_of(request)
     caller = guard_of(request).check(request, "decide")
-    body = await read_json(request, runtime.settings.max_body_bytes)
-    decision_request = parse_decide(body)
+    decision_request = decode_decide(await read_body(request, runtime.settings.max_body_bytes))
     refuse_named_user(caller, [decision_request.user_id])
     if decision_request.debug and not caller.admin:  # debug is the admin's: ignored for anyone else
-        decision_request = dataclasses.replace(decision_request, debug=False)
+        decision_request = msgspec.structs.replace(decision_request, debug=False)
     result = await runtime.decider.decide(runtime.engine, decision_request, forced_arms(request))
     runtime.metrics.decision(result["segment"], result["personalized"], result["degraded"], result["took_ms"])
     offer = (result.get("cta") or {}).get("offer")

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -30,8 +31,9 @@ from starlette.types import Receive, Scope, Send
 
 from edge.core.decide import decide_from_snapshot
 from edge.core.profiles import Profile
-from edge.core.requests import SessionSignals, parse_decide
+from edge.core.requests import SessionSignals, decode_decide
 from edge.core.segments import SegmentRules, assign_segment
+from edge.core.shapes import stamp
 from edge.core.snapshot import EMPTY
 from edge.errors import DependencyError, NotFound
 from edge.runtime import STALE_DATA, Runtime
@@ -133,7 +135,7 @@ def personas_document(runtime: Runtime, clock: datetime | None = None) -> dict[s
     personas = pick_personas(profiles, rules, now or datetime.now(UTC))
     return {
         "build": runtime.engine.model.version,
-        "now": None if now is None else now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "now": None if now is None else stamp(now),
         "personas": [p.to_json() for p in personas],
     }
 
@@ -163,11 +165,12 @@ async def personas(request: Request) -> Response:
 
 async def explain(request: Request) -> Response:
     """The decision for this body with `explain`, read-only: nothing is counted or logged as exposure."""
-    from edge.http.app import read_json  # the API's own body rules (415, 413, 400); app mounts this module
+    from edge.http.app import read_body  # the API's own body rules (415, 413, 400); app mounts this module
 
     runtime = _runtime(request)
-    body = await read_json(request, runtime.settings.max_body_bytes)
-    decision_request = replace(parse_decide(body), debug=True)
+    decision_request = msgspec.structs.replace(
+        decode_decide(await read_body(request, runtime.settings.max_body_bytes)), debug=True
+    )
     now = decision_request.now or datetime.now(UTC)
     snapshot, failure = EMPTY, None
     if decision_request.consent is not False:

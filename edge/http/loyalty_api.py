@@ -20,11 +20,11 @@ from edge.core import validation as v
 from edge.core.ledger import bonus
 from edge.core.offers import verify
 from edge.core.profiles import parse_profile, profile_json
+from edge.core.shapes import Preferences, decode
 from edge.core.writes import Group, Op, user_unit
 from edge.errors import NotFound, Unauthorized, ValidationFailed
 
-QUESTIONS = ("categories", "shops_for", "style")
-MAX_ANSWERS = 50
+QUESTIONS = Preferences.__struct_fields__
 # the document fields a PATCH may merge one level deep
 NESTED = ("consent", "preferences")
 
@@ -51,16 +51,12 @@ def _json(body: Any, status: int = 200) -> Response:
 
 async def preferences(request: Request) -> Response:
     """Record quiz answers (a partial update) and credit the quiz's bonus points once."""
-    from edge.http.app import read_json
+    from edge.http.app import read_body
 
     authorize(request, "preferences")
     runtime = _runtime(request)
     user_id = v.identifier(request.path_params["user_id"], "user_id")
-    body = v.obj(await read_json(request, runtime.settings.max_body_bytes), "body")
-    unknown = sorted(set(body) - set(QUESTIONS))
-    if unknown:
-        raise ValidationFailed(f"{unknown[0]} is not a preference; send {', '.join(QUESTIONS)}", unknown[0])
-    answers = {name: v.strings(body[name], name, MAX_ANSWERS, 64) for name in QUESTIONS if name in body}
+    answers = decode(await read_body(request, runtime.settings.max_body_bytes), Preferences).answers()
     if not answers:
         raise ValidationFailed(f"send at least one of {', '.join(QUESTIONS)}", "body")
     now = datetime.now(UTC)

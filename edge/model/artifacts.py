@@ -35,11 +35,13 @@ from typing import Any
 import numpy as np
 import orjson
 
+from edge.core import shapes
 from edge.core.catalog import Item, Popularity
 from edge.core.learned import Learned
 from edge.core.loyalty import TierThresholds, thresholds_in
+from edge.core.shapes import stamp
 from edge.core.textindex import TextIndex
-from edge.errors import ArtifactError
+from edge.errors import ArtifactError, ValidationFailed
 from edge.model import build_files
 from edge.store import tombstones
 
@@ -128,9 +130,11 @@ def load(root: Path) -> Artifacts:
     for name in FILES:
         if not (path / name).is_file():
             raise ArtifactError(f"{path / name} is missing")
-    dim = int(manifest["dim"])
-    n_items = int(manifest["n_items"])
-    n_users = int(manifest["n_users"])
+    try:
+        facts = shapes.convert(manifest, shapes.Manifest)
+    except ValidationFailed as exc:
+        raise ArtifactError(f"{path / MANIFEST}: {exc.message}") from exc
+    dim, n_items, n_users = facts.dim, facts.n_items, facts.n_users
     items = tuple(_item(record, i) for i, record in enumerate(_read_json(path / "items.json")))
     _expect(len(items) == n_items, path / "items.json", f"{len(items)} items, manifest says {n_items}")
     item_vectors = _read_matrix(path / "item_vectors.npy", np.float32, (n_items, dim))
@@ -164,7 +168,7 @@ def write(
     function adds format, version, sizes and build time. Returns the version directory.
     """
     n_items, dim = item_vectors.shape
-    built_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    built_at = stamp(datetime.now(UTC))
     profiles, user_vectors = tombstones.live(list(profiles), user_vectors, tombstones.read(root))  # never resurrect
     profile_lines = b"".join(orjson.dumps(p, option=orjson.OPT_SORT_KEYS) + b"\n" for p in profiles)
     # vectors and profiles: an incremental build keeps the vectors, so they alone would not tell it apart
