@@ -1,25 +1,28 @@
-"""Side-by-side HTTP benchmark: Edge `POST /v1/decide` against a bare Starlette JSON endpoint.
+"""The benchmark of record: Edge `POST /v1/decide` side by side with a bare Starlette endpoint.
 
-    ./scripts/bench                       # embedded store, 5 rounds of 10 s, 8 connections
-    ./scripts/bench --redis               # Edge on the Redis store (redis://127.0.0.1:6379/0)
-    ./scripts/bench --rounds 3 --duration 5 --connections 16 --profile 10
+    ./scripts/bench                       # real-data build, Redis store, 32 connections, both mixes
+    ./scripts/bench --mix known --rounds 5 --profile 10
+    ./scripts/bench --embedded --synthetic --connections 8
 
-Both servers run as real uvicorn processes the way `edge serve` runs Edge (uvloop, httptools, one
-worker, no access log). With two or more CPUs and `taskset`, the servers are pinned to CPU 0 and the
-load generator to CPU 1, so client and server never fight over a core. The load generator is `wrk`
-(a Lua script cycles through pre-formatted realistic decide bodies: cold start, viewed items and
-cart, known customers) or, without wrk, a small asyncio keep-alive client (which may itself be the
-bottleneck against the bare app: it is reported as such). After a warm-up, each round measures bare
-and Edge back to back (the order alternates per round); the report gives medians over the rounds
-of req/s, p50 and p99, and the Edge/bare throughput ratio. The markdown table goes to stdout and
-everything, per-round figures included, to `bench-results/http.json`.
+Defaults are where shops run Edge (issue 10): the real-data build (`--data`, else EDGE_DATA, else
+../shared/data/online-retail, built once into bench-results/artifacts-real; the synthetic demo store
+only when no data is there, and the report says which), one `edge serve` worker on the Redis store
+(profiles bulk-loaded under the key prefix `edge-bench`, deleted afterwards), 32 keep-alive
+connections, and the two traffic mixes of loadtest/mixes.py: `storefront` and `known`.
+
+Both servers are real uvicorn processes served the same way (uvloop, httptools, one worker, no
+access log); the bare one answers a body of the mean size of Edge's answers for the mix. With two
+or more CPUs and `taskset`, the servers are pinned to CPU 0 and the load generator to CPU 1. The
+load generator is `wrk` (a Lua script cycles through the mix's pre-formatted bodies) or, without
+wrk, a small asyncio keep-alive client. Per mix, after a warm-up, each round measures bare and Edge
+back to back (the order alternates); the report gives medians of req/s, p50 and p99, the Edge/bare
+ratio, the worker's CPU time per decision and its RSS, then an open-loop run at half of Edge's
+closed-loop rate (loadtest/open_loop.py) with p50/p99/p99.9 from each request's due time.
 
 The machine may be shared, so each run also reads /proc: the CPU the server used (100% = the worker
-was saturated), the CPU every other process took meanwhile (noise; with `--redis` it includes
-redis-server) and the server's CPU time per request, whose Edge/bare ratio is the least noisy one.
-
-`--profile N` also samples the Edge worker with py-spy for N seconds under the same load and
-prints the functions with the most samples (self, and Edge's own functions inclusive).
+was saturated), the CPU every other process took meanwhile (noise; it includes redis-server) and
+the load average before and after. Markdown goes to stdout, everything to bench-results/http.json.
+`--profile N` also samples the Edge worker with py-spy for N seconds under the last mix's load.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ import asyncio
 import json
 import os
 import platform
-import random
 import shutil
 import socket
 import statistics
@@ -46,58 +48,45 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mixes import MIXES, build_ids, encoded, mix_bodies
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 PATH = "/v1/decide"
-SYNTHETIC_ITEMS = [f"SYN{n}" for n in range(10_000, 13_000)]
-SYNTHETIC_USERS = [str(n) for n in range(20_000, 23_000)]
-COUNTRIES = ["GB", "NL", "DE", "FR", "BE", "US", "ES"]
-SEARCHES = ["lantern", "candle", "christmas", "mug", "bag", "garden", "party", "cushion"]
 REDIS_PREFIX = "edge-bench"
 
 
 # -- payloads -----------------------------------------------------------------------------------
 
 
-def catalog(artifacts: Path) -> tuple[list[str], list[str]]:
-    """Item ids and customer ids of the live build under `artifacts`, else the synthetic ranges."""
-    try:
-        manifest_here = (artifacts / "index_infos.json").is_file()
-        path = artifacts if manifest_here else artifacts / "versions" / (artifacts / "CURRENT").read_text().strip()
-        items = [str(record["id"]) for record in json.loads((path / "items.json").read_text())]
-        with (path / "profiles.jsonl").open() as lines:
-            users = [str(json.loads(line)["user_id"]) for line in lines if line.strip()]
-    except (OSError, ValueError, KeyError, TypeError):
-        return SYNTHETIC_ITEMS, SYNTHETIC_USERS
-    return items or SYNTHETIC_ITEMS, users or SYNTHETIC_USERS
+def data_source(args: argparse.Namespace) -> tuple[Path, str, Path | None]:
+    """The artifacts to serve, what they were built from, and the data directory to build from if missing.
+
+    Default: the real-data build (`--data`, else EDGE_DATA, else ../shared/data/online-retail), built
+    once into bench-results/artifacts-real; the synthetic demo store only when no data is there
+    (or with `--synthetic`). `--artifacts` (or EDGE_ARTIFACTS) serves a build as it is.
+    """
+    given = args.artifacts or (Path(os.environ["EDGE_ARTIFACTS"]) if os.environ.get("EDGE_ARTIFACTS") else None)
+    if given is not None:
+        return given.resolve(), f"the build in {given}", None
+    default = ROOT.parent / "shared" / "data" / "online-retail"
+    data = args.data or (Path(os.environ["EDGE_DATA"]) if os.environ.get("EDGE_DATA") else default)
+    if not args.synthetic and data.is_dir():
+        return (ROOT / "bench-results" / "artifacts-real").resolve(), f"real data ({data.resolve()})", data.resolve()
+    why = "--synthetic" if args.synthetic else f"no data at {data}"
+    return (ROOT / "bench-results" / "artifacts-synthetic").resolve(), f"synthetic demo store ({why})", None
 
 
-def decide_bodies(items: list[str], users: list[str], n: int = 300, seed: int = 7) -> list[bytes]:
-    """`n` decide bodies in equal thirds: cold start, anonymous with viewed items/cart, known customer."""
-    rng = random.Random(seed)
-    bodies = []
-    for i in range(n):
-        country = rng.choice(COUNTRIES)
-        body: dict[str, Any] = {
-            "session_id": f"s-{rng.getrandbits(40):010x}",
-            "page": "home",
-            "location": {"country": country},
-            "context": {"device": rng.choice(["mobile", "desktop", "tablet"])},
-        }
-        kind = i % 3
-        if kind == 1:
-            session: dict[str, Any] = {"viewed": rng.sample(items, rng.randint(1, 5))}
-            if rng.random() < 0.4:
-                session["cart"] = rng.sample(items, rng.randint(1, 2))
-            if rng.random() < 0.3:
-                session["searches"] = [rng.choice(SEARCHES)]
-            body["session"] = session
-        elif kind == 2:
-            body["user_id"] = rng.choice(users)
-            if rng.random() < 0.5:
-                body["session"] = {"viewed": rng.sample(items, rng.randint(1, 3))}
-        bodies.append(json.dumps(body, separators=(",", ":")).encode())
-    return bodies
+def ensure_build(artifacts: Path, data: Path | None, env: dict[str, str]) -> None:
+    """Build the artifacts once (real data when `data` is given, else the synthetic demo store)."""
+    if (artifacts / "CURRENT").exists() or (artifacts / "index_infos.json").exists():
+        return
+    command = [str(VENV_BIN / "edge"), "build", "--out", str(artifacts)]
+    command += ["--data", str(data), "--no-evaluate"] if data is not None else ["--synthetic"]
+    print(f"building {artifacts} ({' '.join(command[1:])}) ...", flush=True)
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 # -- servers ------------------------------------------------------------------------------------
@@ -163,8 +152,9 @@ def serve(name: str, command: list[str], env: dict[str, str], port: int, probe: 
             process.wait()
 
 
-def check_bodies(server: Server, bodies: list[bytes], edge: bool) -> None:
-    """Every body must get a 200 (and, from Edge, a decision with a segment and products)."""
+def check_bodies(server: Server, bodies: list[bytes], edge: bool) -> float:
+    """Every body must get a 200 (and, from Edge, a decision with a segment and products); the mean answer size."""
+    sizes = []
     for body in bodies:
         status, answer = post(server.port, body)
         if status != 200:
@@ -173,6 +163,54 @@ def check_bodies(server: Server, bodies: list[bytes], edge: bool) -> None:
             decision = json.loads(answer)
             if not decision.get("segment") or not decision.get("products"):
                 raise SystemExit(f"bench: {server.name}: not a decision: {answer[:300]!r}")
+        sizes.append(len(answer))
+    return statistics.fmean(sizes)
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants (uvicorn's worker processes under `edge serve --workers N`)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def rss_mb(pid: int) -> tuple[float, float] | None:
+    """Resident and peak resident memory in MB (VmRSS, VmHWM) of the largest process of the server:
+    the worker (with `--workers N`, the largest worker; the supervisor is small)."""
+    best: tuple[float, float] | None = None
+    for member in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+            fields = dict(line.split(":", 1) for line in lines if ":" in line)
+            found = int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+        except (OSError, KeyError, ValueError):
+            continue
+        best = found if best is None or found[0] > best[0] else best
+    return best
+
+
+def open_loop(
+    port: int, bodies: list[bytes], rate: float, seconds: float, cpu: str | None, tmp: Path
+) -> dict[str, Any]:
+    """`loadtest/open_loop.py` at `rate` requests/s for `seconds`, pinned to the client's core."""
+    lines = tmp / "open-loop-bodies.jsonl"
+    lines.write_bytes(b"\n".join(bodies) + b"\n")
+    command = [sys.executable, str(ROOT / "loadtest" / "open_loop.py"), "--port", str(port), "--rate", f"{rate:.0f}"]
+    command += ["--seconds", f"{seconds:g}", "--bodies", str(lines)]
+    if cpu is not None:
+        command = ["taskset", "-c", cpu, *command]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    for line in result.stdout.splitlines():
+        if line.startswith("OPENLOOP "):
+            return dict(json.loads(line[len("OPENLOOP ") :]))
+    raise SystemExit(f"bench: the open-loop client failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
 
 
 def prepare_redis(url: str, env: dict[str, str], log_dir: Path) -> None:
@@ -238,8 +276,10 @@ class CpuMeter:
             fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
             values = [int(v) for v in fields]
             busy = sum(values) - values[3] - values[4]  # minus idle and iowait
-            stat = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            server = int(stat[11]) + int(stat[12])  # utime, stime
+            server = 0
+            for member in process_tree(self.pid):  # with --workers N: the supervisor and its workers
+                stat = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+                server += int(stat[11]) + int(stat[12])  # utime, stime
         except (OSError, ValueError, IndexError):
             return None
         me = os.times()
@@ -493,34 +533,49 @@ def _ratio_text(ratio: float | None) -> str:
     return "n/a" if ratio is None else f"{ratio:.2f}x"
 
 
-def markdown(
-    summary: dict[str, dict[str, Any]],
-    ratio: float,
-    cpu_ratio: float | None,
-    rounds_ratio: list[float],
-    meta: dict[str, Any],
-) -> str:
+def markdown(mixes: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
-        f"{meta['rounds']} rounds x {meta['duration_s']} s, {meta['connections']} connections, "
-        f"client {meta['client']}, pinning {meta['pinning']}, store {meta['store']}",
+        f"{meta['data']}; store {meta['store']}; {meta['rounds']} rounds x {meta['duration_s']} s per mix and server, "
+        f"{meta['connections']} connections, client {meta['client']}, pinning {meta['pinning']}; "
+        f"load average {meta['loadavg_before']} before, {meta['loadavg_after']} after",
         "",
-        "| target | req/s | p50 ms | p90 ms | p99 ms | worst p99 ms | errors | server cpu | others cpu | CPU us/req |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| mix | target | req/s | p50 ms | p99 ms | worst p99 ms | errors | server cpu | others cpu | CPU µs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for target, s in summary.items():
+    for mix, found in mixes.items():
+        for target in ("bare", "edge"):
+            s = found["summary"][target]
+            lines.append(
+                f"| {mix} | {target} | {s['rps']:,.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} "
+                f"| {s['max_p99_ms']:.2f} | {s['errors']:.0f} | {_pct(s['server_cpu_pct'])} "
+                f"| {_pct(s['others_cpu_pct'])} "
+                f"| {'n/a' if s['cpu_us_per_request'] is None else round(s['cpu_us_per_request'])} |"
+            )
+    lines += ["", "| mix | edge/bare req/s | per round | by CPU per request | body bytes | Edge RSS MB (peak) |"]
+    lines += ["|---|---:|---|---:|---:|---:|"]
+    for mix, found in mixes.items():
+        rss = found["edge_rss_mb"]
         lines.append(
-            f"| {target} | {s['rps']:,.0f} | {s['p50_ms']:.2f} | {s['p90_ms']:.2f} | {s['p99_ms']:.2f} "
-            f"| {s['max_p99_ms']:.2f} | {s['errors']:.0f} | {_pct(s['server_cpu_pct'])} | {_pct(s['others_cpu_pct'])} "
-            f"| {'n/a' if s['cpu_us_per_request'] is None else round(s['cpu_us_per_request'])} |"
+            f"| {mix} | **{found['ratio']:.2f}x** | {', '.join(f'{r:.2f}' for r in found['ratio_by_round'])} "
+            f"| {_ratio_text(found['cpu_ratio'])} | {found['body_bytes']:,.0f} "
+            f"| {'n/a' if rss is None else f'{rss[0]:.0f} ({rss[1]:.0f})'} |"
         )
+    opened = [(mix, found["open_loop"]) for mix, found in mixes.items() if found.get("open_loop")]
+    if opened:
+        lines += ["", "| mix | open loop rate | answered/s | p50 ms | p99 ms | p99.9 ms | max ms | errors |"]
+        lines += ["|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for mix, o in opened:
+            lines.append(
+                f"| {mix} | {o['rate']:,.0f}/s | {o['achieved_rps']:,.0f} | {o['p50_ms']:.2f} | {o['p99_ms']:.2f} "
+                f"| {o['p999_ms']:.2f} | {o['max_ms']:.2f} | {o['errors']} |"
+            )
     lines += [
-        "",
-        f"edge/bare throughput: **{ratio:.2f}x** (per round: {', '.join(f'{r:.2f}' for r in rounds_ratio)})",
-        f"edge/bare by server CPU per request: **{_ratio_text(cpu_ratio)}** (the same ratio, robust to noise)",
         "",
         "Medians over the rounds; worst p99 is the highest round's p99. server cpu: share of one core the",
         "server used (100% = saturated); others cpu: CPU other processes took meanwhile (noise);",
-        "CPU us/req: server CPU time per request."
+        "CPU us/decision: the server's CPU time per answered request. The bare endpoint answers a body",
+        "of the mean size of Edge's answers for the mix. The open loop sends at half of Edge's closed-loop",
+        "median and times each request from when it was due."
         + (" With Redis, others cpu includes redis-server." if meta["store"] != "embedded" else ""),
     ]
     return "\n".join(lines)
@@ -533,16 +588,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--rounds", type=int, default=5, help="measured rounds per server (default 5)")
+    parser.add_argument("--mix", choices=["all", *MIXES], default="all", help="traffic mix (default: both)")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds per mix and server (default 3)")
     parser.add_argument("--duration", type=float, default=10, help="seconds per measured run (default 10)")
     parser.add_argument("--warmup", type=float, default=3, help="seconds of warm-up per server (default 3)")
-    parser.add_argument("--connections", type=int, default=8, help="concurrent keep-alive connections (default 8)")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent keep-alive connections (default 32)")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (default 1)")
+    parser.add_argument("--workers", type=int, default=1, help="Edge worker processes (default 1; >1 needs Redis)")
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto", help="load generator")
     parser.add_argument(
-        "--redis", nargs="?", const="redis://127.0.0.1:6379/0", metavar="URL", help="Edge on the Redis store"
+        "--redis", default="redis://127.0.0.1:6379/0", metavar="URL", help="the Redis Edge reads (default local)"
     )
-    parser.add_argument("--artifacts", type=Path, help="Edge artifacts (default: $EDGE_ARTIFACTS or ./artifacts)")
+    parser.add_argument("--embedded", action="store_true", help="Edge on its embedded store instead of Redis")
+    parser.add_argument(
+        "--data", type=Path, help="data to build from (default: EDGE_DATA or ../shared/data/online-retail)"
+    )
+    parser.add_argument("--synthetic", action="store_true", help="the synthetic demo store even when data is there")
+    parser.add_argument(
+        "--artifacts", type=Path, help="serve this build as it is (default: EDGE_ARTIFACTS, else built)"
+    )
+    parser.add_argument(
+        "--open-loop", type=float, default=10, metavar="SECONDS", help="open-loop run per mix (0: none)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "http.json", help="JSON results file")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and client to separate CPUs")
     parser.add_argument("--profile", type=float, default=0, metavar="SECONDS", help="py-spy the Edge worker this long")
@@ -559,117 +626,131 @@ def main(argv: list[str] | None = None) -> int:
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     pin = not args.no_pin and len(cpus) >= 2 and shutil.which("taskset") is not None
     server_cpu, client_cpu = (str(cpus[0]), str(cpus[1])) if pin else (None, None)
+    if args.workers > 1 and pin:
+        server_cpu = ",".join(str(c) for c in cpus)  # the workers share the machine with the client
     if pin and client == "python":
         os.sched_setaffinity(0, {cpus[1]})
+    redis_url = None if args.embedded else args.redis
 
-    artifacts = (args.artifacts or Path(os.environ.get("EDGE_ARTIFACTS") or ROOT / "artifacts")).resolve()
+    artifacts, data_text, data_dir = data_source(args)
+    print(f"bench: {data_text}; artifacts {artifacts}; store {'embedded' if redis_url is None else redis_url}")
     out_dir = args.out.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_")}
     env |= {"EDGE_ARTIFACTS": str(artifacts), "EDGE_LOG_LEVEL": "warning"}
-    if not (artifacts / "CURRENT").exists() and not (artifacts / "index_infos.json").exists():
-        print(f"building the synthetic demo store in {artifacts} ...", flush=True)
-        subprocess.run(
-            [str(VENV_BIN / "edge"), "build", "--out", str(artifacts)], env=env, check=True, stdout=subprocess.DEVNULL
-        )
-    if args.redis:
-        env |= {"EDGE_REDIS_URL": args.redis, "EDGE_REDIS_PREFIX": REDIS_PREFIX}
+    ensure_build(artifacts, data_dir, env)
+    if redis_url:
+        env |= {"EDGE_REDIS_URL": redis_url, "EDGE_REDIS_PREFIX": REDIS_PREFIX}
 
-    items, users = catalog(artifacts)
-    bodies = decide_bodies(items, users)
-    bare_port, edge_port = free_port(), free_port()
-    uvicorn_flags = [
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--workers",
-        "1",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    bare_cmd = [
-        str(VENV_BIN / "uvicorn"),
-        "--app-dir",
-        str(ROOT / "loadtest"),
-        "bare_app:app",
-        "--port",
-        str(bare_port),
-        *uvicorn_flags,
-    ]
-    edge_cmd = [str(VENV_BIN / "edge"), "serve", "--port", str(edge_port), "--workers", "1"]
+    items, users, ids_from = build_ids(artifacts)
+    mixes = list(MIXES) if args.mix == "all" else [args.mix]
+    bodies_of = {mix: encoded(mix_bodies(mix, items, users, 1000)) for mix in mixes}
+    uvicorn_flags = ["--loop", "uvloop", "--http", "httptools", "--workers", "1", "--no-access-log"]
+    uvicorn_flags += ["--log-level", "warning"]
+    edge_port = free_port()
+    edge_cmd = [str(VENV_BIN / "edge"), "serve", "--port", str(edge_port), "--workers", str(args.workers)]
 
     load_before = _loadavg()
     if load_before and load_before[0] > 0.5:
         print(f"note: the machine is busy before the start (load average {load_before[0]:.2f}); figures may be noisy")
-    samples: list[Sample] = []
+    results: dict[str, dict[str, Any]] = {}
     profile: dict[str, list[tuple[str, float]]] | None = None
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edge-bench-")))
-        if args.redis:
-            prepare_redis(args.redis, env, out_dir)
-            stack.callback(clean_redis, args.redis)
-        bare = stack.enter_context(serve("bare", bare_cmd, env, bare_port, bodies[0], out_dir, server_cpu))
-        edge = stack.enter_context(serve("edge", edge_cmd, env, edge_port, bodies[0], out_dir, server_cpu))
-        check_bodies(bare, bodies[:5], edge=False)
-        check_bodies(edge, bodies, edge=True)
-        script = write_wrk_script(bodies, tmp)
+        if redis_url:
+            prepare_redis(redis_url, env, out_dir)
+            stack.callback(clean_redis, redis_url)
+        first = bodies_of[mixes[0]][0]
+        edge = stack.enter_context(serve("edge", edge_cmd, env, edge_port, first, out_dir, server_cpu))
+        for mix in mixes:
+            bodies = bodies_of[mix]
+            body_bytes = check_bodies(edge, bodies, edge=True)
+            bare_port = free_port()
+            bare_cmd = [str(VENV_BIN / "uvicorn"), "--app-dir", str(ROOT / "loadtest"), "bare_app:app"]
+            bare_cmd += ["--port", str(bare_port), *uvicorn_flags]
+            bare_env = env | {"BARE_BODY_BYTES": str(round(body_bytes))}
+            with serve("bare", bare_cmd, bare_env, bare_port, first, out_dir, server_cpu) as bare:
+                check_bodies(bare, bodies[:5], edge=False)
+                script = write_wrk_script(bodies, tmp)
 
-        def measure(server: Server, seconds: float) -> dict[str, Any]:
-            if client == "wrk":
-                return run_wrk(server.port, script, seconds, args.connections, args.threads, client_cpu)
-            return run_python_client(server.port, bodies, seconds, args.connections)
+                def measure(
+                    server: Server, seconds: float, script: Path = script, bodies: list[bytes] = bodies
+                ) -> dict[str, Any]:
+                    if client == "wrk":
+                        return run_wrk(server.port, script, seconds, args.connections, args.threads, client_cpu)
+                    return run_python_client(server.port, bodies, seconds, args.connections)
 
-        print(f"warming up ({args.warmup:g} s each) ...", flush=True)
-        for server in (bare, edge):
-            measure(server, args.warmup)
-        for round_ in range(1, args.rounds + 1):
-            order = (bare, edge) if round_ % 2 else (edge, bare)
-            for server in order:
-                meter = CpuMeter(server.process.pid)
-                before, started = meter.read(), time.monotonic()
-                raw = measure(server, args.duration)
-                cpu = CpuMeter.shares(before, meter.read(), time.monotonic() - started)
-                sample = wrk_sample(server.name, round_, raw, cpu)
-                samples.append(sample)
-                print(
-                    f"round {round_} {server.name:4}: {sample.rps:9,.0f} req/s  p50 {sample.p50_ms:6.2f} ms  "
-                    f"p99 {sample.p99_ms:6.2f} ms  errors {sample.errors}  server cpu {sample.server_cpu_pct}%  "
-                    f"others cpu {sample.others_cpu_pct}%",
-                    flush=True,
-                )
+                print(f"[{mix}] warming up ({args.warmup:g} s each) ...", flush=True)
+                for server in (bare, edge):
+                    measure(server, args.warmup)
+                samples: list[Sample] = []
+                for round_ in range(1, args.rounds + 1):
+                    order = (bare, edge) if round_ % 2 else (edge, bare)
+                    for server in order:
+                        meter = CpuMeter(server.process.pid)
+                        before, started = meter.read(), time.monotonic()
+                        raw = measure(server, args.duration)
+                        cpu = CpuMeter.shares(before, meter.read(), time.monotonic() - started)
+                        sample = wrk_sample(server.name, round_, raw, cpu)
+                        samples.append(sample)
+                        print(
+                            f"[{mix}] round {round_} {server.name:4}: {sample.rps:9,.0f} req/s  "
+                            f"p50 {sample.p50_ms:6.2f} ms  p99 {sample.p99_ms:6.2f} ms  errors {sample.errors}  "
+                            f"server cpu {sample.server_cpu_pct}%  others cpu {sample.others_cpu_pct}%",
+                            flush=True,
+                        )
+            summary = {target: summarize(samples, target) for target in ("bare", "edge")}
+            by_round = {(s.target, s.round): s.rps for s in samples}
+            bare_us, edge_us = summary["bare"]["cpu_us_per_request"], summary["edge"]["cpu_us_per_request"]
+            found: dict[str, Any] = {
+                "summary": summary,
+                "ratio": summary["edge"]["rps"] / summary["bare"]["rps"],
+                "ratio_by_round": [by_round[("edge", r)] / by_round[("bare", r)] for r in range(1, args.rounds + 1)],
+                "cpu_ratio": bare_us / edge_us if bare_us and edge_us else None,
+                "body_bytes": body_bytes,
+                "edge_rss_mb": rss_mb(edge.process.pid),
+                "samples": [asdict(s) for s in samples],
+                "open_loop": None,
+            }
+            if args.open_loop > 0:
+                rate = max(1.0, summary["edge"]["rps"] / 2)
+                print(f"[{mix}] open loop at {rate:,.0f} req/s for {args.open_loop:g} s ...", flush=True)
+                found["open_loop"] = open_loop(edge_port, bodies, rate, args.open_loop, client_cpu, tmp)
+                print(f"[{mix}] open loop: {found['open_loop']}", flush=True)
+            results[mix] = found
         if args.profile > 0:
+            bodies = bodies_of[mixes[-1]]
+            script = write_wrk_script(bodies, tmp)
             print(f"profiling the Edge worker with py-spy for {args.profile:g} s ...", flush=True)
-            profile = profile_edge(edge, lambda seconds: measure(edge, seconds), args.profile, out_dir)
 
-    summary = {target: summarize(samples, target) for target in ("bare", "edge")}
-    ratio = summary["edge"]["rps"] / summary["bare"]["rps"]
-    bare_us, edge_us = summary["bare"]["cpu_us_per_request"], summary["edge"]["cpu_us_per_request"]
-    cpu_ratio = bare_us / edge_us if bare_us and edge_us else None
-    by_round = {(s.target, s.round): s.rps for s in samples}
-    rounds_ratio = [by_round[("edge", r)] / by_round[("bare", r)] for r in range(1, args.rounds + 1)]
+            def load(seconds: float) -> dict[str, Any]:
+                if client == "wrk":
+                    return run_wrk(edge.port, script, seconds, args.connections, args.threads, client_cpu)
+                return run_python_client(edge.port, bodies, seconds, args.connections)
+
+            profile = profile_edge(edge, load, args.profile, out_dir)
+
     meta = {
         "when": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "commit": git_commit(),
+        "data": data_text,
+        "ids": ids_from,
         "rounds": args.rounds,
         "duration_s": args.duration,
         "warmup_s": args.warmup,
         "connections": args.connections,
+        "workers": args.workers,
         "client": client if client == "python" else f"wrk -t{args.threads}",
         "pinning": f"server cpu {server_cpu}, client cpu {client_cpu}" if pin else "off",
-        "store": f"redis ({args.redis})" if args.redis else "embedded",
+        "store": f"redis ({redis_url})" if redis_url else "embedded",
         "cpus": os.cpu_count(),
         "loadavg_before": load_before,
         "loadavg_after": _loadavg(),
         "machine": f"{platform.machine()} {platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "payloads": {
-            "count": len(bodies),
-            "mix": "1/3 cold start, 1/3 viewed items (+cart, searches), 1/3 known customer",
-        },
+        "mixes": {mix: len(bodies_of[mix]) for mix in mixes},
     }
-    table = markdown(summary, ratio, cpu_ratio, rounds_ratio, meta)
+    table = markdown(results, meta)
     print()
     print(table)
     if client == "python":
@@ -681,18 +762,11 @@ def main(argv: list[str] | None = None) -> int:
         print("\nEdge worker, py-spy, share of samples (Edge functions, inclusive):")
         for frame, share in profile["edge_inclusive"]:
             print(f"  {share:5.1f}%  {frame}")
-    result = {
-        "meta": meta,
-        "summary": summary,
-        "ratio_edge_over_bare": round(ratio, 3),
-        "ratio_by_round": [round(r, 3) for r in rounds_ratio],
-        "ratio_by_cpu_per_request": None if cpu_ratio is None else round(cpu_ratio, 3),
-        "samples": [asdict(s) for s in samples],
-        "profile": profile,
-    }
+    result = {"meta": meta, "mixes": results, "profile": profile}
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nwrote {args.out}")
-    return 1 if any(s.errors for s in samples) else 0
+    failed = any(s["errors"] for found in results.values() for s in found["samples"])
+    return 1 if failed else 0
 
 
 def _loadavg() -> list[float] | None:

@@ -172,7 +172,8 @@ def decide_from_snapshot(
     model = engine.model
     catalog = model.catalog
     allowed = consented(request, snapshot)
-    profile = loyalty_view.as_of(snapshot.profile, now, engine.tiers) if allowed and snapshot.profile else None
+    derived = model.derived
+    profile = derived.as_of(snapshot.profile, now, engine.tiers) if allowed and snapshot.profile else None
     session = merged_signals(request.session, snapshot.session) if allowed else NO_SESSION
     segment, rule = assign_segment(profile, session, now, content.rules.segments)
     country = request.location.country or (profile.country if profile else None)
@@ -217,8 +218,12 @@ def decide_from_snapshot(
             cart=catalog.rows(
                 (*session.cart, *(p for p in profile.cart if p not in session.cart)) if profile else session.cart
             ),
-            purchased=catalog.rows((*profile.purchased, *session.purchased) if profile else session.purchased),
-            wishlist=catalog.rows((*profile.wishlist, *session.wishlist) if profile else session.wishlist),
+            purchased=derived.rows(catalog, profile.purchased, session.purchased)
+            if profile
+            else catalog.rows(session.purchased),
+            wishlist=derived.rows(catalog, profile.wishlist, session.wishlist)
+            if profile
+            else catalog.rows(session.wishlist),
             preferred_categories=[
                 catalog.category_code_of[c]
                 for c in preferred_categories(content, profile)

@@ -39,5 +39,12 @@ class Memo(Generic[V]):
         data.move_to_end(key)
         return value
 
+    def drop(self, matches: Callable[[Hashable], bool]) -> int:
+        """Forget every entry whose key `matches` (an erased user's); how many were dropped."""
+        keys = [key for key in self._data if matches(key)]
+        for key in keys:
+            del self._data[key]
+        return len(keys)
+
     def __len__(self) -> int:
         return len(self._data)

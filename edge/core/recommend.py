@@ -11,13 +11,14 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Container, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
 
 from edge.core.catalog import Catalog, Item, Popularity
-from edge.core.learned import Learned, Pool, ease_scores, ease_source, pool, recent_source
+from edge.core.derived import Derived
+from edge.core.learned import Learned, Pool, ease_scores, ease_source, pool, pool_fast, recent_source
 from edge.core.memo import Memo
 from edge.core.placements import Match
 from edge.core.ranking import (
@@ -40,6 +41,7 @@ NEIGHBOURS_PER_ANCHOR = 10
 POPULAR_REASONS = ("trending_local", "best_seller", "on_sale")
 BACKFILL_WEIGHT = 0.1
 SEARCH_MEMO = 20_000  # index answers remembered per build (per distinct viewed list or taste vector)
+LARGE_CATALOG = 100_000  # from here the pool works in candidates, not catalog-length arrays (`pool_fast`)
 MAX_OVER_FETCH = 2000  # index results fetched beyond k to make up for blocked (bought, excluded) items
 
 
@@ -83,6 +85,16 @@ class Model:
         default_factory=dict
     )
     _popular_lists: dict[tuple[str, tuple[float, ...], int, float], list[Ranked]] = field(default_factory=dict)
+    derived: Derived = field(default_factory=Derived)  # per-profile values remembered (edge.core.derived)
+    plain: bool = False  # the reference path: none of issue 10's shortcuts (tests/test_differential.py)
+    large_catalog: int = LARGE_CATALOG  # catalogs from this size build the learned pool with `pool_fast`
+
+    def as_plain(self) -> Model:
+        """This build without the shortcuts (remembered per-profile values, the vectorized pool)."""
+        return replace(
+            self, derived=Derived(plain=True), plain=True, searches=Memo(self.searches.size), _blended={},
+            _popular_lists={}, matches={},
+        )  # fmt: skip
 
     @classmethod
     def from_artifacts(
@@ -327,7 +339,8 @@ def learned_pool(
     vector = signals.user_vector
     taste = (model.index.vectors, vector) if vector is not None else None
     categories, prices = model.catalog.category_codes, model.prices
-    return pool(learned, keyed, blocked, history, categories, prices, params.weights, taste, ease), blocked
+    make = pool_fast if not model.plain and len(model.catalog) >= model.large_catalog else pool
+    return make(learned, keyed, blocked, history, categories, prices, params.weights, taste, ease), blocked
 
 
 def recommend_learned(

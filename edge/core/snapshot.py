@@ -41,9 +41,15 @@ def snapshot_from(
     profile_fields: Mapping[str, str],
     session_fields: Mapping[str, str],
     offer_fields: Mapping[str, str],
+    *,
+    merged: tuple[Profile | None] | None = None,
 ) -> Snapshot:
-    """The snapshot from what one round trip read (shared by both stores)."""
-    profile = with_events(base, user_id, profile_fields) if user_id else None
+    """The snapshot from what one round trip read (shared by both stores); `merged`: the profile as
+    events changed it, when the caller has it already (`with_events(base, user_id, profile_fields)`)."""
+    if merged is not None:
+        profile = merged[0] if user_id else None
+    else:
+        profile = with_events(base, user_id, profile_fields) if user_id else None
     session = decode_session(session_fields)
     if session is not None and session.consent is not None:
         consent: bool | None = session.consent

@@ -190,6 +190,7 @@ async def delete_profile(request: Request) -> Response:
     user_id = identifier(request.path_params["user_id"], "user_id")
     await runtime.decider.drain()  # writes of this worker's earlier decisions land before the erasure
     await runtime.store.delete_user(user_id)
+    runtime.engine.model.derived.forget(user_id)  # nothing derived from the profile stays in memory
     await asyncio.to_thread(record_erasure, runtime.settings, user_id)
     return Response(status_code=204)
 

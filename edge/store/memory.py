@@ -58,6 +58,9 @@ class MemoryStore:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._profiles: dict[str, tuple[Profile, np.ndarray | None]] = {}
+        # user -> (stored profile, the same without events): one object per stored profile, so that
+        # what decisions derive from it is remembered (edge.core.derived)
+        self._merged: dict[str, tuple[Profile, Profile | None]] = {}
         for row, profile in enumerate(profiles):
             self._profiles[profile.user_id] = (profile, None if vectors is None else vectors[row])
         self._data: dict[str, Any] = {}
@@ -114,8 +117,14 @@ class MemoryStore:
             return EMPTY
         base, vector = entry if entry is not None else (None, None)
         parts = repair.readable(user_id, session_id, base, profile_fields, session_fields, offer_fields)
+        merged = None
+        if user_id and base is not None and not parts[0]:
+            found = self._merged.get(user_id)
+            if found is None or found[0] is not base:
+                found = self._merged[user_id] = (base, with_events(base, user_id, {}))
+            merged = (found[1],)
         try:
-            return snapshot_from(user_id, base, vector, *parts)
+            return snapshot_from(user_id, base, vector, *parts, merged=merged)
         except ValueError as exc:  # a decision degrades rather than fail on bad data
             raise StoreUnavailable(f"unreadable stored data: {exc.__class__.__name__}") from exc
 
@@ -290,6 +299,7 @@ class MemoryStore:
         unit = user_unit(user_id)
         indexed = self._get(f"{unit}:index") or set()
         sessions = sorted(self._get(f"{unit}:links") or ())
+        self._merged.pop(user_id, None)
         found = self._profiles.pop(user_id, None) is not None or bool(indexed or sessions)
         found = bool(self._hash(f"{unit}:profile")) or found
         groups = [erase_keys(unit, sorted(indexed))]

@@ -32,6 +32,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as BrokenConnection
 from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 
+from edge.core.memo import Memo
 from edge.core.profiles import EVENT_FIELDS, Profile, profile_json, with_events
 from edge.core.sessions import session_rel
 from edge.core.snapshot import Snapshot, snapshot_from
@@ -55,6 +56,7 @@ return found
 """
 READ_SHA = hashlib.sha1(READ.encode()).hexdigest()
 PURGE_PAGE = 1000
+PROFILE_MEMO = 4096  # parsed profile hashes a worker keeps, keyed by their exact stored bytes
 # uvloop raises RuntimeError ("the handler is closed") when redis-py writes to a connection that a
 # Redis restart closed under it: an outage like any other, never a 500 (the fault suite found it)
 ERRORS = (RedisError, RedisClusterException, RuntimeError)
@@ -130,6 +132,47 @@ def _text(fields: Mapping[Any, Any]) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in fields.items()}
 
 
+ProfileView = tuple[Profile | None, np.ndarray | None, dict[str, str], Profile | None]
+
+
+def profile_view(user_id: str, flat: Sequence[bytes]) -> tuple[ProfileView, list[tuple[str, BaseException]]]:
+    """A profile hash as HGETALL returns it (flat field, value list), read: the stored document, the
+    vector, the readable event fields, the profile as events changed it, and what was unreadable."""
+    reports: list[tuple[str, BaseException]] = []
+    with repair.collecting(reports):
+        base, vector, fields = _profile_parts(user_id, dict(zip(flat[::2], flat[1::2], strict=True)))
+        fields = dict(repair.readable(user_id, "-", base, fields, {}, {})[0])
+    return (base, vector, fields, with_events(base, user_id, fields)), reports
+
+
+class ProfileCache:
+    """Parsed profile hashes keyed by their exact bytes: a stored change is a different key, so a
+    read can never get a stale profile. Unreadable parts are reported again on every hit, as a read
+    without the cache would."""
+
+    def __init__(self, size: int = PROFILE_MEMO) -> None:
+        self.memo: Memo[tuple[ProfileView, list[tuple[str, BaseException]]]] = Memo(size)
+
+    def view(self, user_id: str, flat: Sequence[bytes]) -> ProfileView:
+        hit = True
+
+        def compute() -> tuple[ProfileView, list[tuple[str, BaseException]]]:
+            nonlocal hit
+            hit = False
+            return profile_view(user_id, flat)
+
+        view, reports = self.memo.get((user_id, *flat), compute)
+        if hit:
+            for what, exc in reports:
+                repair.report(what, exc)
+        return view
+
+    def forget(self, user_id: str) -> None:
+        """Drop what is cached about an erased user (other workers' entries can never match a read
+        again, the hash being gone, and age out)."""
+        self.memo.drop(lambda key: isinstance(key, tuple) and key[0] == user_id)
+
+
 class RedisStore:
     """A `ProfileStore` over one Redis server or a Redis Cluster (`redis+cluster://` URLs)."""
 
@@ -151,6 +194,7 @@ class RedisStore:
         self.replicas, self.wait_ms = 0, 0  # require_replicas
         self._caps: dict[str, int] = {}  # stream -> global cap (edge.store.retention)
         self._balancer: asyncio.Task[None] | None = None
+        self.profiles = ProfileCache()  # near cache of parsed profile hashes (set its size 0 to switch it off)
 
     @classmethod
     def from_url(cls, url: str, prefix: str, timeout_ms: float, pool_size: int) -> RedisStore:
@@ -206,10 +250,12 @@ class RedisStore:
                     replies = await self._read(keys)
         self.outage.ok()
         try:
-            hashes = [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in replies]
-            profile, vector, fields = _profile_parts(user_id, hashes[0]) if user_id else (None, None, {})
-            parts = repair.readable(user_id, session_id, profile, fields, _text(hashes[-2]), _text(hashes[-1]))
-            return snapshot_from(user_id, profile, vector, *parts)
+            session_raw, offers_raw = (_text(dict(zip(f[::2], f[1::2], strict=True))) for f in replies[-2:])
+            _, session, offers = repair.readable(user_id, session_id, None, {}, session_raw, offers_raw)
+            if not user_id:
+                return snapshot_from(user_id, None, None, {}, session, offers)
+            document, vector, fields, merged = self.profiles.view(user_id, replies[0])
+            return snapshot_from(user_id, document, vector, fields, session, offers, merged=(merged,))
         except (ValueError, ValidationFailed) as exc:  # a decision degrades rather than fail on bad data
             raise StoreUnavailable(f"unreadable stored data: {exc.__class__.__name__}") from exc
 
@@ -359,6 +405,7 @@ class RedisStore:
 
     async def delete_user(self, user_id: str) -> bool:
         """Erase the user's keys, the anonymous sessions that became theirs, and their stream entries."""
+        self.profiles.forget(user_id)
         unit = user_unit(user_id)
         with self.failed_delete:
             await self._ready(self._writer)

@@ -9,7 +9,8 @@ record and process), and the next write of the record (PUT, an event) replaces i
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ UNREADABLE = (ValueError, TypeError, ValidationFailed)
 MAX_REPORTED = 10_000  # records remembered as reported (the log stays quiet about them)
 _reported: set[str] = set()
 _counted = [0]  # unreadable records met, reported or not (edge_unreadable_records_total)
+_collectors: list[list[tuple[str, BaseException]]] = []  # `collecting` blocks, innermost last
 
 
 def unreadable_count() -> int:
@@ -33,11 +35,23 @@ def unreadable_count() -> int:
 def report(what: str, exc: BaseException) -> None:
     """Log `what` as unreadable once per process (`exc` says why)."""
     _counted[0] += 1
+    if _collectors:
+        _collectors[-1].append((what, exc))
     if what in _reported:
         return
     if len(_reported) < MAX_REPORTED:
         _reported.add(what)
     log.warning("unreadable stored %s ignored (%s: %s); its next write replaces it", what, type(exc).__name__, exc)
+
+
+@contextmanager
+def collecting(found: list[tuple[str, BaseException]]) -> Iterator[None]:
+    """Within the block, every `report` is also appended to `found` (a cache replays them on a hit)."""
+    _collectors.append(found)
+    try:
+        yield
+    finally:
+        _collectors.remove(found)
 
 
 def document(user_id: str, raw: bytes | str | None) -> Profile | None:
