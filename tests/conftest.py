@@ -1,4 +1,5 @@
-"""Shared fixtures: a small synthetic build, settings, the app with its lifespan, a real Redis."""
+"""Shared fixtures and helpers: a small synthetic build, settings, the app with its lifespan, a real Redis,
+one `decide` call and one polling wait."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import redis
@@ -49,6 +50,40 @@ def settings(artifacts_dir: Path) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+def decide(
+    client: TestClient, *, headers: Mapping[str, str] | None = None, settle_writes: bool = False, **body: Any
+) -> dict[str, Any]:
+    """POST /v1/decide with `body` (`now` defaults to NOW), require a 200 and return the decision; with
+    `settle_writes`, after the writes the decision makes off the response path have landed.
+
+    A module binds its own defaults once: `decide = functools.partial(conftest.decide, session_id=..., ...)`.
+    """
+    response = client.post("/v1/decide", json={"now": NOW, **body}, headers=headers)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    if settle_writes:
+        settle(client)
+    return result
+
+
+def settle(client: TestClient) -> None:
+    """Wait for the writes decisions make off the response path (offer counters, first-shown times, exposures)."""
+    client.portal.call(client.app_state["runtime"].decider.drain)
+
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 10.0, what: str = "the condition") -> T:
+    """Poll `condition` until it returns something truthy and return that; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not hold within {timeout} s (last: {value!r})")
+        time.sleep(0.02)
+    return value
 
 
 def require_redis(url: str = REDIS_URL) -> redis.Redis:
