@@ -1,5 +1,5 @@
-"""Shared fixtures and helpers: a small synthetic build, settings, the app with its lifespan, a real Redis,
-one `decide` call and one polling wait."""
+"""Shared fixtures and helpers: a small synthetic build, one real-data build, settings, the app with its lifespan,
+a real Redis, one `decide` call and one polling wait."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import pytest
 import redis
@@ -32,6 +32,7 @@ NOW = "2026-11-01T10:30:00Z"  # a decision time inside it
 ADMIN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 REDIS_URL = os.environ.get("EDGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REAL_DATA = Path(os.environ.get("EDGE_DATA") or Path(__file__).parents[1].parent / "shared/data/online-retail")
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +40,27 @@ def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("artifacts")
     build_synthetic(root, seed=7, items=900, customers=600, anchor=ANCHOR)
     return root
+
+
+def require_real_data() -> Path:
+    """The Online Retail folder; fails (never skips) when it is not there."""
+    if not REAL_DATA.is_dir():
+        pytest.fail(f"real data not found at {REAL_DATA} (set EDGE_DATA)")
+    return REAL_DATA
+
+
+class RealBuild(NamedTuple):
+    root: Path  # the artifacts folder a Settings points at
+    path: Path  # the build inside it that build_real made
+
+
+@pytest.fixture(scope="session")
+def real_build(tmp_path_factory: pytest.TempPathFactory) -> RealBuild:
+    """The full Online Retail build (evaluated on the default split), made once for every test that reads it."""
+    from models.realdata import DEFAULT_SPLIT, build_real
+
+    root = tmp_path_factory.mktemp("real-build")
+    return RealBuild(root, build_real(require_real_data(), root, log=lambda _: None, evaluate_split=DEFAULT_SPLIT))
 
 
 @pytest.fixture()

@@ -2,18 +2,17 @@
 tiers, segment shares and popularity lists, and the same ranking as good within 10 % recall@10 (the
 Spark build does not train the learned ranker yet: a strict xfail says so until it does).
 
-One Spark session and one build of each kind serve every test here (module fixtures); the JVM is
+One Spark session and one build of each kind serve every test here (module fixtures; the one-machine build is
+conftest's `real_build`, evaluated on the same DEFAULT_SPLIT); the JVM is
 stopped at the end. Needs pyspark (dependency group `spark`) and Java 17+ (scripts/java): a missing
 one fails, never skips.
 """
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,9 +22,9 @@ from edge import artifacts
 from edge.requests import SessionSignals
 from edge.segments import SegmentRules, assign_segment
 from edge.store import profiles_from_records
-from models.realdata import DEFAULT_SPLIT, build_real
+from models.realdata import DEFAULT_SPLIT
+from tests.conftest import RealBuild, require_real_data
 
-REAL_DATA = Path(os.environ.get("EDGE_DATA") or Path(__file__).parents[1].parent / "shared/data/online-retail")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
@@ -39,12 +38,9 @@ def spark() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def single(tmp_path_factory: pytest.TempPathFactory) -> artifacts.Artifacts:
-    if not REAL_DATA.is_dir():
-        pytest.fail(f"real data not found at {REAL_DATA} (set EDGE_DATA)")
-    root = tmp_path_factory.mktemp("single")
-    build_real(REAL_DATA, root, log=lambda _: None, evaluate_split=DEFAULT_SPLIT)
-    return artifacts.load(root)
+def single(real_build: RealBuild) -> artifacts.Artifacts:
+    """The one-machine build of the same data and split (shared with test_evaluate)."""
+    return artifacts.load(real_build.root)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +48,7 @@ def distributed(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> artifac
     from models.spark_build import build_spark
 
     root = tmp_path_factory.mktemp("spark")
-    build_spark(REAL_DATA, root, spark=spark, log=print, evaluate_split=DEFAULT_SPLIT)
+    build_spark(require_real_data(), root, spark=spark, log=print, evaluate_split=DEFAULT_SPLIT)
     return artifacts.load(root)
 
 
