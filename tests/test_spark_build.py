@@ -25,7 +25,8 @@ from edge.store import profiles_from_records
 from models.realdata import DEFAULT_SPLIT
 from tests.conftest import RealBuild, require_real_data
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+# the Spark build first: under pytest-xdist it runs while another worker makes the shared one-machine build
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800), pytest.mark.usefixtures("distributed")]
 
 
 @pytest.fixture(scope="module")
