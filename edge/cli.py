@@ -11,9 +11,11 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from edge import __version__, artifacts, report_cli, tombstones
+from edge import __version__, report_cli
 from edge.errors import ConfigError
+from edge.model import artifacts
 from edge.settings import Settings
+from edge.store import tombstones
 
 
 class DefaultsHelp(argparse.HelpFormatter):
@@ -162,8 +164,8 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def load(settings: Settings, url: str | None, root: Path | None = None) -> int:
-    from edge.redis_store import RedisStore, load_profiles
-    from edge.store import profiles_from_records
+    from edge.store.base import profiles_from_records
+    from edge.store.redis_store import RedisStore, load_profiles
 
     if not url:
         raise ConfigError("no Redis URL: pass --redis URL or set EDGE_REDIS_URL", field="EDGE_REDIS_URL")
@@ -196,14 +198,14 @@ def serve(settings: Settings, host: str, port: int, workers: int, http: str = "h
             field="--workers",
         )
 
-    from edge.limits import PROTOCOLS
+    from edge.http.limits import PROTOCOLS
 
     if not artifacts.exists(settings.artifacts):
         if not settings.build_if_missing:
             raise ConfigError(f"no artifacts in {settings.artifacts} (run `edge build`)", field="EDGE_ARTIFACTS")
         print(f"no artifacts in {settings.artifacts}: building the synthetic demo store")
         build_synthetic(settings.artifacts)
-    from edge.app import create_app
+    from edge.http.app import create_app
     from edge.runtime import Runtime
 
     runtime = Runtime.open(settings)  # fail here, loudly, on a bad artifact/content/experiments file
@@ -218,5 +220,5 @@ def serve(settings: Settings, host: str, port: int, workers: int, http: str = "h
     if workers == 1:  # the runtime opened above serves: artifacts are loaded once
         uvicorn.run(create_app(settings, runtime), **options)
     else:  # each worker process opens its own
-        uvicorn.run("edge.app:create_app", factory=True, workers=workers, **options)
+        uvicorn.run("edge.http.app:create_app", factory=True, workers=workers, **options)
     return 0

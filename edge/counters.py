@@ -1,7 +1,7 @@
 """Counters: the process's operational counters beyond `Metrics`, in Prometheus text.
 
 Every counter a component keeps is exported here: the write-behind buffer (written, dropped,
-pending), store failures (edge/outage.py), unreadable stored records (edge/repair.py) and offers
+pending), store failures (edge/store/outage.py), unreadable stored records (edge/store/repair.py) and offers
 shown (`Metrics.offers`). Appended to `/metrics` by the app.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge import repair
+from edge.store import repair
 
 
 def render(runtime: Any) -> str:

@@ -19,16 +19,17 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from edge import consent, dedup, ledger
-from edge import validation as v
-from edge.attribution import DECISION_METRICS, event_ops
+from edge.core import consent, ledger
+from edge.core import validation as v
+from edge.core.attribution import DECISION_METRICS, event_ops
+from edge.core.loyalty import TierThresholds, points_for, thresholds_for
+from edge.core.requests import SessionSignals, parse_session
+from edge.core.sessions import SessionPolicy, landing_ops, session_rel, touch_ops
+from edge.core.writes import IDEMPOTENCY_TTL_S, Applied, Group, Op, Program, register, session_unit, user_unit
 from edge.errors import Conflict, DependencyError, StoreUnavailable, ValidationFailed
-from edge.loyalty import TierThresholds, points_for, thresholds_for
-from edge.requests import SessionSignals, parse_session
-from edge.sessions import SessionPolicy, landing_ops, session_rel, touch_ops
 from edge.settings import Settings
-from edge.store import ProfileStore, promote_session
-from edge.writes import IDEMPOTENCY_TTL_S, Applied, Group, Op, Program, register, session_unit, user_unit
+from edge.store import dedup
+from edge.store.base import ProfileStore, promote_session
 
 log = logging.getLogger("edge.events")
 
@@ -36,7 +37,7 @@ EVENT_TYPES = (
     "view", "add_to_cart", "remove_from_cart", "purchase", "search",
     "wishlist_add", "complaint", "subscription_cancel", "consent",
     *ledger.LOYALTY_EVENTS,
-    "click",  # attribution (edge/attribution.py)
+    "click",  # attribution (edge/core/attribution.py)
 )  # fmt: skip
 PRODUCT_EVENTS = frozenset({"view", "add_to_cart", "remove_from_cart", "purchase", "wishlist_add", "return", "review"})
 MAX_EVENTS = 500
@@ -58,8 +59,8 @@ class Event:
     query: str | None = None
     personalization: bool | None = None
     landing: SessionSignals | None = None  # optional `utm` / `referrer` of the page the event happened on
-    id: str | None = None  # client-generated: the store drops an id it has seen (edge.dedup)
-    # loyalty (edge.ledger): the offer code a purchase used, an order_cancel's amount, the order
+    id: str | None = None  # client-generated: the store drops an id it has seen (edge.store.dedup)
+    # loyalty (edge.core.ledger): the offer code a purchase used, an order_cancel's amount, the order
     offer_code: str | None = None
     amount: float | None = None
     order_id: str | None = None
@@ -95,7 +96,7 @@ class EventPolicy:
 
 @lru_cache(maxsize=16)
 def with_activities(policy: EventPolicy, activities: tuple[tuple[str, int, str], ...]) -> EventPolicy:
-    """`policy` with the content file's activity points (edge.content.Activity)."""
+    """`policy` with the content file's activity points (edge.core.content.Activity)."""
     return replace(policy, activities=activities)
 
 
@@ -177,7 +178,7 @@ def parse_event(value: Any, where: str, now: datetime) -> Event:
 
 
 def parse_attribution(data: dict[str, Any], kind: str, where: str, offer_code: Any = None) -> Attribution | None:
-    """`decision_id` (any event; required on a click), `offer_code` (a purchase's: edge.ledger), `position`."""
+    """`decision_id` (any event; required on a click), `offer_code` (a purchase's: edge.core.ledger), `position`."""
     decision_id, position = data.get("decision_id"), data.get("position")
     if kind == "click":
         _required(data, "decision_id", where)
@@ -221,7 +222,7 @@ def stream_fields(event: Event) -> tuple[str, ...]:
         fields += ["quantity", str(event.quantity), "price", repr(event.price)]
     if event.personalization is not None:
         fields += ["personalization", "true" if event.personalization else "false"]
-    # loyalty fields (edge.ledger)
+    # loyalty fields (edge.core.ledger)
     if event.offer_code is not None:
         fields += ["offer_code", event.offer_code]
     if event.amount is not None:
@@ -347,7 +348,7 @@ def plan_group(
             Op("I", "profile", ("e:points", sum(points_for(sum(values)) for _, values in by_order.values()))),
             Op("TIER", "profile", (repr(round(spend, 4)), *policy.tiers.as_args())),
         ]
-        for ts, values in by_order.values():  # one ledger row per order (edge.ledger)
+        for ts, values in by_order.values():  # one ledger row per order (edge.core.ledger)
             ops += ledger.purchase_ops(ts, sum(values))
     for sid in sessions:
         ops += touch_ops(user_id, sid, policy.session)
@@ -355,7 +356,7 @@ def plan_group(
 
 
 def attribution_ops(event: Event) -> list[Op]:
-    """Experiment and decision attribution of a metric event (edge/attribution.py)."""
+    """Experiment and decision attribution of a metric event (edge/core/attribution.py)."""
     if event.type not in DECISION_METRICS:
         return []
     revenue = (event.quantity or 0) * (event.price or 0.0)
@@ -366,7 +367,7 @@ def attribution_ops(event: Event) -> list[Op]:
 def plan_events(
     events: Sequence[Event], policy: EventPolicy, key: str | None = None, fingerprint: str | None = None
 ) -> Program:
-    """One group per unit (user, else session), in the order units first appear (events with ids: see edge.dedup)."""
+    """One group per unit (user, else session), in the order units first appear (ids: edge.store.dedup)."""
     by_unit: dict[str, list[Event]] = {}
     for event in events:
         by_unit.setdefault(event.unit, []).append(event)

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from edge.report_html import METRIC_LABELS
+from edge.http.report_html import METRIC_LABELS
 
 
 def add_parser(commands: Any) -> None:

@@ -10,19 +10,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from edge import artifacts, tombstones
-from edge import index as item_index
-from edge.content import Content, load_content
-from edge.decide import Decider, Engine
+from edge.core.content import Content, load_content
+from edge.core.decide import Decider, Engine
+from edge.core.experiments import ExperimentsConfig, load_experiments
+from edge.core.guards import check_experiments
+from edge.core.loyalty import thresholds_for
+from edge.core.recommend import Model
 from edge.errors import ArtifactError, ConfigError
-from edge.experiments import ExperimentsConfig, load_experiments
-from edge.guards import check_experiments
-from edge.loyalty import thresholds_for
-from edge.metrics import Metrics
-from edge.recommend import Model
-from edge.redis_store import RedisStore
+from edge.http.metrics import Metrics
+from edge.model import artifacts
+from edge.model import index as item_index
 from edge.settings import Settings
-from edge.store import MemoryStore, ProfileStore, profiles_from_records
+from edge.store import tombstones
+from edge.store.base import ProfileStore, profiles_from_records
+from edge.store.memory import MemoryStore
+from edge.store.redis_store import RedisStore
 
 log = logging.getLogger("edge")
 STALE_DATA = timedelta(days=30)  # a build whose data ends longer ago than this gets a start-up warning

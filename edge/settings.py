@@ -8,10 +8,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from edge.auth import parse_keys
+from edge.core.loyalty import TierThresholds
+from edge.core.sessions import SessionPolicy
 from edge.errors import ConfigError
-from edge.loyalty import TierThresholds
-from edge.sessions import SessionPolicy
+from edge.http.auth import parse_keys
 
 PACKAGE_DATA = Path(__file__).parent / "data"
 
@@ -27,7 +27,7 @@ class Settings:
     artifacts: Path = Path("artifacts")
     build_if_missing: bool = True  # build the synthetic demo store on first start
     admin_token: str | None = None  # unset = admin endpoints disabled
-    api_keys: str | None = None  # name:secret[:scope...],... or a file of them (edge/auth.py); unset = open
+    api_keys: str | None = None  # name:secret[:scope...],... or a file of them (edge/http/auth.py); unset = open
     cors_origins: str | None = None  # browser origins allowed to call decide/events anonymously without a key
     content: Path = field(default_factory=lambda: PACKAGE_DATA / "content.yaml")
     experiments: Path | None = None
@@ -46,7 +46,7 @@ class Settings:
     tier_thresholds: tuple[float, float, float] = (500.0, 2000.0, 5000.0)  # spend for silver,gold,platinum
     watch_s: float = 2.0  # poll content/experiments/artifacts for changes this often; 0 = only on reload
     redis_wait_replicas: int = 0  # writes wait (WAIT) for this many replicas before a 202; 0 = the primary alone
-    max_header_bytes: int = 16384  # request line + headers over this are a 431 (`edge serve`, edge/limits.py)
+    max_header_bytes: int = 16384  # request line + headers over this are a 431 (`edge serve`, edge/http/limits.py)
     read_timeout_s: float = 10.0  # a request's head and body must arrive within this, else 408 and close
     offer_secret: str | None = None  # HMAC key of per-person offer codes (unset = offers keep their shared code)
     access_log: bool = False  # uvicorn's access log (one line per request)
@@ -116,7 +116,7 @@ class Settings:
         return SessionPolicy(ttl_s=self.session_ttl_s, max_viewed=self.session_max_viewed)
 
     def default_tiers(self) -> TierThresholds:
-        """Tier thresholds when the build's manifest has none (`edge.loyalty.thresholds_for`)."""
+        """Tier thresholds when the build's manifest has none (`edge.core.loyalty.thresholds_for`)."""
         return TierThresholds(*self.tier_thresholds)
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from edge.cli import build_synthetic, load
+from edge.core.requests import parse_decide
 from edge.events import ingest, parse_events, policy_for
-from edge.requests import parse_decide
 from edge.runtime import Runtime
 from edge.settings import Settings
 

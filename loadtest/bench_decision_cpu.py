@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edge.requests import parse_decide
+from edge.core.requests import parse_decide
 from edge.runtime import Runtime
 from edge.settings import Settings
 

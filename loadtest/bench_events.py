@@ -34,8 +34,8 @@ from typing import Any
 
 import orjson
 
-from edge.app import create_app
 from edge.cli import build_synthetic, load
+from edge.http.app import create_app
 from edge.settings import Settings
 
 Post = Callable[[bytes], Awaitable[int]]
@@ -120,7 +120,7 @@ def redis_cpu() -> float:
 
 async def decide_sessions(runtime: Any) -> dict[int, str]:
     """One decision per bench session (enrolments and decision records to attribute to), written."""
-    from edge.requests import parse_decide
+    from edge.core.requests import parse_decide
 
     ids = {}
     for session in range(1000):
@@ -232,7 +232,7 @@ def main() -> None:
         if args.redis:
             load(settings, args.redis)
             REDIS_URL.append(args.redis)
-        from edge import artifacts
+        from edge.model import artifacts
 
         products = [item.id for item in artifacts.load(root).items]
         bodies = event_batches(args.calls, args.batch, products)

@@ -1,4 +1,4 @@
-"""Micro-benchmark of experiment assignment (`edge.experiments.assign`), the per-request cost of A/B tests.
+"""Micro-benchmark of experiment assignment (`edge.core.experiments.assign`), the per-request cost of A/B tests.
 
     .venv/bin/python loadtest/bench_experiments.py [--decisions 20000] [--repeats 7]
 
@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-from edge.experiments import ExperimentsConfig, assign, parse_experiments
+from edge.core.experiments import ExperimentsConfig, assign, parse_experiments
 
 TARGET_US = 20.0
 ATTRIBUTES: dict[str, str | None] = {"segment": "campaign", "country": "NL", "page": "home", "device": "mobile"}

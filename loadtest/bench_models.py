@@ -9,7 +9,7 @@
 Online-Retail-like data set of each size (cached under --cache), builds it in a child process as
 `edge build --data DIR --no-evaluate` does, and reports each stage's wall time and its own peak RSS
 (the kernel's high-water mark, reset after every stage). `index` builds
-flat, HNSW (edge.index parameters) and IVF indexes over random clustered unit vectors, then times
+flat, HNSW (edge.model.index parameters) and IVF indexes over random clustered unit vectors, then times
 single queries one at a time on one thread (as a web worker runs them) and measures recall@50
 against exact inner-product search on held-out queries from the same distribution.
 """
@@ -32,7 +32,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from edge import index as item_index
+from edge.model import index as item_index
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "online-retail"
@@ -274,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--kinds", default="flat,hnsw,ivf")
     parser.add_argument("--threads", type=int, default=2, help="threads while building indexes")
-    parser.add_argument("--hnsw", help="M,efConstruction to try instead of edge.index's (e.g. 32,200)")
+    parser.add_argument("--hnsw", help="M,efConstruction to try instead of edge.model.index's (e.g. 32,200)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if args.what == "_real_child":

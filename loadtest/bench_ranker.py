@@ -5,7 +5,7 @@
 Per real customer (their stored profile: purchases, ALS vector, country) it times, in process:
 
     predict 200     `Trees.predict` on a 200-candidate feature matrix (the issue's budget: < 100 us)
-    pool            every source's candidates and their features (`edge.recommend.learned_pool`)
+    pool            every source's candidates and their features (`edge.core.recommend.learned_pool`)
     learned         the whole learned `recommend` (pool + predict + caps), one list of 12
     blend           the fixed blend's `recommend` for the same customer, side by side
 
@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from edge import artifacts
-from edge.index import ItemIndex
-from edge.learned import FEATURES
-from edge.ranking import RankingParams
-from edge.recommend import Model, learned_pool, recommend
+from edge.core.learned import FEATURES
+from edge.core.ranking import RankingParams
+from edge.core.recommend import Model, learned_pool, recommend
+from edge.model import artifacts
+from edge.model.index import ItemIndex
 from models.evaluate import customer_signals
 
 

@@ -3,7 +3,7 @@
     python loadtest/bench_reports.py [--units 1000000] [--redis URL] [--batch 2000]
 
 Enrols `--units` units (users) in a 50/50 experiment and the holdout track through the store's
-own write programs (the ops a decision and a purchase write, edge/attribution.py), a tenth of them
+own write programs (the ops a decision and a purchase write, edge/core/attribution.py), a tenth of them
 converting, then times `load_experiment_report` and `load_personalization_report` (median of 5).
 With --redis, it also reports `MEMORY USAGE` of sample unit records (`xp`) and the partition
 aggregates, under a temporary key prefix that is deleted afterwards (needs a few hundred MB of
@@ -20,11 +20,12 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from edge.attribution import HOLDOUT_TRACK, Enrolment, decision_program, event_ops
-from edge.experiments import parse_experiments
-from edge.reports import load_experiment_report, load_personalization_report
-from edge.store import MemoryStore, ProfileStore
-from edge.writes import Group, user_unit
+from edge.core.attribution import HOLDOUT_TRACK, Enrolment, decision_program, event_ops
+from edge.core.experiments import parse_experiments
+from edge.core.reports import load_experiment_report, load_personalization_report
+from edge.core.writes import Group, user_unit
+from edge.store.base import ProfileStore
+from edge.store.memory import MemoryStore
 
 CONFIG = {
     "holdout": {"percent": 5},
@@ -66,7 +67,7 @@ async def run(args: argparse.Namespace) -> None:
     prefix = f"edge-bench-reports-{uuid.uuid4().hex[:8]}"
     store: ProfileStore
     if args.redis:
-        from edge.redis_store import RedisStore
+        from edge.store.redis_store import RedisStore
 
         store = RedisStore.from_url(args.redis, prefix, 5000.0, 8)
     else:
@@ -98,7 +99,7 @@ async def run(args: argparse.Namespace) -> None:
 async def memory(url: str, prefix: str) -> None:
     import redis.asyncio as aioredis
 
-    from edge.redis_store import partition
+    from edge.store.redis_store import partition
 
     client = aioredis.Redis.from_url(url)
     sizes = []

@@ -388,7 +388,7 @@ def run_suite(
         poll(lambda: edge is not None and (edge.poll() is not None or ready(base)), 30, "edge serve ready", 0.2)
         if edge.poll() is not None:
             raise RuntimeError(f"edge serve exited with {edge.returncode}: {stderr_path.read_text()[-2000:]}")
-        from edge import artifacts as artifact_files
+        from edge.model import artifacts as artifact_files
 
         build = artifact_files.load(artifacts)
         candidates = [str(p["user_id"]) for p in build.profiles[:40]]

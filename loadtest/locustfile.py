@@ -31,8 +31,8 @@ from locust import FastHttpUser, between, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from edge.ranking import REASONS as REASON_NAMES
-from edge.segments import SEGMENTS as SEGMENT_NAMES
+from edge.core.ranking import REASONS as REASON_NAMES
+from edge.core.segments import SEGMENTS as SEGMENT_NAMES
 
 log = logging.getLogger("edge.loadtest")
 

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from edge import artifacts
-from edge import index as item_index
-from edge.loyalty import TierThresholds
+from edge.core.loyalty import TierThresholds
+from edge.model import artifacts
+from edge.model import index as item_index
 from models import ledger
 from models import ranker as ranker_mod
 from models.dataset import Dataset, Interactions

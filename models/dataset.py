@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.artifacts import Item
+from edge.model.artifacts import Item
 
 
 @dataclass(slots=True)

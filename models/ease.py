@@ -4,7 +4,7 @@
 
 X is customers x items (bought = 1). At this catalog's size (a few thousand items) the inverse
 takes seconds. Only the strongest `top_k` weights of each item are kept: the service scores a
-visitor as the sum of the kept rows of what they bought (`edge.learned.ease_scores`), and the
+visitor as the sum of the kept rows of what they bought (`edge.core.learned.ease_scores`), and the
 offline evaluation scores exactly the same truncated model.
 """
 

@@ -10,7 +10,7 @@ method recommends `k` products they have not bought, and the new purchases are t
                         history, bought_together = co-purchase, recent_popular = recency-weighted
                         sales, ...), topped up with best sellers when it proposes fewer than k
     blend               the service's hand-set blend of all sources (`strategy: blend`)
-    model               the service's own ranking (`edge.recommend.recommend`, `strategy: learned`):
+    model               the service's own ranking (`edge.core.recommend.recommend`, `strategy: learned`):
                         the LightGBM lambdarank trees `models.ranker.fit` trained on the month
                         before the split, over artifacts built from the training data by
                         `models.realdata` (ALS vectors, EASE, co-purchase neighbours, popularity
@@ -33,10 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from edge import artifacts
-from edge.learned import SOURCE_KEYS, Pool
-from edge.ranking import RankingParams, fill
-from edge.recommend import Model, Signals, learned_pool, recommend
+from edge.core.learned import SOURCE_KEYS, Pool
+from edge.core.ranking import RankingParams, fill
+from edge.core.recommend import Model, Signals, learned_pool, recommend
+from edge.model import artifacts
 from models.columnar import read_source
 from models.dataset import Dataset
 from models.factorize import DEFAULT_ALS, ALSParams

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from edge import artifacts
+from edge.core.loyalty import TierThresholds
 from edge.errors import ConfigError
-from edge.loyalty import TierThresholds
+from edge.model import artifacts
 from models import build as model_build
 from models import ledger
 from models.columnar import read_source

@@ -3,7 +3,7 @@
 A cancellation invoice that credits (within 1 %) the value of one of the customer's earlier orders
 cancels that order (a `cancellation` row: no order and no purchase date); one that credits part of
 an order is a `return` row (goods credited back). Both net spend and points, and both count toward
-the at-risk share of a window's purchases (edge.segments); neither is a complaint.
+the at-risk share of a window's purchases (edge.core.segments); neither is a complaint.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from edge.loyalty import FULL_MATCH, TierThresholds, as_of, points_for, recent
-from edge.profiles import Profile, parse_profile, with_events
-from edge.requests import SessionSignals
-from edge.segments import SEGMENTS, SegmentRules, assign_segment
+from edge.core.loyalty import FULL_MATCH, TierThresholds, as_of, points_for, recent
+from edge.core.profiles import Profile, parse_profile, with_events
+from edge.core.requests import SessionSignals
+from edge.core.segments import SEGMENTS, SegmentRules, assign_segment
 from models.dataset import Interactions
 
 

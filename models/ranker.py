@@ -1,13 +1,13 @@
 """Ranker: the learned-ranking arrays of a build, and the LightGBM model trained on them.
 
     learned_arrays   EASE weights (`models.ease`), per-item facts, a recency-weighted popularity
-                     list and near-duplicate groups: everything `edge.learned` reads but the trees
+                     list and near-duplicate groups: everything `edge.core.learned` reads but the trees
     fit              the trees: a served model is built from the data before a validation window
                      (the last VALIDATION_DAYS of the data given), every validation customer's
                      candidate pool is labelled with what they bought first in the window, and
                      LightGBM learns the order (objective OBJECTIVE: on Online Retail the pointwise
                      binary objective beat lambdarank, +10.7 % vs +8.9 % recall@10 over the best
-                     single source); the trees are exported to the flat arrays `edge.learned.Trees`
+                     single source); the trees are exported to the flat arrays `edge.core.learned.Trees`
                      evaluates
 
 The evaluation calls `fit` with the data before its test split, so the trees never see the test.
@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from edge import artifacts
-from edge.artifacts import Item
-from edge.index import ItemIndex
-from edge.learned import FEATURES, Learned, Pool, Trees
+from edge.core.learned import FEATURES, Learned, Pool, Trees
+from edge.model import artifacts
+from edge.model.artifacts import Item
+from edge.model.index import ItemIndex
 from models import ease
 from models.dataset import Dataset
 
@@ -44,7 +44,7 @@ RECENT_DAYS = 30
 RECENT_HALF_LIFE_DAYS = 14.0
 OBJECTIVE = "binary"  # or "lambdarank"
 TREES = 60
-DEPTH = 3  # 8 leaves; up to edge.learned.TABLE_DEPTH the service scores through a leaf table (~65 us for 200)
+DEPTH = 3  # 8 leaves; up to edge.core.learned.TABLE_DEPTH the service scores through a leaf table (~65 us for 200)
 LEARNING_RATE = 0.1
 MIN_DATA_IN_LEAF = 50
 SEED = 7
@@ -60,7 +60,7 @@ SIMILAR_VECTORS = 0.3  # name matches must also be this close in vector space (c
 
 
 def item_facts(ds: Dataset) -> np.ndarray:
-    """Per item (`edge.learned.ITEM_FACTS`): log sales lines overall, in the last RECENT_DAYS, the last
+    """Per item (`edge.core.learned.ITEM_FACTS`): log sales lines overall, in the last RECENT_DAYS, the last
     week and the RECENT_DAYS before that; log days since the first sale; log price."""
     lines = ds.interactions
     n = len(ds.items)
@@ -130,13 +130,13 @@ def duplicate_groups(items: Sequence[Item], vectors: np.ndarray | None) -> np.nd
 
 
 def learned_arrays(ds: Dataset, vectors: np.ndarray | None, trees: Trees | None = None) -> Learned:
-    """Everything `edge.learned` reads for `ds` (EASE, item facts, recent list, duplicate groups)."""
+    """Everything `edge.core.learned` reads for `ds` (EASE, item facts, recent list, duplicate groups)."""
     ease_rows, ease_weights = ease.fit(ds)
     return Learned(ease_rows, ease_weights, item_facts(ds), recent_rows(ds), duplicate_groups(ds.items, vectors), trees)
 
 
 def export(booster: Any, name: str, depth: int) -> Trees:
-    """A LightGBM booster's trees as complete binary trees of `depth` (see `edge.learned.Trees`)."""
+    """A LightGBM booster's trees as complete binary trees of `depth` (see `edge.core.learned.Trees`)."""
     dump = booster.dump_model()
     internal = 2**depth - 1
     leaves = 2**depth
@@ -266,7 +266,7 @@ class served_model:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def __enter__(self) -> tuple[Any, artifacts.Artifacts]:
-        from edge.recommend import Model
+        from edge.core.recommend import Model
         from models.realdata import prepare, write
 
         prepared = prepare(self.ds, self.als)

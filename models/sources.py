@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from edge.artifacts import Item
 from edge.errors import ConfigError
+from edge.model.artifacts import Item
 from models import cleaning
 from models.dataset import Dataset, Interactions
 
@@ -385,7 +385,7 @@ def write_generic(ds: Dataset, out_dir: Path) -> None:
 def _cancellation_signals(lines: Lines, cancelled: np.ndarray, code: np.ndarray) -> Signals:
     """One `cancellation` signal per customer cancellation invoice, with the value it credits.
 
-    A cancellation is neither a complaint nor a return: it nets spend (edge.ledger) but does not
+    A cancellation is neither a complaint nor a return: it nets spend (edge.core.ledger) but does not
     make a customer at risk. (`code` is kept for the callers' signature.)
     """
     del code

@@ -27,14 +27,14 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from edge import artifacts
-from edge import index as item_index
-from edge.artifacts import Item
+from edge.core.loyalty import TierThresholds
+from edge.core.ranking import RankingParams
+from edge.core.recommend import Model, Signals, recommend
 from edge.errors import ConfigError
-from edge.index import ItemIndex
-from edge.loyalty import TierThresholds
-from edge.ranking import RankingParams
-from edge.recommend import Model, Signals, recommend
+from edge.model import artifacts
+from edge.model import index as item_index
+from edge.model.artifacts import Item
+from edge.model.index import ItemIndex
 from models import build as model_build
 from models import categories, cleaning, ledger, sources
 from models.factorize import DEFAULT_ALS, ALSParams, Factors, calibrate, inner_product_space

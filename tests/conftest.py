@@ -22,10 +22,10 @@ import redis
 import yaml
 from starlette.testclient import TestClient
 
-from edge.app import create_app
 from edge.cli import build_synthetic
-from edge.content import parse_content
+from edge.core.content import parse_content
 from edge.errors import ConfigError
+from edge.http.app import create_app
 from edge.settings import PACKAGE_DATA, Settings
 
 ANCHOR = date(2026, 11, 1)  # the synthetic store's last day of history
@@ -216,7 +216,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 @pytest.fixture(scope="session")
 def catalog(artifacts_dir: Path) -> dict[str, Any]:
     """Item ids of the test build, by category and by country where they are out of stock."""
-    from edge import artifacts
+    from edge.model import artifacts
 
     art = artifacts.load(artifacts_dir)
     by_category: dict[str, list[str]] = {}
@@ -250,7 +250,7 @@ def store_settings(request: pytest.FixtureRequest, settings: Settings) -> Settin
 
 def stream_entries(client: TestClient, name: str = "events") -> list[dict[str, str]]:
     """Every entry of the `events` or `exposures` stream the app writes, whichever its store."""
-    from edge.redis_store import RedisStore
+    from edge.store.redis_store import RedisStore
 
     store = client.app_state["runtime"].store
     if not isinstance(store, RedisStore):

@@ -1,4 +1,4 @@
-"""docs/api.md describes everything the OpenAPI document (edge/openapi.py) has: every path with each
+"""docs/api.md describes everything the OpenAPI document (edge/http/openapi.py) has: every path with each
 of its methods, every property of every schema, every parameter and every enumerated value. An
 endpoint or field added to the OpenAPI document without its prose fails here."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from edge.openapi import openapi_document
+from edge.http.openapi import openapi_document
 
 API_MD = Path(__file__).parents[1] / "docs" / "api.md"
 METHODS = ("get", "put", "post", "delete", "patch")

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from edge.app import create_app
+from edge.http.app import create_app
 from edge.settings import Settings
 from tests import conftest
 from tests.conftest import AUTH

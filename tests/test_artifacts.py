@@ -7,9 +7,9 @@ import numpy as np
 import orjson
 import pytest
 
-from edge import artifacts
 from edge.errors import ArtifactError
-from edge.index import ItemIndex, build_index, serialize
+from edge.model import artifacts
+from edge.model.index import ItemIndex, build_index, serialize
 
 
 def copy_build(artifacts_dir: Path, tmp_path: Path) -> Path:

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from edge.app import create_app
 from edge.cli import load
-from edge.experiments import parse_experiments
-from edge.reports import experiment_report
+from edge.core.experiments import parse_experiments
+from edge.core.reports import experiment_report
+from edge.core.writes import session_unit, user_unit
+from edge.http.app import create_app
 from edge.settings import Settings
-from edge.writes import session_unit, user_unit
 from tests.conftest import AUTH, NOW, wait_for
 from tests.test_cluster import Cluster
 
@@ -254,7 +254,7 @@ def test_offers_redemption_discount_and_incremental_revenue() -> None:
     import asyncio
     from datetime import UTC, datetime, timedelta
 
-    from edge.attribution import (
+    from edge.core.attribution import (
         HOLDOUT_TRACK,
         OFFER_TRACK,
         Enrolment,
@@ -263,9 +263,9 @@ def test_offers_redemption_discount_and_incremental_revenue() -> None:
         encode_decision,
         event_ops,
     )
-    from edge.reports import load_personalization_report
-    from edge.store import MemoryStore
-    from edge.writes import Group
+    from edge.core.reports import load_personalization_report
+    from edge.core.writes import Group
+    from edge.store.memory import MemoryStore
 
     config = parse_experiments({"holdout": {"percent": 50}}, source="")
     start = datetime(2026, 11, 1, tzinfo=UTC)
@@ -308,7 +308,7 @@ def test_offers_redemption_discount_and_incremental_revenue() -> None:
 def test_decision_ids_describe_their_decision() -> None:
     from datetime import UTC, datetime
 
-    from edge.attribution import decode_decision, encode_decision
+    from edge.core.attribution import decode_decision, encode_decision
 
     now = datetime(2026, 11, 1, 10, 30, tzinfo=UTC)
     products = [(f"P{i}", "best_seller" if i % 2 else "trending_local") for i in range(100)]
@@ -327,8 +327,8 @@ def test_decision_ids_describe_their_decision() -> None:
 def test_ranked_ids_describe_the_same_decision_and_credits_spread_to_every_dimension() -> None:
     from datetime import UTC, datetime
 
-    from edge.attribution import Enrolled, credit_ops, decode_decision, encode_decision, encode_ranked, merged
-    from edge.ranking import Ranked
+    from edge.core.attribution import Enrolled, credit_ops, decode_decision, encode_decision, encode_ranked, merged
+    from edge.core.ranking import Ranked
 
     now = datetime(2026, 11, 1, 10, 30, tzinfo=UTC)
     item_json = tuple({"id": f"P{i}"} for i in range(50))

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from edge.app import create_app
-from edge.auth import NO_KEYS_WARNING, parse_keys
 from edge.errors import ConfigError
+from edge.http.app import create_app
+from edge.http.auth import NO_KEYS_WARNING, parse_keys
 from edge.settings import Settings
 from tests.conftest import AUTH, NOW
 

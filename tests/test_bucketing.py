@@ -1,4 +1,4 @@
-"""edge.bucketing against GrowthBook's golden vectors, the growthbook package itself, and coverage stability."""
+"""edge.core.bucketing against GrowthBook's golden vectors, the growthbook package itself, and coverage stability."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from growthbook.core import chooseVariation, gbhash, getBucketRanges, inNamespace
 from growthbook.core import fnv1a32 as gb_fnv1a32
 
-from edge.bucketing import bucket_ranges, choose_arm, fnv1a32, hash_v1, hash_v2, hash_v2_seeded, in_namespace
+from edge.core.bucketing import bucket_ranges, choose_arm, fnv1a32, hash_v1, hash_v2, hash_v2_seeded, in_namespace
 
 CASES: dict[str, Any] = json.loads((Path(__file__).parent / "data" / "bucketing_cases.json").read_text())
 ALPHABET = string.ascii_letters + string.digits + "._:-"

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from edge.loyalty import TierThresholds, as_of
-from edge.profiles import parse_profile, with_events
-from edge.requests import SessionSignals
-from edge.segments import SegmentRules, assign_segment
+from edge.core.loyalty import TierThresholds, as_of
+from edge.core.profiles import parse_profile, with_events
+from edge.core.requests import SessionSignals
+from edge.core.segments import SegmentRules, assign_segment
 from models.dataset import Interactions
 from models.ledger import customer_ledger, report_lines, segment_report
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from edge.app import create_app
+from edge.http.app import create_app
 from edge.settings import Settings
 from tests.conftest import AUTH, NOW, stream_entries
 

@@ -7,7 +7,16 @@ from typing import Any
 import pytest
 import yaml
 
-from edge.content import Overrides, Visitor, choose, day_part, format_number, language_for, load_content, parse_content
+from edge.core.content import (
+    Overrides,
+    Visitor,
+    choose,
+    day_part,
+    format_number,
+    language_for,
+    load_content,
+    parse_content,
+)
 from edge.errors import ConfigError
 from edge.settings import PACKAGE_DATA
 from tests.conftest import content_error

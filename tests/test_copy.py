@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from edge.content import OCCASIONS, Visitor, choose, holdout_page, load_content, parse_content
+from edge.core.content import OCCASIONS, Visitor, choose, holdout_page, load_content, parse_content
+from edge.core.segments import SEGMENTS
 from edge.errors import ConfigError
-from edge.segments import SEGMENTS
 from edge.settings import PACKAGE_DATA
 from tests.conftest import content_error
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from edge.app import create_app
+from edge.http.app import create_app
 from edge.settings import Settings
 from tests.conftest import NOW, PrivateRedis, settle
 from tests.test_faults import fault_settings

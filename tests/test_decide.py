@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from edge.app import create_app
 from edge.cli import load
+from edge.http.app import create_app
 from edge.settings import Settings
 from tests import conftest
 from tests.conftest import AUTH, REDIS_URL, require_redis

@@ -9,7 +9,7 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from edge.app import create_app
+from edge.http.app import create_app
 from edge.settings import Settings
 from tests.conftest import AUTH, PrivateRedis, stream_entries, wait_for
 from tests.test_faults import fault_settings

@@ -8,9 +8,9 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from edge.app import create_app
-from edge.demo import demo_now
-from edge.openapi import openapi_document
+from edge.http.app import create_app
+from edge.http.demo import demo_now
+from edge.http.openapi import openapi_document
 from edge.settings import Settings
 from tests.conftest import AUTH, NOW
 from tests.test_openapi import _errors

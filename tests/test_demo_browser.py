@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from edge.ranking import REASONS
+from edge.core.ranking import REASONS
 from tests.conftest import free_port
 from tests.test_serve import wait_ready
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from edge import tombstones
-from edge.app import create_app
 from edge.cli import build_synthetic, load
+from edge.http.app import create_app
 from edge.settings import Settings
+from edge.store import tombstones
 from tests.conftest import ADMIN, ANCHOR, AUTH, NOW, REDIS_URL, require_redis, settle, stream_entries
 from tests.test_serve import run_edge
 
@@ -32,7 +32,7 @@ def root(tmp_path: Path) -> Path:
 
 
 def first_user(root: Path) -> str:
-    from edge import artifacts
+    from edge.model import artifacts
 
     return str(artifacts.load(root).profiles[0]["user_id"])
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge import artifacts
+from edge.model import artifacts
 from models.categories import CATEGORIES
 from models.evaluate import evaluate, held_out, score, split_dataset, to_markdown, top_unseen
 from models.realdata import build_real
@@ -86,10 +86,10 @@ def test_real_data_build_and_evaluation(real_build: RealBuild) -> None:
     assert segments["counts"]["active"] + segments["counts"]["ambassador"] > 0.4 * segments["customers"]
     for tier in ("platinum", "gold"):
         assert segments["at_risk_by_tier"][tier]["share"] < 0.1, segments  # was 113 of 200 and 130 of 401
-    from edge.loyalty import TierThresholds, as_of
-    from edge.profiles import parse_profile, with_events
-    from edge.requests import SessionSignals as Session
-    from edge.segments import SegmentRules, assign_segment
+    from edge.core.loyalty import TierThresholds, as_of
+    from edge.core.profiles import parse_profile, with_events
+    from edge.core.requests import SessionSignals as Session
+    from edge.core.segments import SegmentRules, assign_segment
 
     end = datetime.fromisoformat(manifest["data_end"].replace("Z", "+00:00"))
     thresholds = TierThresholds(**manifest["tier_thresholds"])
@@ -103,7 +103,7 @@ def test_real_data_build_and_evaluation(real_build: RealBuild) -> None:
     # served: a real customer's decision shows real products, `for_you` ones fitting their history
     from starlette.testclient import TestClient
 
-    from edge.app import create_app
+    from edge.http.app import create_app
     from edge.settings import Settings
 
     regular = next(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from edge.app import create_app
+from edge.http.app import create_app
 from edge.settings import Settings
 from tests import conftest
 from tests.conftest import AUTH, member, profile, stream_entries

@@ -14,15 +14,15 @@ import pytest
 import yaml
 from scipy.stats import chisquare
 
-from edge.bucketing import hash_v2
-from edge.errors import ConfigError
-from edge.experiments import (
+from edge.core.bucketing import hash_v2
+from edge.core.experiments import (
     Assignment,
     ExperimentsConfig,
     assign,
     load_experiments,
     parse_experiments,
 )
+from edge.errors import ConfigError
 
 DATA = Path(__file__).parent / "data"
 MATCHING = {"segment": "campaign", "country": "NL", "page": "home", "device": "mobile"}

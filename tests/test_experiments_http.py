@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from edge.app import create_app
-from edge.experiments import assign, load_experiments
+from edge.core.experiments import assign, load_experiments
+from edge.http.app import create_app
 from edge.settings import Settings
 from tests.conftest import AUTH, NOW, decide
 

@@ -12,10 +12,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from starlette.testclient import TestClient
 
-from edge.app import create_app
 from edge.cli import load
-from edge.redis_store import RedisStore
+from edge.http.app import create_app
 from edge.settings import Settings
+from edge.store.redis_store import RedisStore
 from tests.conftest import AUTH, NOW, PrivateRedis, require_redis, settle, wait_for, with_redis
 
 

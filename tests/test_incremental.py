@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge import artifacts
 from edge.cli import main
 from edge.errors import ConfigError
+from edge.model import artifacts
 from models import generate, incremental
 from models.realdata import build_real
 

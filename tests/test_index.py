@@ -8,8 +8,8 @@ import faiss
 import numpy as np
 import pytest
 
-from edge import index as item_index
 from edge.errors import ArtifactError
+from edge.model import index as item_index
 
 N, DIM, CLUSTERS = 20_000, 32, 64
 

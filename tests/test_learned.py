@@ -9,9 +9,9 @@ import lightgbm
 import numpy as np
 import pytest
 
-from edge.artifacts import Item
-from edge.learned import FEATURES, Learned, ease_scores, pool
-from edge.ranking import Ranked, Source, select
+from edge.core.learned import FEATURES, Learned, ease_scores, pool
+from edge.core.ranking import Ranked, Source, select
+from edge.model.artifacts import Item
 from models import ease
 from models.dataset import Dataset, Interactions
 from models.ranker import duplicate_groups, export, variant_key
@@ -133,10 +133,10 @@ def test_pool_merges_sources_and_drops_blocked_rows() -> None:
 def test_a_real_data_build_ships_a_ranker_that_arms_can_switch_off(tmp_path: Path) -> None:
     from datetime import date
 
-    from edge import artifacts
-    from edge.index import ItemIndex
-    from edge.ranking import RankingParams
-    from edge.recommend import Model, recommend, uses_ranker
+    from edge.core.ranking import RankingParams
+    from edge.core.recommend import Model, recommend, uses_ranker
+    from edge.model import artifacts
+    from edge.model.index import ItemIndex
     from models.evaluate import customer_signals
     from models.realdata import build_real
     from models.sources import write_generic

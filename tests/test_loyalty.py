@@ -12,8 +12,8 @@ import pytest
 import yaml
 from starlette.testclient import TestClient
 
-from edge.app import create_app
 from edge.errors import ConfigError
+from edge.http.app import create_app
 from edge.settings import PACKAGE_DATA, Settings
 from tests import conftest
 from tests.conftest import AUTH, NOW, member, profile, stream_entries
@@ -341,7 +341,7 @@ def test_the_cart_persists_and_an_idle_cart_is_an_occasion(client: TestClient, c
 
 
 def test_the_strict_loader_takes_the_ranking_sections_and_refuses_their_typos(tmp_path: Path) -> None:
-    from edge.content import load_content
+    from edge.core.content import load_content
 
     raw = yaml.safe_load((PACKAGE_DATA / "content.yaml").read_text())
     assert {"pages", "boosts"} <= set(raw) and load_content(PACKAGE_DATA / "content.yaml").segments["lost"].cta.offer

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from edge.memo import Memo
+from edge.core.memo import Memo
 
 
 def test_remembers_up_to_size_least_recently_used_first_out() -> None:

@@ -1,7 +1,7 @@
 """The OpenAPI document is valid OpenAPI 3.1 and says what docs/api.md says.
 
 The examples and vocabularies below are copied from docs/api.md on purpose, independent of
-edge/openapi.py, so a drift between the contract and the document fails here.
+edge/http/openapi.py, so a drift between the contract and the document fails here.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from edge.openapi import openapi_document
+from edge.http.openapi import openapi_document
 
 DOC_URI = "urn:edge:openapi"
 

@@ -18,8 +18,8 @@ from starlette.testclient import TestClient
 
 from edge import __version__
 from edge import runtime as runtime_module
-from edge.app import create_app
 from edge.cli import build_synthetic, load
+from edge.http.app import create_app
 from edge.runtime import warn_if_stale
 from edge.settings import Settings
 from models import synthetic
@@ -178,7 +178,7 @@ def test_the_access_log_can_be_turned_on(artifacts_dir: Path, tmp_path: Path) ->
 def test_readyz_fails_when_the_build_is_inconsistent(settings: Settings) -> None:
     import numpy as np
 
-    from edge.store import profiles_from_records
+    from edge.store.base import profiles_from_records
 
     with TestClient(create_app(settings)) as client:
         runtime = client.app_state["runtime"]

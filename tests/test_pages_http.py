@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from edge import artifacts
+from edge.model import artifacts
 from tests import conftest
 from tests.conftest import AUTH
 
@@ -126,7 +126,7 @@ def _few_complements(build: artifacts.Artifacts) -> str:
 def test_cart_page_add_ons_never_exceed_their_share_when_complements_are_few(
     settings: Any, tmp_path: Path, build: artifacts.Artifacts, share: float | None, most: int
 ) -> None:
-    from edge.app import create_app
+    from edge.http.app import create_app
     from edge.settings import Settings
 
     content = settings.content
@@ -202,7 +202,7 @@ def test_bad_context_fields_are_named(client: TestClient) -> None:
 
 
 def test_experiments_can_target_weather_and_region(settings: Any, tmp_path: Path) -> None:
-    from edge.app import create_app
+    from edge.http.app import create_app
     from edge.settings import Settings
 
     path = tmp_path / "experiments.yaml"

@@ -13,10 +13,10 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from edge.app import create_app
-from edge.profiles import Profile
-from edge.redis_store import RedisStore
+from edge.core.profiles import Profile
+from edge.http.app import create_app
 from edge.settings import Settings
+from edge.store.redis_store import RedisStore
 from tests.conftest import AUTH, NOW, REDIS_URL, require_redis, settle, stream_entries
 
 USER = "zz-erase-7f3a"  # distinctive: any trace of it in Redis is a leftover

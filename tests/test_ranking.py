@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import heapq
 
-from edge.ranking import (
+from edge.core.ranking import (
     REASON_CODE,
     RankingParams,
     Source,

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from edge.index import ItemIndex
-from edge.ranking import RankingParams
-from edge.recommend import Model, Signals, recommend
+from edge.core.ranking import RankingParams
+from edge.core.recommend import Model, Signals, recommend
+from edge.model.index import ItemIndex
 
 
 def model_of(catalog: dict[str, Any]) -> Model:

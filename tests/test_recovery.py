@@ -11,7 +11,7 @@ Measured: the baseline degraded rate before the restart; then the 3 s after it i
 bin counting as degraded by the restart when its degraded answers exceed the baseline rate by more
 than 10 (a quarter of a worker's burst) and 3 standard errors. The degraded window, the end of the
 last such bin, is at most 1 s, and fewer than 10 answers in all are degraded beyond the baseline.
-Before the fix (no retry on a broken connection, no health check: edge/redis_store.py `_client`)
+Before the fix (no retry on a broken connection, no health check: edge/store/redis_store.py `_client`)
 every stale connection failed one decision when it was next used: the first burst (40 of 40 the
 lull's half) and again when the full load came back, 1.5 s later: window 1.50 s, 80 answers beyond
 the baseline. With it: window 0, 0 beyond.
@@ -42,7 +42,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.outage import Outage
+from edge.store.outage import Outage
 from tests.conftest import NOW, PrivateRedis, free_port
 from tests.test_serve import wait_ready
 
@@ -222,7 +222,7 @@ def test_a_connection_closed_under_the_client_is_an_outage_not_a_crash(private_r
     import uvloop
 
     from edge.errors import StoreUnavailable
-    from edge.redis_store import RedisStore
+    from edge.store.redis_store import RedisStore
 
     async def scenario() -> None:
         store = RedisStore.from_url(private_redis.url, "edge-closed", 500.0, 4)

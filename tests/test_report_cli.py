@@ -14,8 +14,8 @@ import orjson
 import pytest
 import uvicorn
 
-from edge.app import create_app
 from edge.cli import main
+from edge.http.app import create_app
 from edge.settings import Settings
 from tests.conftest import ADMIN, NOW, free_port
 from tests.test_attribution import CONFIG, LATER

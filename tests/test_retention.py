@@ -8,9 +8,9 @@ from typing import Any
 
 from starlette.testclient import TestClient
 
-from edge.app import create_app
-from edge.retention import water_level
+from edge.http.app import create_app
 from edge.settings import Settings
+from edge.store.retention import water_level
 from tests.conftest import stream_entries, with_redis
 
 CAP = 640

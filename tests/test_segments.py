@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from edge.core.profiles import parse_profile
+from edge.core.requests import parse_session
+from edge.core.segments import SegmentRules, assign_segment
+from edge.core.validation import parse_timestamp
 from edge.errors import ConfigError
-from edge.profiles import parse_profile
-from edge.requests import parse_session
-from edge.segments import SegmentRules, assign_segment
-from edge.validation import parse_timestamp
 
 GOLDEN = json.loads((Path(__file__).parent / "data" / "segment_cases.json").read_text())
 

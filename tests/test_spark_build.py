@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edge import artifacts
-from edge.requests import SessionSignals
-from edge.segments import SegmentRules, assign_segment
-from edge.store import profiles_from_records
+from edge.core.requests import SessionSignals
+from edge.core.segments import SegmentRules, assign_segment
+from edge.model import artifacts
+from edge.store.base import profiles_from_records
 from models.realdata import DEFAULT_SPLIT
 from tests.conftest import RealBuild, require_real_data
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from edge.stats import Moments, compare, srm
+from edge.core.stats import Moments, compare, srm
 
 GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "gbstats-golden" / "cases.json"
 TOLERANCE = 1e-6

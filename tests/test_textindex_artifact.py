@@ -8,11 +8,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from edge import artifacts
+from edge.core.recommend import Model
+from edge.core.textindex import TEXT_INDEX_FILE, TEXT_INDEX_VERSION, TextIndex, words
 from edge.errors import ArtifactError
-from edge.index import ItemIndex
-from edge.recommend import Model
-from edge.textindex import TEXT_INDEX_FILE, TEXT_INDEX_VERSION, TextIndex, words
+from edge.model import artifacts
+from edge.model.index import ItemIndex
 
 
 def _copy(artifacts_dir: Path, tmp_path: Path) -> Path:

@@ -9,9 +9,9 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
-from edge.app import create_app
-from edge.redis_store import RedisStore
+from edge.http.app import create_app
 from edge.settings import Settings
+from edge.store.redis_store import RedisStore
 from tests.conftest import AUTH, NOW, with_redis
 
 OUT_OF_RANGE = [

@@ -8,11 +8,11 @@ import random
 import orjson
 import pytest
 
+from edge.core.profiles import Profile
+from edge.core.writes import Applied, Group, Op, Program
 from edge.errors import StoreUnavailable
-from edge.profiles import Profile
-from edge.redis_store import RedisStore
-from edge.store import MemoryStore
-from edge.writes import Applied, Group, Op, Program
+from edge.store.memory import MemoryStore
+from edge.store.redis_store import RedisStore
 from tests.conftest import REDIS_URL, require_redis
 
 UNITS = ["u=alice", "u=bob", "s=anon-1"]

@@ -1,0 +1,447 @@
+"""Decide: one page decision, from a validated request and a store snapshot to the response body.
+
+The I/O is one `store.fetch` under the request's deadline (profile, session and offer counters in
+one round trip; a failure or timeout degrades to a non-personalized answer) and, off the response
+path, the writes a decision causes: the offer counter and the exposure log (buffered and written in
+batches, `edge.store.write_behind`), and the promotion of a session that just logged in. Everything else
+is the pure parts: segments, experiments, content, recommend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+import numpy as np
+
+from edge.core import content as content_mod
+from edge.core import loyalty as loyalty_view
+from edge.core.attribution import Enrolled, ShownCounts, decision_attribution, encode_ranked
+from edge.core.content import Content, Overrides, Visitor, language_for
+from edge.core.experiments import ArmAssignment, Assignment, ExperimentsConfig, assign
+from edge.core.exposures import Exposure, exposure_program
+from edge.core.ledger import FIRST_SHOWN
+from edge.core.loyalty import TierThresholds
+from edge.core.offers import code_maker
+from edge.core.pages import PageContext, place
+from edge.core.profiles import Profile
+from edge.core.ranking import RankingParams
+from edge.core.recommend import Model, Signals, uses_ranker
+from edge.core.requests import DecideRequest, SessionSignals
+from edge.core.segments import assign_segment
+from edge.core.sessions import SessionPolicy, merged_signals
+from edge.core.validation import zone_named
+from edge.core.writes import OFFERS_TTL_S, Group, Op, Program, register
+from edge.errors import DependencyError
+from edge.settings import Settings
+from edge.store.base import EMPTY, ProfileStore, Snapshot, promote_session
+from edge.store.write_behind import WriteBehind
+
+NO_SESSION = SessionSignals()
+PROMOTED_MEMORY = 10_000  # (user, session) pairs a worker remembers having tried to promote
+BACKGROUND_TIMEOUT_S = 1.0  # bound of a write off the response path (counter, exposures, promotion)
+
+COUNTRY_ZONES = {
+    "NL": "Europe/Amsterdam", "BE": "Europe/Brussels", "GB": "Europe/London", "IE": "Europe/Dublin",
+    "DE": "Europe/Berlin", "FR": "Europe/Paris", "ES": "Europe/Madrid", "IT": "Europe/Rome",
+    "PT": "Europe/Lisbon", "CH": "Europe/Zurich", "AT": "Europe/Vienna", "DK": "Europe/Copenhagen",
+    "SE": "Europe/Stockholm", "NO": "Europe/Oslo", "FI": "Europe/Helsinki", "PL": "Europe/Warsaw",
+    "US": "America/New_York", "CA": "America/Toronto", "AU": "Australia/Sydney", "JP": "Asia/Tokyo",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    """Everything a decision reads that is built at start-up; swapped whole on reload."""
+
+    model: Model
+    content: Content
+    experiments: ExperimentsConfig
+    params: RankingParams = field(default_factory=RankingParams)
+    ttl_s: int = 60
+    tiers: TierThresholds = field(default_factory=TierThresholds)  # the build's (edge.core.loyalty.thresholds_for)
+    offer_secret: str | None = None  # EDGE_OFFER_SECRET: per-person offer codes (edge.core.offers)
+
+
+def local_zone(request: DecideRequest, profile_country: str | None) -> tzinfo:
+    """The request's time zone, else the country's usual one, else UTC."""
+    if request.location.timezone is not None:
+        return request.location.timezone
+    name = COUNTRY_ZONES.get(request.location.country or profile_country or "")
+    return (zone_named(name) if name else None) or UTC
+
+
+def consented(request: DecideRequest, snapshot: Snapshot) -> bool:
+    """The request's consent wins; absent, the stored one (a consent event, else the profile's; unknown = given)."""
+    if request.consent is not None:
+        return request.consent
+    return snapshot.consent is not False
+
+
+def fitting_vector(vector: np.ndarray | None, model: Model) -> np.ndarray | None:
+    """The profile vector when it fits the model's item vectors, else None (a profile of another build)."""
+    if vector is None or vector.shape != (model.index.vectors.shape[1],):
+        return None
+    return vector
+
+
+def offer_shown(unit: str, day: str, offer_code: str) -> Program:
+    """The frequency counter a shown offer increments (per unit and UTC day)."""
+    key = f"offers:{day}"
+    return (Group(unit, (Op("I", key, (offer_code, 1)), Op("E", key, (OFFERS_TTL_S,)), *register(key))),)
+
+
+def exposures_of(
+    config: ExperimentsConfig, request: DecideRequest, arms: Sequence[ArmAssignment], decision_id: str, now: datetime
+) -> list[Exposure]:
+    """Exposure records of the arms a decision enrolled its unit in."""
+    units = {exp.key: exp.unit for exp in config.experiments}
+    ts = now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    exposures = []
+    for arm in arms:
+        unit = "user_id" if request.user_id and units.get(arm.experiment) == "user_id" else "session_id"
+        exposures.append(
+            Exposure(arm.experiment, arm.arm, arm.bucket, unit, request.session_id, request.user_id, decision_id, ts)
+        )
+    return exposures
+
+
+class Decider:
+    """Runs decisions against a store; keeps the background writes it started alive."""
+
+    def __init__(
+        self,
+        store: ProfileStore,
+        deadline_s: float,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        sessions: SessionPolicy | None = None,
+        exposures_maxlen: int = 200_000,
+    ) -> None:
+        self.store = store
+        self.deadline_s = deadline_s
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.sessions = sessions or SessionPolicy()
+        self.exposures_maxlen = exposures_maxlen
+        self.background_timeout_s = max(BACKGROUND_TIMEOUT_S, deadline_s * 4)
+        self.writes = WriteBehind(store, self.background_timeout_s)
+        self._background: set[asyncio.Task[None]] = set()
+        self._promoted: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self.enrolled = Enrolled()  # attribution: units already enrolled by this worker
+        self.shown = ShownCounts()  # attribution: impressions, written in batches
+
+    @classmethod
+    def from_settings(cls, store: ProfileStore, settings: Settings) -> Decider:
+        return cls(
+            store,
+            settings.deadline_ms / 1000.0,
+            sessions=settings.session_policy(),
+            exposures_maxlen=settings.exposures_maxlen,
+        )
+
+    async def _fetch(self, request: DecideRequest, day: str) -> tuple[Snapshot, str | None]:
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                return await self.store.fetch(request.user_id, request.session_id, day), None
+        except TimeoutError:
+            return EMPTY, "store timeout"
+        except DependencyError as exc:
+            return EMPTY, exc.message
+
+    def _spawn(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run `work` off the response path, bounded in time; a failure only loses that write."""
+
+        async def run() -> None:
+            try:
+                async with asyncio.timeout(self.background_timeout_s):
+                    await work
+            except (TimeoutError, DependencyError):
+                pass  # the anonymous part stays where it is and expires on its own
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _promote(self, user_id: str, session_id: str) -> None:
+        """Once per worker and pair: bring the anonymous part of a session that logged in to the user's slot."""
+        pair = (user_id, session_id)
+        if pair in self._promoted:
+            return
+        self._promoted[pair] = None
+        if len(self._promoted) > PROMOTED_MEMORY:
+            self._promoted.popitem(last=False)
+        self._spawn(promote_session(self.store, user_id, session_id, self.sessions))
+
+    async def drain(self) -> None:
+        """Wait for the background writes started so far (erasure runs after them)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self.writes.drain()
+
+    async def flush_shown(self) -> None:
+        """Write this worker's batched impressions now, and everything before them (a report reads next)."""
+        if self.shown.pending:
+            self.writes.add(self.shown.take())
+        await self.drain()
+
+    async def decide(
+        self, engine: Engine, request: DecideRequest, forced_arms: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The contract's decision for one request."""
+        started = time.perf_counter()
+        now = request.now or self.clock()
+        day = now.strftime("%Y%m%d")
+        if request.consent is False:
+            snapshot, failure = EMPTY, None  # no profile read at all
+        else:
+            snapshot, failure = await self._fetch(request, day)
+        fetched = time.perf_counter()
+        body = decide_from_snapshot(engine, request, snapshot, now, failure, forced_arms)
+        code = body.pop("_offer_code")
+        arms = body.pop("_arms")
+        holdout = body.pop("_holdout")
+        if code is not None:
+            self.writes.add(offer_shown(request.unit_key, day, code))
+        remembered = body.pop("_profile_ops")
+        if remembered and request.user_id and failure is None:
+            self.writes.add((Group(request.unit_key, tuple(remembered)),))
+        if failure is None and request.user_id and snapshot.session is None and consented(request, snapshot):
+            self._promote(request.user_id, request.session_id)
+        if arms:
+            exposures = exposures_of(engine.experiments, request, arms, body["decision_id"], now)
+            self.writes.add(exposure_program(request.unit_key, exposures, self.exposures_maxlen))
+        if request.consent is not False:  # attribution (edge/core/attribution.py): enrolments, the decision record
+            forced = bool(forced_arms)
+            attribution = decision_attribution(
+                engine.experiments, request.unit_key, body, arms, holdout, forced, now, self.enrolled
+            )
+            if attribution:  # a repeat visitor's decision enrols nowhere new
+                self.writes.add(attribution)
+            self.shown.add(body)
+            if self.shown.due():
+                self.writes.add(self.shown.take())
+        done = time.perf_counter()
+        body["took_ms"] = round((done - started) * 1000, 3)
+        if request.debug:
+            body["explain"]["timings_ms"] = {
+                "fetch": round((fetched - started) * 1000, 3),
+                "decide": round((done - fetched) * 1000, 3),
+            }
+        return body
+
+
+# --- loyalty (edge.core.loyalty, edge.core.ledger, edge.core.offers) ---------------------------------------------
+
+
+def preferred_categories(content: Content, profile: Profile | None) -> list[str]:
+    """The profile's categories, then those its quiz answers (`shops_for`, `style`) favour."""
+    if profile is None:
+        return []
+    found = dict.fromkeys(profile.preferred_categories)
+    for question, answers in (("shops_for", profile.shops_for), ("style", profile.style)):
+        for answer in answers:
+            found.update(dict.fromkeys(content.preference_categories.get(question, {}).get(answer, ())))
+    return list(found)
+
+
+def loyalty_visitor(
+    engine: Engine, profile: Profile | None, segment: str, campaign: str | None, now: datetime
+) -> tuple[Visitor, Op | None]:
+    """What content may use about the visitor, and the marker op of an occasion celebrated once."""
+    if profile is None:
+        return Visitor(segment=segment, campaign=campaign if segment == "campaign" else None), None
+    next_up, needed = loyalty_view.next_tier(profile, engine.tiers)
+    occasion: str | None = None
+    celebrate: Op | None = None
+    milestone = loyalty_view.milestone_reached(profile, engine.content.rules.milestones)
+    if loyalty_view.upgraded_since_document(profile) and profile.tier is not None:
+        occasion, celebrate = "tier_upgrade", Op("S", "profile", ("e:celebrated_tier", profile.tier))
+    elif milestone is not None:
+        occasion, celebrate = "milestone", Op("S", "profile", ("e:celebrated_milestone", milestone))
+    elif loyalty_view.cart_abandoned(profile, now, engine.content.rules.cart_idle_minutes):
+        occasion = "cart_abandoned"
+    visitor = Visitor(
+        segment=segment,
+        tier=profile.tier,
+        first_name=profile.first_name,
+        points=profile.points,
+        birthday=profile.birthday,
+        joined_at=profile.joined_at,
+        next_tier=next_up,
+        points_to_next_tier=needed,
+        quiz_answered=profile.quiz_answered_at is not None,
+        occasion=occasion,
+        campaign=campaign,  # a member from a campaign keeps their page; the CTA continues the campaign
+    )
+    return visitor, celebrate
+
+
+def remembered_ops(page: content_mod.Page, snapshot: Snapshot, celebrate: Op | None, now: datetime) -> list[Op]:
+    """What a decision remembers on the profile: when an offer was first shown, an occasion celebrated."""
+    ops = []
+    offer = page.offer
+    if offer is not None and offer.promotional and offer.id not in snapshot.offers_first_shown:
+        ops.append(Op("SNX", "profile", (FIRST_SHOWN + offer.id, now.strftime("%Y-%m-%dT%H:%M:%SZ"))))
+    if celebrate is not None and page.occasion in ("tier_upgrade", "milestone"):
+        ops.append(celebrate)
+    return ops
+
+
+def decide_from_snapshot(
+    engine: Engine,
+    request: DecideRequest,
+    snapshot: Snapshot,
+    now: datetime,
+    failure: str | None = None,
+    forced_arms: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The decision given what the store answered; pure apart from the decision id."""
+    content = engine.content
+    model = engine.model
+    catalog = model.catalog
+    allowed = consented(request, snapshot)
+    profile = loyalty_view.as_of(snapshot.profile, now, engine.tiers) if allowed and snapshot.profile else None
+    session = merged_signals(request.session, snapshot.session) if allowed else NO_SESSION
+    segment, rule = assign_segment(profile, session, now, content.rules.segments)
+    country = request.location.country or (profile.country if profile else None)
+    tier = profile.tier if profile else None
+    lang = language_for(content, request.locale, profile.locale if profile else None, country=country)
+    assignment: Assignment = assign(
+        engine.experiments,
+        request.user_id,
+        request.session_id,
+        {
+            "segment": segment,
+            "tier": tier,
+            "country": country,
+            "device": request.device,
+            "page": request.page,
+            "locale": lang,
+            "utm_source": session.utm.source,
+            "utm_campaign": session.utm.campaign,
+            "weather": request.weather,
+            "region": request.location.region,
+        },
+        forced_arms,
+    )
+    params = engine.params
+    overrides = Overrides()
+    for arm in assignment.arms:
+        if arm.ranking:
+            params = params.with_overrides(arm.ranking)
+        texts = arm.content.get(lang) or {}
+        overrides = Overrides(
+            variant=arm.variant or overrides.variant,
+            greeting={lang: texts["greeting"]} if "greeting" in texts else overrides.greeting,
+            cta_text={lang: texts["cta_text"]} if "cta_text" in texts else overrides.cta_text,
+        )
+    local_now = now.astimezone(local_zone(request, country))
+    exclude = catalog.rows(request.exclude)
+    if assignment.holdout or not allowed:
+        signals = Signals(country=country, exclude=exclude)
+    else:
+        signals = Signals(
+            viewed=catalog.rows(session.viewed),
+            cart=catalog.rows(
+                (*session.cart, *(p for p in profile.cart if p not in session.cart)) if profile else session.cart
+            ),
+            purchased=catalog.rows((*profile.purchased, *session.purchased) if profile else session.purchased),
+            wishlist=catalog.rows((*profile.wishlist, *session.wishlist) if profile else session.wishlist),
+            preferred_categories=[
+                catalog.category_code_of[c]
+                for c in preferred_categories(content, profile)
+                if c in catalog.category_code_of
+            ],
+            user_vector=fitting_vector(snapshot.vector, model) if profile is not None else None,
+            country=country,
+            exclude=exclude,
+        )
+    context = PageContext(
+        page=request.page,
+        product_id=request.product_id,
+        category=request.category,
+        query=request.query,
+        searches=session.searches if not assignment.holdout else (),
+        campaign=session.utm.campaign if not assignment.holdout else None,
+        attributes={"weather": request.weather, "device": request.device, "region": request.location.region},
+    )
+    placements = content.placements
+    ranked = place(model, placements, context, signals, request.limit, params)
+    # personalized: the profile or the session (a campaign arrival) chose the segment's page, or the
+    # session's signals (viewed, cart, searches) changed the products
+    changed = profile is not None or segment != "new_visitor"
+    if not changed and (signals.viewed or signals.cart or signals.purchased or signals.wishlist or context.searches):
+        anonymous = Signals(country=signals.country, exclude=signals.exclude)
+        baseline = place(model, placements, replace(context, searches=()), anonymous, request.limit, params)
+        changed = [r.row for r in baseline] != [r.row for r in ranked]
+    visitor, celebrate = loyalty_visitor(engine, profile, segment, session.utm.campaign, now)
+    if assignment.holdout:  # no personalization, but a member keeps the greeting and the tier discount
+        page = content_mod.holdout_page(content, visitor, lang, local_now, now)
+    else:
+        page = content_mod.choose(
+            content, visitor, lang, local_now, now, snapshot.offers_shown, overrides,
+            first_shown=snapshot.offers_first_shown,
+            unique_code=code_maker(engine.offer_secret, request.user_id),
+        )  # fmt: skip
+    profile_ops = remembered_ops(page, snapshot, celebrate, now) if profile is not None else []
+    personalized = not assignment.holdout and allowed and changed
+    item_json = catalog.item_json
+    body: dict[str, Any] = {
+        "decision_id": encode_ranked(now, page.variant, page.offer_code, item_json, ranked),  # edge/core/attribution.py
+        "segment": segment,
+        "tier": tier,
+        "personalized": personalized,
+        "degraded": failure is not None,
+        "variant": {"id": page.variant},
+        "greeting": page.greeting,
+        "cta": page.cta,
+        "products": [dict(item_json[r.row], score=r.score, reason=r.reason) for r in ranked],
+        "experiments": assignment.to_json(),
+        "ttl_s": engine.ttl_s,
+        "took_ms": 0.0,
+        "_offer_code": page.counter_code,
+        "_arms": [arm for arm in assignment.arms if not arm.forced],
+        "_profile_ops": profile_ops,
+        "_holdout": assignment.holdout,
+    }
+    if request.debug:
+        body["explain"] = {
+            "segment_rule": rule,
+            "consent": allowed if request.consent is None else request.consent,
+            "profile": "used" if profile else ("ignored (no consent)" if snapshot.profile else "none"),
+            "session": "stored" if snapshot.session and allowed else "request only",
+            "store": failure or "ok",
+            "language": lang,
+            "local_time": local_now.isoformat(),
+            "occasion": page.occasion,
+            "loyalty": {
+                "next_tier": visitor.next_tier,
+                "points_to_next_tier": visitor.points_to_next_tier,
+                "quiz_answered": visitor.quiz_answered,
+                "ledger_rows": len(profile.ledger) if profile else 0,
+                "offer": page.offer.id if page.offer else None,
+            },
+            "holdout": assignment.holdout,
+            "model_version": model.version,
+            "content_version": content.version,
+            "experiments_version": engine.experiments.version,
+            "ranking": {
+                "strategy": params.strategy if params.strategy != "learned" or model.ranker else "blend",
+                "ranker": model.ranker if uses_ranker(model, params) else None,
+                "max_category_share": round(params.max_category_share, 4),
+            },
+            "signals": {
+                "viewed": len(signals.viewed),
+                "cart": len(signals.cart),
+                "purchased": len(signals.purchased),
+                "wishlist": len(signals.wishlist),
+                "vector": signals.user_vector is not None,
+            },
+            "scores": [{"id": item_json[r.row]["id"], "score": r.score, "reason": r.reason} for r in ranked],
+        }
+    return body

@@ -1,0 +1,437 @@
+"""Learned ranking: per-candidate features from every source, scored by trees trained at build time.
+
+The build (`models.ranker`) writes `ranking.npz` beside the other artifacts: the EASE item-item
+weights, per-item facts (popularity, recent popularity, age, price), a recency-weighted popularity
+list, near-duplicate groups, and, when a ranker was trained, its trees. This module turns those
+arrays into what a decision needs:
+
+    pool(...)      every source's candidates for one visitor, blocked rows removed, as rows and a
+                   feature matrix (one column per name in FEATURES)
+    Trees.predict  the trained ensemble, evaluated for all candidates at once in numpy (LightGBM's
+                   own predict costs ~0.5 ms per call; this costs tens of microseconds)
+
+The same `pool` feeds training (`models.ranker`), the offline evaluation and `/v1/decide`, so what
+is trained and measured is what is served.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Container, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge.core.ranking import Reason, Source, rank_scores
+from edge.errors import ArtifactError
+
+RANKING_FILE = "ranking.npz"
+# sources that can propose a candidate; the ranker sees one score column per source
+SOURCE_KEYS: tuple[str, ...] = (
+    "for_you",
+    "ease",
+    "bought_together",
+    "similar_to_viewed",
+    "in_cart_complement",
+    "preference",
+    "trending_local",
+    "best_seller",
+    "on_sale",
+    "recent_popular",
+)
+SOURCE_REASON: Mapping[str, Reason] = {
+    "for_you": "for_you",
+    "ease": "for_you",
+    "bought_together": "bought_together",
+    "similar_to_viewed": "similar_to_viewed",
+    "in_cart_complement": "in_cart_complement",
+    "preference": "preference",
+    "trending_local": "trending_local",
+    "best_seller": "best_seller",
+    "on_sale": "on_sale",
+    "recent_popular": "trending_local",
+}
+ITEM_FACTS: tuple[str, ...] = (
+    "log_sales",
+    "log_recent_sales",
+    "log_week_sales",
+    "log_previous_month_sales",
+    "log_age_days",
+    "log_price",
+)
+FEATURES: tuple[str, ...] = (
+    *(f"score_{key}" for key in SOURCE_KEYS),
+    "n_sources",
+    *ITEM_FACTS,
+    "category_affinity",
+    "price_vs_usual",
+    "log_history",
+    "taste_similarity",
+    "ease_weight",
+)
+EASE_HISTORY = 50  # most recent interactions that feed the EASE score
+EASE_DECAY = 0.95  # weight per step back in the visitor's history (recency-weighted interactions)
+_SOURCE_COLUMN = {key: i for i, key in enumerate(SOURCE_KEYS)}
+
+
+TABLE_DEPTH = 3  # trees up to this depth are scored through a leaf table (2**7 codes per tree)
+_TABLE_NODES = 2**TABLE_DEPTH  # comparisons per tree in the table form (7 nodes + 1 always-false pad)
+
+
+_ROWS_STEP = 64  # the table form pads the candidates to a multiple of this (flat, same-shape comparisons)
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """Trees of depth <= TABLE_DEPTH in the form `Trees.predict` evaluates without any traversal.
+
+    Every distinct (feature, threshold) split is compared once for all rows (`feature`, `threshold`,
+    a last always-false row for padding); the 8 comparisons of a tree (`node_rows`, bit-plane major)
+    form a 7-bit code per tree and row (a weighted sum of bit planes), and `leaf` holds, per tree,
+    the leaf value every code leads to.
+    """
+
+    feature: np.ndarray  # intp [n_splits]
+    threshold: np.ndarray  # float64 [n_splits, 1]
+    node_rows: np.ndarray  # intp [8 * n_trees]: split row of bit b of tree t at b * n_trees + t
+    weights: np.ndarray  # uint8 [8]: 2**b
+    offsets: np.ndarray  # intp [n_trees, 1]: t * 128, the tree's block in `leaf`
+    leaf: np.ndarray  # float64 [n_trees * 128]
+    thresholds: dict[int, np.ndarray] = field(default_factory=dict)  # padded row count -> threshold per cell
+
+    def padded_thresholds(self, rows: int) -> np.ndarray:
+        """`threshold` repeated over `rows` columns (cached: a flat comparison is 3x a broadcast one)."""
+        found = self.thresholds.get(rows)
+        if found is None:
+            found = self.thresholds[rows] = np.repeat(self.threshold, rows, axis=1)
+        return found
+
+
+def _table(depth: int, feature: np.ndarray, threshold: np.ndarray, leaf: np.ndarray, n_trees: int) -> _Table:
+    internal, leaves, codes = 2**depth - 1, 2**depth, 2 ** (_TABLE_NODES - 1)
+    splits: dict[tuple[int, float], int] = {}
+    node_rows = np.zeros((_TABLE_NODES, n_trees), dtype=np.intp)
+    padded: list[tuple[int, int]] = []
+    for t in range(n_trees):
+        for p in range(_TABLE_NODES):
+            g = t * internal + p
+            if p >= internal or math.isinf(float(threshold[g])):
+                padded.append((p, t))  # always false: compared against nothing
+                continue
+            key = (int(feature[g]), float(threshold[g]))
+            node_rows[p, t] = splits.setdefault(key, len(splits))
+    for p, t in padded:
+        node_rows[p, t] = len(splits)
+    table = np.zeros((n_trees, codes))
+    for code in range(codes):  # walk each tree as the comparisons in `code` say
+        position = 0
+        for _ in range(depth):
+            position = 2 * position + 1 + ((code >> position) & 1)
+        table[:, code] = leaf.reshape(n_trees, leaves)[:, position - internal]
+    keys = list(splits)
+    return _Table(
+        feature=np.array([f for f, _ in keys], dtype=np.intp),
+        threshold=np.array([[v] for _, v in keys], dtype=np.float64).reshape(len(keys), 1),
+        node_rows=node_rows.ravel(),
+        weights=(1 << np.arange(_TABLE_NODES)).astype(np.uint8),
+        offsets=(np.arange(n_trees, dtype=np.intp) * codes)[:, None],
+        leaf=table.ravel(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Trees:
+    """A trained tree ensemble as flat arrays: complete binary trees of one depth.
+
+    Node ids: internal nodes 0 .. n_internal-1, leaves from n_internal on. An internal node g
+    compares feature `feature[g]` with `threshold[g]`: at or below goes to `left[g]`, above to
+    `left[g] + 1`. The prediction is the sum of each tree's leaf value.
+    """
+
+    name: str
+    features: tuple[str, ...]
+    depth: int
+    feature: np.ndarray  # int32 [n_internal]
+    threshold: np.ndarray  # float64 [n_internal]
+    left: np.ndarray  # int32 [n_internal]
+    leaf: np.ndarray  # float64 [n_leaves]
+    roots: np.ndarray  # int32 [n_trees]
+    table: _Table | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        table = None
+        if 1 <= self.depth <= TABLE_DEPTH and len(self.roots):
+            table = _table(self.depth, self.feature, self.threshold, self.leaf, len(self.roots))
+        object.__setattr__(self, "table", table)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Scores of the rows of `x` (n x len(features)), summed over the trees in their order."""
+        n = x.shape[0]
+        if n == 0:
+            return np.zeros(0)
+        table = self.table
+        if table is None:
+            return self._walk(x)
+        rows = -(-n // _ROWS_STEP) * _ROWS_STEP
+        columns = np.zeros((x.shape[1], rows))
+        columns[:, :n] = x.T
+        values = columns.take(table.feature, axis=0)
+        above = np.empty((len(table.feature) + 1, rows), dtype=bool)  # every distinct split, once
+        above[-1] = False
+        np.greater(values, table.padded_thresholds(rows), out=above[:-1])
+        bits = above.take(table.node_rows, axis=0).reshape(_TABLE_NODES, -1).view(np.uint8)
+        code = np.einsum("bc,b->c", bits, table.weights).astype(np.intp).reshape(len(self.roots), rows)
+        code += table.offsets
+        scores: np.ndarray = table.leaf.take(code).sum(axis=0)[:n]
+        return scores
+
+    def _walk(self, x: np.ndarray) -> np.ndarray:
+        """`predict` for deeper trees: all trees one level at a time."""
+        n, width = x.shape
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        flat = x.ravel()
+        offset = (np.arange(n, dtype=np.int32) * width)[:, None]
+        feature, threshold, left = self.feature, self.threshold, self.left
+        roots = self.roots  # the first level is the same node for every row: compare whole columns
+        node = left.take(roots) + (x.take(feature.take(roots), axis=1) > threshold.take(roots))
+        for _ in range(self.depth - 1):
+            value = flat.take(feature.take(node) + offset)
+            node = left.take(node) + (value > threshold.take(node))
+        scores: np.ndarray = self.leaf.take(node - len(feature)).sum(axis=1)
+        return scores
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "tree_feature": self.feature,
+            "tree_threshold": self.threshold,
+            "tree_left": self.left,
+            "tree_leaf": self.leaf,
+            "tree_roots": self.roots,
+            "tree_depth": np.array([self.depth], dtype=np.int32),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """The build's learned-ranking arrays (see module doc)."""
+
+    ease_rows: np.ndarray  # int32 [n_items, k], -1 padded
+    ease_weights: np.ndarray  # float32 [n_items, k]
+    item_facts: np.ndarray  # float32 [n_items, len(ITEM_FACTS)]
+    recent_rows: np.ndarray  # int32: rows by recency-weighted sales, best first
+    duplicate_group: np.ndarray  # int32 [n_items]: near-duplicate group id, -1 = none
+    trees: Trees | None = None
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What `ranking.npz` holds."""
+        out = {
+            "ease_rows": self.ease_rows,
+            "ease_weights": self.ease_weights,
+            "item_facts": self.item_facts,
+            "recent_rows": self.recent_rows,
+            "duplicate_group": self.duplicate_group,
+        }
+        if self.trees is not None:
+            out.update(self.trees.arrays())
+        return out
+
+
+def save(learned: Learned, directory: Path) -> None:
+    np.savez(directory / RANKING_FILE, **learned.arrays())  # type: ignore[arg-type]
+
+
+def load(directory: Path, n_items: int, ranker: Mapping[str, Any] | None) -> Learned | None:
+    """`ranking.npz` of a build, checked against the catalog size; None for a build without one."""
+    path = directory / RANKING_FILE
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
+    try:
+        learned = Learned(
+            ease_rows=arrays["ease_rows"].astype(np.int32),
+            ease_weights=arrays["ease_weights"].astype(np.float32),
+            item_facts=arrays["item_facts"].astype(np.float32),
+            recent_rows=arrays["recent_rows"].astype(np.int32),
+            duplicate_group=arrays["duplicate_group"].astype(np.int32),
+        )
+    except KeyError as exc:
+        raise ArtifactError(f"{path}: missing array {exc}") from exc
+    for name in ("ease_rows", "ease_weights", "item_facts", "duplicate_group"):
+        if len(getattr(learned, name)) != n_items:
+            raise ArtifactError(f"{path}: {name} has {len(getattr(learned, name))} rows, the catalog {n_items}")
+    if "tree_feature" not in arrays:
+        return learned
+    features = tuple((ranker or {}).get("features", ()))
+    if features != FEATURES:
+        raise ArtifactError(f"{path}: the ranker's features {features} are not this Edge's {FEATURES}")
+    trees = Trees(
+        name=str((ranker or {}).get("name", "ranker")),
+        features=features,
+        depth=int(arrays["tree_depth"][0]),
+        feature=arrays["tree_feature"].astype(np.int32),
+        threshold=arrays["tree_threshold"].astype(np.float64),
+        left=arrays["tree_left"].astype(np.int32),
+        leaf=arrays["tree_leaf"].astype(np.float64),
+        roots=arrays["tree_roots"].astype(np.int32),
+    )
+    if len(trees.feature) and int(trees.feature.max()) >= len(FEATURES):
+        raise ArtifactError(f"{path}: a tree splits on an unknown feature")
+    return Learned(
+        learned.ease_rows,
+        learned.ease_weights,
+        learned.item_facts,
+        learned.recent_rows,
+        learned.duplicate_group,
+        trees,
+    )
+
+
+def ease_scores(learned: Learned, history: Sequence[int]) -> np.ndarray | None:
+    """EASE scores of every item for a history (most recent last, each step back weighted by
+    EASE_DECAY: recency-weighted interactions); None without history."""
+    if not history:
+        return None
+    recent = np.asarray(history[-EASE_HISTORY:], dtype=np.int64)
+    decay = EASE_DECAY ** np.arange(len(recent) - 1, -1, -1, dtype=np.float32)
+    rows = learned.ease_rows[recent]
+    weights = learned.ease_weights[recent] * decay[:, None]
+    valid = rows >= 0
+    scores: np.ndarray = np.bincount(rows[valid], weights=weights[valid], minlength=len(learned.ease_rows))
+    scores[recent] = 0.0
+    return scores
+
+
+def ease_source(scores: np.ndarray | None, k: int, skip: Container[int]) -> Source | None:
+    """The EASE source: the best `k` rows by `ease_scores` not in `skip`, scores scaled to [0, 1]."""
+    if scores is None:
+        return None
+    n = min(len(scores), k + 64)
+    top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+    top = top[np.argsort(-scores[top], kind="stable")]
+    best = float(scores[top[0]]) if len(top) else 0.0
+    if best <= 0:
+        return None
+    out_rows: list[int] = []
+    out_scores: list[float] = []
+    for row, score in zip(top.tolist(), scores[top].tolist(), strict=True):
+        if score <= 0:
+            break
+        if row in skip:
+            continue
+        out_rows.append(row)
+        out_scores.append(score / best)
+        if len(out_rows) >= k:
+            break
+    return Source("for_you", out_rows, out_scores)
+
+
+def recent_source(learned: Learned, k: int) -> Source:
+    """Items by recency-weighted sales (a short half-life), best first."""
+    top = learned.recent_rows[:k].tolist()
+    return Source("trending_local", top, rank_scores(len(top)))
+
+
+def _median(values: np.ndarray) -> float:
+    """`np.median` of a non-empty 1-d array, without its overhead (the same value, bit for bit)."""
+    ordered = np.sort(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return float(ordered[middle])
+    return float((ordered[middle - 1] + ordered[middle]) / 2)
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """One visitor's candidates: rows, their feature matrix, and the reason each would be shown for."""
+
+    rows: np.ndarray  # int64 [n]
+    features: np.ndarray  # float64 [n, len(FEATURES)]
+    reasons: list[Reason]
+
+
+def pool(
+    learned: Learned,
+    sources: Sequence[tuple[str, Source]],
+    blocked: tuple[Container[int], Container[int]],
+    history: Sequence[int],
+    category_codes: np.ndarray,
+    prices: np.ndarray,
+    weights: Mapping[str, float],
+    taste: tuple[np.ndarray, np.ndarray] | None = None,
+    ease: np.ndarray | None = None,
+) -> Pool:
+    """Every candidate the `sources` ((source key, Source) pairs) propose, minus `blocked`, with features.
+
+    `history` (rows the visitor bought or touched) gives the category affinity, the usual price
+    and the history length; `weights` (the blend's) pick the shown reason: the proposing source
+    with the highest weighted score. `taste` (item vectors, the visitor's vector) and `ease`
+    (`ease_scores`) score every candidate, whichever source proposed it.
+    """
+    width = len(SOURCE_KEYS)
+    proposed = [source for _, source in sources]
+    lengths = [len(source.rows) for source in proposed]
+    total = sum(lengths)
+    x = np.zeros((0, len(FEATURES)), dtype=np.float64)
+    if total == 0:
+        return Pool(np.zeros(0, dtype=np.int64), x, [])
+    # one entry per (source, proposed row), in the sources' order
+    entry_row = np.fromiter(itertools.chain.from_iterable(s.rows for s in proposed), np.int64, total)
+    entry_score = np.fromiter(itertools.chain.from_iterable(s.scores for s in proposed), np.float64, total)
+    source_code = [_SOURCE_COLUMN[key] for key, _ in sources]
+    entry_column = np.repeat(np.asarray(source_code, dtype=np.int64), lengths)
+    source_weight = [weights.get(SOURCE_REASON[key], 0.0) for key, _ in sources]
+    entry_weighted = entry_score * np.repeat(np.asarray(source_weight), lengths)
+    # candidates in order of first proposal, blocked ones dropped
+    n_items = len(learned.item_facts)
+    first = np.full(n_items, total, dtype=np.int64)
+    np.minimum.at(first, entry_row, np.arange(total))
+    first_blocked, second_blocked = blocked
+    kept = [
+        row for row in np.flatnonzero(first < total).tolist() if row not in first_blocked and row not in second_blocked
+    ]
+    n = len(kept)
+    if n == 0:
+        return Pool(np.zeros(0, dtype=np.int64), x, [])
+    candidates = np.asarray(kept, dtype=np.int64)
+    candidates = candidates[np.argsort(first[candidates], kind="stable")]
+    slot = np.full(n_items, -1, dtype=np.int64)
+    slot[candidates] = np.arange(n)
+    entry_slot = slot[entry_row]
+    entries = np.flatnonzero(entry_slot >= 0)
+    at = entry_slot[entries]
+    source_scores = np.zeros((n, width), dtype=np.float64)  # a source's best score for the candidate, >= 0
+    np.maximum.at(source_scores.ravel(), at * width + entry_column[entries], entry_score[entries])
+    # the shown reason: the proposer with the highest weighted score, the first proposer on a tie
+    weighted = entry_weighted[entries]
+    best = np.full(n, -np.inf)
+    np.maximum.at(best, at, weighted)
+    winners = weighted == best[at]
+    winner = np.full(n, total, dtype=np.int64)
+    np.minimum.at(winner, at[winners], entries[winners])
+    reason_of = np.repeat(np.arange(len(sources)), lengths)[winner]
+    source_reason = [SOURCE_REASON[key] for key, _ in sources]
+    x = np.zeros((n, len(FEATURES)), dtype=np.float64)
+    x[:, :width] = source_scores
+    x[:, width] = (source_scores > 0).sum(axis=1)
+    x[:, width + 1 : width + 1 + len(ITEM_FACTS)] = learned.item_facts[candidates]
+    col = width + 1 + len(ITEM_FACTS)
+    if history:
+        past = np.asarray(history, dtype=np.int64)
+        shares = np.bincount(category_codes[past], minlength=int(category_codes.max()) + 1) / len(past)
+        x[:, col] = shares[category_codes[candidates]]
+        usual = _median(prices[past])
+        x[:, col + 1] = np.log((prices[candidates] + 0.01) / (usual + 0.01))
+        x[:, col + 2] = math.log1p(len(history))
+    if taste is not None:
+        item_vectors, vector = taste
+        x[:, col + 3] = item_vectors[candidates] @ vector
+    if ease is not None:
+        x[:, col + 4] = ease[candidates]
+    return Pool(candidates, x, [source_reason[i] for i in reason_of.tolist()])

@@ -1,0 +1,356 @@
+"""Recommend: candidate sources from a visitor's signals, then `ranking.rank`.
+
+The same function serves `/v1/decide` and the offline evaluation (`models.evaluate`), so what is
+measured offline is what storefronts get. Everything that does not depend on the visitor (the
+popular lists of each country, blended and stripped of what is out of stock there; neighbour
+tables as lists) is prepared once when a build is loaded.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Container, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge.core.catalog import Catalog
+from edge.core.learned import Learned, Pool, ease_scores, ease_source, pool, recent_source
+from edge.core.memo import Memo
+from edge.core.placements import Match
+from edge.core.ranking import (
+    REASON_CODE,
+    Candidate,
+    Ranked,
+    RankingParams,
+    Source,
+    blend,
+    category_cap,
+    fill,
+    rank_scores,
+)
+from edge.core.textindex import TextIndex
+from edge.model.artifacts import Artifacts, Popularity
+from edge.model.index import ItemIndex
+
+RECENT_VIEWS = 5  # views that shape `similar_to_viewed`
+RECENT_PURCHASES = 5  # purchases whose neighbours are `bought_together`
+NEIGHBOURS_PER_ANCHOR = 10
+POPULAR_REASONS = ("trending_local", "best_seller", "on_sale")
+BACKFILL_WEIGHT = 0.1
+SEARCH_MEMO = 20_000  # index answers remembered per build (per distinct viewed list or taste vector)
+MAX_OVER_FETCH = 2000  # index results fetched beyond k to make up for blocked (bought, excluded) items
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """One loaded build as the service ranks with it; swapped whole on reload."""
+
+    version: str
+    path: Path
+    catalog: Catalog
+    index: ItemIndex
+    neighbours: tuple[tuple[int, ...], ...]  # row -> its co-purchase neighbours, best first
+    popularity: Popularity
+    by_category: Mapping[int, Source]  # category code -> its popular items as a `preference` source
+    popular_sources: Mapping[str, tuple[Source, ...]]  # country ("" = elsewhere) -> non-personal sources
+    backfill: tuple[Candidate, ...]  # every popular item, to top up short lists
+    per_source: int = 60
+    learned: Learned | None = None  # EASE, item facts, duplicate groups and ranker trees (ranking.npz)
+    prices: np.ndarray = field(default_factory=lambda: np.zeros(0))  # float64 list price per row
+    groups: Sequence[int] | None = None  # near-duplicate group per row (-1 = none), as a list
+    text: TextIndex = field(default_factory=lambda: TextIndex({}, {}, ()))  # names and categories -> rows
+    matches: dict[Match, list[int]] = field(default_factory=dict)  # content rule -> its rows (memo)
+    searches: Memo[tuple[list[int], list[float]]] = field(default_factory=lambda: Memo(SEARCH_MEMO))
+    _blended: dict[tuple[str, tuple[float, ...]], tuple[list[Candidate], dict[int, float]]] = field(
+        default_factory=dict
+    )
+    _popular_lists: dict[tuple[str, tuple[float, ...], int, float], list[Ranked]] = field(default_factory=dict)
+
+    @classmethod
+    def from_artifacts(
+        cls, art: Artifacts, index: ItemIndex, per_source: int = 60, search_memo: int = SEARCH_MEMO
+    ) -> Model:
+        """Index the build; everything that does not depend on the visitor is prepared here, once."""
+        catalog = Catalog.from_items(art.items, art.popularity.global_rows)
+        pop = art.popularity
+        ranked = pop.global_rows
+        codes = catalog.category_codes[ranked]
+        by_category = {
+            code: _list_source(ranked[codes == code], per_source // 2, "preference")
+            for code in range(len(catalog.category_names))
+        }
+        countries = {"", *pop.by_country, *pop.trending_by_country, *catalog.out_of_stock_rows}
+        popular = {c: _popular_sources(pop, catalog, c, per_source) for c in countries}
+        backfill_code = REASON_CODE["best_seller"]
+        backfill = tuple(
+            (BACKFILL_WEIGHT * score, -row, backfill_code)
+            for row, score in zip(ranked.tolist(), rank_scores(len(ranked)), strict=True)
+        )
+        neighbours = tuple(tuple(r for r in row if r >= 0) for row in art.neighbors[:, :NEIGHBOURS_PER_ANCHOR].tolist())
+        learned = art.learned
+        return cls(
+            art.version, art.path, catalog, index, neighbours, pop, by_category, popular, backfill, per_source,
+            learned, np.array([item.price for item in art.items], dtype=np.float64),
+            learned.duplicate_group.tolist() if learned is not None else None,
+            art.text if art.text is not None else TextIndex.from_items(art.items, pop.global_rows.tolist()),
+            {}, Memo(search_memo),
+        )  # fmt: skip
+
+    @property
+    def ranker(self) -> str | None:
+        """The name of the build's trained ranker, if it has one."""
+        trees = self.learned.trees if self.learned is not None else None
+        return trees.name if trees is not None else None
+
+    def popular_list(self, country: str | None, params: RankingParams, limit: int) -> list[Ranked]:
+        """The finished non-personal list for a country (nothing excluded), as every anonymous first
+        page gets it; memoised."""
+        place = country if country is not None and country in self.popular_sources else ""
+        key = (place, tuple(params.weights.get(r, 0.0) for r in POPULAR_REASONS), limit, params.max_category_share)
+        found = self._popular_lists.get(key)
+        if found is None:
+            popular, _ = self.popular_candidates(place, params.weights)
+            nothing: frozenset[int] = frozenset()
+            blocked = (self.catalog.out_of_stock_rows.get(place, nothing), nothing)
+            found = fill(
+                popular, blocked, self.catalog.category_list, limit, params.max_category_share, self.backfill,
+                self.groups,
+            )  # fmt: skip
+            if len(self._popular_lists) < 4096:
+                self._popular_lists[key] = found
+        return found
+
+    def popular_candidates(
+        self, country: str | None, weights: Mapping[str, float]
+    ) -> tuple[list[Candidate], dict[int, float]]:
+        """The country's non-personal candidates blended with `weights`, best first, and row -> score
+        (memoised per country and weights)."""
+        place = country if country is not None and country in self.popular_sources else ""
+        key = (place, tuple(weights.get(r, 0.0) for r in POPULAR_REASONS))
+        found = self._blended.get(key)
+        if found is None:
+            candidates = blend(self.popular_sources[key[0]], weights)
+            found = (candidates, {-c[1]: c[0] for c in candidates})
+            if len(self._blended) < 1024:
+                self._blended[key] = found
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """What may shape one list, as catalog rows (unknown ids already dropped)."""
+
+    viewed: Sequence[int] = ()  # most-recent-last
+    cart: Sequence[int] = ()
+    purchased: Sequence[int] = ()  # oldest first
+    wishlist: Sequence[int] = ()
+    preferred_categories: Sequence[int] = ()  # category codes
+    user_vector: np.ndarray | None = None
+    country: str | None = None
+    exclude: Sequence[int] = ()
+
+
+def blocked_rows(model: Model, signals: Signals) -> tuple[Container[int], Container[int]]:
+    """Rows that must not be shown: out of stock in the country; excluded, in the cart, bought (unless repeatable)."""
+    catalog = model.catalog
+    out_of_stock = catalog.out_of_stock_rows.get(signals.country or "", frozenset())
+    blocked = set(signals.exclude)
+    blocked.update(signals.cart)
+    if signals.purchased:
+        repeatable = catalog.repeatable_rows
+        blocked.update(row for row in signals.purchased if row not in repeatable)
+    return out_of_stock, blocked
+
+
+def _neighbour_source(model: Model, anchors: Sequence[int], reason: str) -> Source | None:
+    """Neighbours of the anchors (most recent last); recency and neighbour rank shape the score."""
+    if not anchors:
+        return None
+    rows: list[int] = []
+    scores: list[float] = []
+    table = model.neighbours
+    decay = 1.0
+    for anchor in reversed(anchors):
+        neighbours = table[anchor]
+        k = len(neighbours) or 1
+        rows.extend(neighbours)
+        scores.extend(decay * (1.0 - j / NEIGHBOURS_PER_ANCHOR) for j in range(k) if j < len(neighbours))
+        decay *= 0.9
+    return Source(reason, rows, scores)  # type: ignore[arg-type]
+
+
+def _similar_source(
+    found: tuple[list[int], list[float]],
+    k: int,
+    reason: str,
+    blocked: tuple[Container[int], Container[int]],
+    categories: Sequence[int],
+    per_category: int,
+    skip: Container[int] = (),
+) -> Source:
+    """The first `k` found items neither blocked nor skipped, at most `per_category` of a category
+    (more could never be shown), scores clipped to [0, 1]."""
+    rows: list[int] = []
+    scores: list[float] = []
+    first_blocked, second_blocked = blocked
+    counts: dict[int, int] = {}
+    for row, score in zip(*found, strict=True):
+        if row in first_blocked or row in second_blocked or row in skip:
+            continue
+        category = categories[row]
+        seen = counts.get(category, 0)
+        if seen >= per_category:
+            continue
+        counts[category] = seen + 1
+        rows.append(row)
+        scores.append(min(1.0, max(0.0, score)))
+        if len(rows) >= k:
+            break
+    return Source(reason, rows, scores)  # type: ignore[arg-type]
+
+
+def _search(
+    model: Model, key: Hashable, query: Callable[[], np.ndarray | None], n: int
+) -> tuple[list[int], list[float]]:
+    """The `n` nearest items to a query, remembered per (key, n): a pure function of the build."""
+
+    def compute() -> tuple[list[int], list[float]]:
+        vector = query()
+        if vector is None:
+            return [], []
+        found = model.index.search(vector, n)
+        return found.rows.tolist(), found.scores.tolist()
+
+    return model.searches.get((key, n), compute)
+
+
+def _list_source(rows: np.ndarray, k: int, reason: str) -> Source:
+    top = rows[:k].tolist()
+    return Source(reason, top, rank_scores(len(top)))  # type: ignore[arg-type]
+
+
+def _popular_sources(pop: Popularity, catalog: Catalog, country: str, k: int) -> tuple[Source, ...]:
+    """Trending where the visitor is, best sellers, items on sale; out-of-stock items left out."""
+    local_trending = pop.trending_by_country.get(country)
+    local_best = pop.by_country.get(country)
+    out = catalog.out_of_stock_rows.get(country, frozenset())
+
+    def in_stock(rows: np.ndarray) -> np.ndarray:
+        return np.array([r for r in rows.tolist() if r not in out], dtype=np.int64) if out else rows
+
+    return (
+        _list_source(
+            in_stock(local_trending if local_trending is not None else pop.trending_rows), k, "trending_local"
+        ),
+        _list_source(in_stock(local_best if local_best is not None else pop.global_rows), k, "best_seller"),
+        _list_source(in_stock(catalog.on_sale_rows), k // 2, "on_sale"),
+    )
+
+
+def personal_sources(
+    model: Model,
+    signals: Signals,
+    params: RankingParams,
+    k: int,
+    blocked: tuple[Container[int], Container[int]],
+    per_category: int = 1_000_000,
+) -> list[Source]:
+    """The sources only this visitor's signals produce; index searches over-fetch past what is blocked."""
+    if params.strategy == "popular":
+        return []
+    categories = model.catalog.category_list
+    sources: list[Source | None] = []
+    over_fetch = min(len(signals.purchased) + len(signals.exclude), MAX_OVER_FETCH)
+    if signals.viewed:
+        recent = tuple(signals.viewed[-RECENT_VIEWS:])
+        n = k + len(signals.viewed) + over_fetch
+        found = _search(model, ("viewed", recent), lambda: model.index.query_for_rows(list(recent)), n)
+        sources.append(
+            _similar_source(found, k, "similar_to_viewed", blocked, categories, per_category, set(signals.viewed))
+        )
+    vector = signals.user_vector
+    if vector is not None:
+        found = _search(model, ("vector", vector.tobytes()), lambda: vector, k + over_fetch)
+        sources.append(_similar_source(found, k, "for_you", blocked, categories, per_category))
+    sources.append(_neighbour_source(model, signals.cart, "in_cart_complement"))
+    anchors = [*signals.wishlist, *signals.purchased[-RECENT_PURCHASES:]]
+    sources.append(_neighbour_source(model, anchors, "bought_together"))
+    sources.extend(model.by_category.get(code) for code in signals.preferred_categories)
+    return [s for s in sources if s is not None]
+
+
+def uses_ranker(model: Model, params: RankingParams) -> bool:
+    """True when this decision is ordered by the build's trained ranker."""
+    name = model.ranker
+    return params.strategy == "learned" and name is not None and params.ranker in (None, name)
+
+
+def learned_pool(
+    model: Model, signals: Signals, params: RankingParams, limit: int
+) -> tuple[Pool, tuple[Container[int], Container[int]]]:
+    """Every source's candidates for these signals with their ranker features, and the blocked rows."""
+    learned = model.learned
+    if learned is None:
+        raise ValueError("this build has no learned-ranking arrays")
+    k = min(params.per_source, max(3 * limit, 24))
+    blocked = blocked_rows(model, signals)
+    per_category = 2 * category_cap(limit, params.max_category_share)
+    keyed: list[tuple[str, Source]] = [
+        (s.reason, s) for s in personal_sources(model, signals, params, k, blocked, per_category)
+    ]
+    history = [*signals.purchased, *signals.wishlist, *signals.viewed, *signals.cart]
+    ease = ease_scores(learned, history)
+    found = ease_source(ease, k, blocked[1])
+    if found is not None:
+        keyed.append(("ease", found))
+    keyed.append(("recent_popular", recent_source(learned, k)))
+    place = signals.country if signals.country is not None and signals.country in model.popular_sources else ""
+    keyed.extend((s.reason, s) for s in model.popular_sources[place])
+    vector = signals.user_vector
+    taste = (model.index.vectors, vector) if vector is not None else None
+    categories, prices = model.catalog.category_codes, model.prices
+    return pool(learned, keyed, blocked, history, categories, prices, params.weights, taste, ease), blocked
+
+
+def recommend_learned(
+    model: Model, signals: Signals, limit: int, params: RankingParams, lead: Sequence[Candidate] = ()
+) -> list[Ranked]:
+    """The list ordered by the trained ranker over every source's candidates (then the usual caps)."""
+    learned = model.learned
+    assert learned is not None and learned.trees is not None
+    found, blocked = learned_pool(model, signals, params, limit)
+    scores = learned.trees.predict(found.features)
+    shown = 1.0 / (1.0 + np.exp(-scores))  # the response's score: the ranker's, squashed into (0, 1)
+    reasons = found.reasons
+    order = np.lexsort((found.rows, -shown)).tolist()  # best first, the lower row on a tie (rows are unique)
+    shown_list, rows_list = shown.tolist(), found.rows.tolist()
+    candidates = ((shown_list[i], -rows_list[i], REASON_CODE[reasons[i]]) for i in order)  # lazy: fill stops early
+    categories = model.catalog.category_list
+    ordered = itertools.chain(lead, candidates)
+    return fill(ordered, blocked, categories, limit, params.max_category_share, model.backfill, model.groups)
+
+
+def recommend(
+    model: Model, signals: Signals, limit: int, params: RankingParams, lead: Sequence[Candidate] = ()
+) -> list[Ranked]:
+    """The ranked product list for these signals; `lead` (best first) goes ahead of the ranked candidates."""
+    personal_signals = signals.viewed or signals.cart or signals.purchased or signals.wishlist
+    if uses_ranker(model, params) and (personal_signals or signals.user_vector is not None):
+        return recommend_learned(model, signals, limit, params, lead)
+    k = min(params.per_source, max(3 * limit, 24))
+    blocked = blocked_rows(model, signals)
+    share = params.max_category_share
+    per_category = 2 * category_cap(limit, share)  # room for the blend to choose within a category
+    personal = personal_sources(model, signals, params, k, blocked, per_category)
+    if not personal and not blocked[1] and not lead:
+        return model.popular_list(signals.country, params, limit)
+    popular, popular_score = model.popular_candidates(signals.country, params.weights)
+    candidates: Iterable[Candidate] = popular
+    if personal:  # both lists are best first: merge lazily, select stops after `limit` picks
+        candidates = heapq.merge(blend(personal, params.weights, popular_score), popular, reverse=True)
+    if lead:
+        candidates = itertools.chain(lead, candidates)
+    return fill(candidates, blocked, model.catalog.category_list, limit, share, model.backfill, model.groups)
