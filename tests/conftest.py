@@ -38,14 +38,13 @@ REAL_DATA = Path(os.environ.get("EDGE_DATA") or Path(__file__).parents[1].parent
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest work first, so that pytest-xdist's workers (`./scripts/test`: `-n 2 --dist loadfile
-    --no-loadscope-reorder`, modules in the order of their first test) finish together: the modules reading the
-    real build (the Spark comparison, the evaluation), then those with slow tests, then the rest around them.
-    Serially the order changes nothing: no test depends on another."""
+    --no-loadscope-reorder`, modules in the order of their first test) finish together: the tests allowed the
+    longest time (`timeout` marks: the Spark comparison, the real-data evaluation), then the other slow tests,
+    then the rest around them. Serially the order changes nothing: no test depends on another."""
 
-    def first(item: pytest.Item) -> int:
-        if "real_build" in getattr(item, "fixturenames", ()):
-            return 0
-        return 1 if item.get_closest_marker("slow") else 2
+    def first(item: pytest.Item) -> tuple[float, bool]:
+        timeout = item.get_closest_marker("timeout")
+        return -float(timeout.args[0]) if timeout else 0.0, item.get_closest_marker("slow") is None
 
     items.sort(key=first)
 
@@ -69,10 +68,9 @@ class RealBuild(NamedTuple):
     path: Path  # the build inside it that build_real made
 
 
-@pytest.fixture(scope="session")
-def real_build(tmp_path_factory: pytest.TempPathFactory) -> RealBuild:
-    """The full Online Retail build (evaluated on the default split), made once per run for every test that reads
-    it: under pytest-xdist the first worker to ask builds it in the run's shared folder while the others wait."""
+def make_real_build(tmp_path_factory: pytest.TempPathFactory) -> RealBuild:
+    """The full Online Retail build (evaluated on the default split), made once per run: under pytest-xdist the
+    first worker to ask builds it in the run's shared folder while the others wait, then read it."""
     from models.realdata import DEFAULT_SPLIT, build_real
 
     shared = tmp_path_factory.getbasetemp()
@@ -86,6 +84,13 @@ def real_build(tmp_path_factory: pytest.TempPathFactory) -> RealBuild:
             path = build_real(require_real_data(), root, log=lambda _: None, evaluate_split=DEFAULT_SPLIT)
             made.write_text(str(path))
     return RealBuild(root, Path(made.read_text()))
+
+
+@pytest.fixture(scope="session")
+def real_build(tmp_path_factory: pytest.TempPathFactory) -> RealBuild:
+    """`make_real_build` as a fixture. (A module fixture calls make_real_build itself: it would come after this
+    session fixture, and so after the build, whatever the order of its arguments.)"""
+    return make_real_build(tmp_path_factory)
 
 
 @pytest.fixture()

@@ -61,6 +61,7 @@ def test_evaluation_on_a_synthetic_store(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the real build is made in its set-up (unless another worker has made it)
 def test_real_data_build_and_evaluation(real_build: RealBuild) -> None:
     """The full Online Retail build: artifacts load, categories are readable, the model beats the target."""
     art = artifacts.load(real_build.root)

@@ -23,10 +23,9 @@ from edge.core.segments import SegmentRules, assign_segment
 from edge.model import artifacts
 from edge.store.base import profiles_from_records
 from models.realdata import DEFAULT_SPLIT
-from tests.conftest import RealBuild, require_real_data
+from tests.conftest import make_real_build, require_real_data
 
-# the Spark build first: under pytest-xdist it runs while another worker makes the shared one-machine build
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800), pytest.mark.usefixtures("distributed")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +38,10 @@ def spark() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def single(real_build: RealBuild) -> artifacts.Artifacts:
-    """The one-machine build of the same data and split (shared with test_evaluate)."""
-    return artifacts.load(real_build.root)
+def single(distributed: artifacts.Artifacts, tmp_path_factory: pytest.TempPathFactory) -> artifacts.Artifacts:
+    """The one-machine build of the same data and split (shared with test_evaluate), after the Spark build: under
+    pytest-xdist that one runs while another worker makes this one."""
+    return artifacts.load(make_real_build(tmp_path_factory).root)
 
 
 @pytest.fixture(scope="module")
