@@ -22,11 +22,12 @@ from typing import Any
 from edge.core import consent, ledger
 from edge.core import validation as v
 from edge.core.attribution import DECISION_METRICS, event_ops
-from edge.core.loyalty import TierThresholds, points_for, thresholds_for
+from edge.core.loyalty import TierThresholds, points_for
 from edge.core.requests import SessionSignals, parse_session
 from edge.core.sessions import SessionPolicy, landing_ops, session_rel, touch_ops
 from edge.core.writes import IDEMPOTENCY_TTL_S, Applied, Group, Op, Program, register, session_unit, user_unit
 from edge.errors import Conflict, DependencyError, StoreUnavailable, ValidationFailed
+from edge.model.artifacts import thresholds_for
 from edge.settings import Settings
 from edge.store import dedup
 from edge.store.base import ProfileStore, promote_session

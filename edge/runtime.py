@@ -10,16 +10,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from edge.core.content import Content, load_content
-from edge.core.decide import Decider, Engine
-from edge.core.experiments import ExperimentsConfig, load_experiments
+from edge.core.content import Content
+from edge.core.decide import Engine
+from edge.core.experiments import ExperimentsConfig
 from edge.core.guards import check_experiments
-from edge.core.loyalty import thresholds_for
 from edge.core.recommend import Model
+from edge.decider import Decider
 from edge.errors import ArtifactError, ConfigError
 from edge.http.metrics import Metrics
 from edge.model import artifacts
 from edge.model import index as item_index
+from edge.model.config_files import load_content, load_experiments
 from edge.settings import Settings
 from edge.store import tombstones
 from edge.store.base import ProfileStore, profiles_from_records
@@ -93,6 +94,7 @@ class Runtime:
     engine: Engine
     store: ProfileStore
     decider: Decider
+    build_path: Path  # the live build's directory (the model's version lives there)
     metrics: Metrics = field(default_factory=Metrics)
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     profiles: tuple[dict[str, Any], ...] = ()  # the loaded build's profile records (the demo's personas)
@@ -119,7 +121,7 @@ class Runtime:
         check_experiments(content, experiments)
         engine = Engine(
             model, content, experiments, ttl_s=settings.ttl_s,
-            tiers=thresholds_for(model.path, settings.default_tiers()), offer_secret=settings.offer_secret,
+            tiers=artifacts.thresholds_for(art.path, settings.default_tiers()), offer_secret=settings.offer_secret,
         )  # fmt: skip
         decider = Decider.from_settings(store, settings)
         log.info(
@@ -129,7 +131,9 @@ class Runtime:
         )  # fmt: skip
         warn_if_stale(art.manifest)
         data_end = art.manifest.get("data_end")
-        return cls(settings, engine, store, decider, profiles=art.profiles, data_end=data_end and str(data_end))
+        return cls(
+            settings, engine, store, decider, art.path, profiles=art.profiles, data_end=data_end and str(data_end)
+        )
 
     async def reload(self, trigger: str = "admin") -> Engine:
         """Re-read content, experiments and artifacts; on any error the old engine stays and the error propagates.
@@ -157,10 +161,11 @@ class Runtime:
             experiments = await asyncio.to_thread(load_experiments_setting, settings.experiments)
             model = self.engine.model
             new_build: artifacts.Artifacts | None = None
-            if artifacts.resolve(settings.artifacts) != model.path:
+            build_path = self.build_path
+            if artifacts.resolve(settings.artifacts) != build_path:
                 model, build = await asyncio.to_thread(load_model, settings.artifacts)
                 await self._check_profiles_fit(model, build)
-                new_build = build
+                new_build, build_path = build, build.path
             check_experiments(content, experiments)
             if new_build is not None:
                 if isinstance(self.store, MemoryStore):
@@ -170,8 +175,9 @@ class Runtime:
                 data_end = new_build.manifest.get("data_end")
                 self.data_end = data_end and str(data_end)
                 warn_if_stale(new_build.manifest)
-            tiers = thresholds_for(model.path, settings.default_tiers())
+            tiers = artifacts.thresholds_for(build_path, settings.default_tiers())
             self.engine = replace(self.engine, model=model, content=content, experiments=experiments, tiers=tiers)
+            self.build_path = build_path
             return self.engine
 
     async def _check_profiles_fit(self, model: Model, build: artifacts.Artifacts) -> None:

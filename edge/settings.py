@@ -116,7 +116,7 @@ class Settings:
         return SessionPolicy(ttl_s=self.session_ttl_s, max_viewed=self.session_max_viewed)
 
     def default_tiers(self) -> TierThresholds:
-        """Tier thresholds when the build's manifest has none (`edge.core.loyalty.thresholds_for`)."""
+        """Tier thresholds when the build's manifest has none (`edge.model.artifacts.thresholds_for`)."""
         return TierThresholds(*self.tier_thresholds)
 
 

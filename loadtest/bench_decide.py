@@ -44,7 +44,7 @@ STORED_EVENTS = {"events": [
 
 async def store_events(runtime: Runtime) -> None:
     """The events behind the "stored session" scenario."""
-    policy = policy_for(runtime.settings, runtime.engine.model.path)
+    policy = policy_for(runtime.settings, runtime.build_path)
     events = parse_events(STORED_EVENTS, datetime.now(UTC))
     await ingest(runtime.store, events, policy, None, 5.0)
 

@@ -27,8 +27,8 @@ import numpy as np
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 import polars as pl
 
+from edge.core.catalog import Item
 from edge.errors import ConfigError
-from edge.model.artifacts import Item
 from models import cleaning, sources
 from models.dataset import Dataset, Interactions
 

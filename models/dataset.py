@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.model.artifacts import Item
+from edge.core.catalog import Item
 
 
 @dataclass(slots=True)

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from edge.core.catalog import Item
 from edge.core.learned import FEATURES, Learned, Pool, Trees
 from edge.model import artifacts
-from edge.model.artifacts import Item
 from edge.model.index import ItemIndex
 from models import ease
 from models.dataset import Dataset

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from edge.core.catalog import Item
 from edge.errors import ConfigError
-from edge.model.artifacts import Item
 from models import cleaning
 from models.dataset import Dataset, Interactions
 

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from edge.core.catalog import Item
 from edge.core.loyalty import TierThresholds
 from edge.core.ranking import RankingParams
 from edge.core.recommend import Model, Signals, recommend
 from edge.errors import ConfigError
 from edge.model import artifacts
 from edge.model import index as item_index
-from edge.model.artifacts import Item
 from edge.model.index import ItemIndex
 from models import build as model_build
 from models import categories, cleaning, ledger, sources

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from edge.model.artifacts import Item
+from edge.core.catalog import Item
 from models.dataset import Dataset, Interactions
 
 CATEGORIES: dict[str, tuple[list[str], list[str]]] = {

@@ -14,10 +14,10 @@ from edge.core.content import (
     day_part,
     format_number,
     language_for,
-    load_content,
     parse_content,
 )
 from edge.errors import ConfigError
+from edge.model.config_files import load_content
 from edge.settings import PACKAGE_DATA
 from tests.conftest import content_error
 

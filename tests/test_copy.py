@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
-from edge.core.content import OCCASIONS, Visitor, choose, holdout_page, load_content, parse_content
+from edge.core.content import OCCASIONS, Visitor, choose, holdout_page, parse_content
 from edge.core.segments import SEGMENTS
 from edge.errors import ConfigError
+from edge.model.config_files import load_content
 from edge.settings import PACKAGE_DATA
 from tests.conftest import content_error
 

@@ -19,10 +19,10 @@ from edge.core.experiments import (
     Assignment,
     ExperimentsConfig,
     assign,
-    load_experiments,
     parse_experiments,
 )
 from edge.errors import ConfigError
+from edge.model.config_files import load_experiments
 
 DATA = Path(__file__).parent / "data"
 MATCHING = {"segment": "campaign", "country": "NL", "page": "home", "device": "mobile"}

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from starlette.testclient import TestClient
 
 from edge.cli import load
+from edge.errors import StoreUnavailable
 from edge.http.app import create_app
 from edge.settings import Settings
 from edge.store.redis_store import RedisStore
-from tests.conftest import AUTH, NOW, PrivateRedis, require_redis, settle, wait_for, with_redis
+from tests.conftest import AUTH, NOW, PrivateRedis, free_port, require_redis, settle, wait_for, with_redis
 
 
 def test_redis_down_slow_and_back(settings: Settings, private_redis: PrivateRedis) -> None:
@@ -190,3 +194,35 @@ def test_unreadable_stored_data_is_ignored_instead_of_failing(settings: Settings
         anonymous = client.post("/v1/decide", json={"session_id": "s-corrupt", "now": NOW}).json()
         assert anonymous["degraded"] is False and anonymous["personalized"] is False  # a bad list reads as none
     writer.close()
+
+
+def test_every_store_call_to_a_redis_that_is_gone_is_store_unavailable_and_counted() -> None:
+    """One translation point: each call fails as StoreUnavailable naming the call, and the outage counts it."""
+    from edge.core.profiles import Profile
+    from edge.core.writes import Group, Op
+
+    async def scenario() -> None:
+        store = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}", "edge-gone", 200.0, 2)  # nothing listens
+        offer = Group("s=s-gone", (Op("I", "offers:20260101", ("WELCOME", 1)),))
+        calls: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            ("fetch", lambda: store.fetch("u-gone", "s-gone", "20260101")),
+            ("read", lambda: store.read_hash("s=s-gone", "session")),
+            ("read", lambda: store.get_profile("u-gone")),
+            ("read", lambda: store.get_document("u-gone")),
+            ("read", lambda: store.read_aggregate("da")),
+            ("read", store.erased),
+            ("write", lambda: store.apply((offer,))),
+            ("write", lambda: store.put_profiles([(Profile(user_id="u-gone"), None)])),
+            ("write", lambda: store.add_erased(["ab" * 32])),
+            ("delete", lambda: store.delete_user("u-gone")),
+        ]
+        try:
+            for call, work in calls:
+                with pytest.raises(StoreUnavailable, match=f"^redis {call} failed: ConnectionError$"):
+                    await work()
+            assert store.outage.failures == len(calls)
+            assert await store.ping() is False
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())

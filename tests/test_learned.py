@@ -9,9 +9,9 @@ import lightgbm
 import numpy as np
 import pytest
 
+from edge.core.catalog import Item
 from edge.core.learned import FEATURES, Learned, ease_scores, pool
 from edge.core.ranking import Ranked, Source, select
-from edge.model.artifacts import Item
 from models import ease
 from models.dataset import Dataset, Interactions
 from models.ranker import duplicate_groups, export, variant_key

@@ -341,7 +341,7 @@ def test_the_cart_persists_and_an_idle_cart_is_an_occasion(client: TestClient, c
 
 
 def test_the_strict_loader_takes_the_ranking_sections_and_refuses_their_typos(tmp_path: Path) -> None:
-    from edge.core.content import load_content
+    from edge.model.config_files import load_content
 
     raw = yaml.safe_load((PACKAGE_DATA / "content.yaml").read_text())
     assert {"pages", "boosts"} <= set(raw) and load_content(PACKAGE_DATA / "content.yaml").segments["lost"].cta.offer

@@ -8,13 +8,14 @@ from pathlib import Path
 import orjson
 import pytest
 
-from edge.core.loyalty import TierThresholds, points_for, thresholds_for, upgraded_tier
+from edge.core.loyalty import TierThresholds, points_for, upgraded_tier
 from edge.core.profiles import Profile, with_events
 from edge.core.requests import SessionSignals, Utm
 from edge.core.sessions import SessionPolicy, StoredSession, decode_session, merged_signals, promotion
 from edge.core.writes import Op
 from edge.errors import ConfigError
 from edge.events import EventPolicy, parse_events, plan_events
+from edge.model.artifacts import thresholds_for
 from edge.settings import Settings
 
 NOW = datetime(2026, 11, 1, 10, 30, tzinfo=UTC)

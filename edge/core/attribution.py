@@ -34,7 +34,7 @@ on `@da`:
 
 from __future__ import annotations
 
-import os
+import secrets
 import time
 import zlib
 from collections import Counter
@@ -375,7 +375,7 @@ class ShownCounts:
         self._pcts: dict[str, int] = {}
         self._ids: list[str] = []
         self._last = clock()
-        self._unit = f"s=~shown-{os.getpid()}-{os.urandom(3).hex()}"  # only picks the partition
+        self._unit = f"s=~shown-{secrets.token_hex(5)}"  # only picks the partition (random per worker, fork-safe)
 
     def add(self, body: Mapping[str, Any]) -> None:
         """Note a decision: its id says what it showed (counted in bulk when the batch is taken)."""

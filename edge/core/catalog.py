@@ -1,4 +1,4 @@
-"""Catalog: the items of a build as arrays the ranking reads, and their JSON, prepared once at load."""
+"""Catalog: the items of a build (`Item`, `Popularity`) as arrays the ranking reads, and their JSON, prepared once."""
 
 from __future__ import annotations
 
@@ -7,7 +7,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.model.artifacts import Item
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One catalog product as the service shows it."""
+
+    id: str
+    name: str
+    category: str
+    price: float
+    sale_price: float | None = None  # set when the item is on sale
+    repeatable: bool = False  # consumables may be recommended again after purchase
+    stock: Mapping[str, int] | None = None  # units per country; a country not listed counts as in stock
+
+
+@dataclass(frozen=True, slots=True)
+class Popularity:
+    """Ranked item rows, most popular first."""
+
+    global_rows: np.ndarray
+    trending_rows: np.ndarray
+    by_country: Mapping[str, np.ndarray]
+    trending_by_country: Mapping[str, np.ndarray]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,21 +1,17 @@
 """Content: the marketer-edited file of variants, greetings, CTAs and offers, and choosing from it.
 
-`load_content` validates the whole file at load (every text in every language, known placeholders,
-sane offers) and raises `ConfigError` naming the entry. `choose` is pure: segment, visitor facts
-and local time in, variant + greeting + CTA out.
+`parse_content` validates the whole file at load (every text in every language, known placeholders,
+sane offers; edge.model.config_files reads it) and raises `ConfigError` naming the entry. `choose`
+is pure: segment, visitor facts and local time in, variant + greeting + CTA out.
 """
 
 from __future__ import annotations
 
-import hashlib
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any, NoReturn
-
-import yaml
 
 from edge.core import placements as placements_mod
 from edge.core.profiles import TIERS
@@ -209,18 +205,6 @@ class Page:
     occasion: str | None
     offer: OfferRule | None = None  # the offer shown (its first-shown time is remembered)
     counter_code: str | None = None  # what the frequency cap counts (the code before any per-person part)
-
-
-def load_content(path: Path) -> Content:
-    """Read and validate a content file (YAML or JSON)."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"content file {path} not found", field="EDGE_CONTENT") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"content file {path}: not valid YAML ({exc})", field="EDGE_CONTENT") from exc
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-    return parse_content(raw, source=str(path), version=digest)
 
 
 def parse_content(raw: Any, source: str, version: str) -> Content:

@@ -1,6 +1,6 @@
 """A/B experiments: config parsing, validation and per-request assignment.
 
-Pure apart from `load_experiments`, which reads one file. The config is validated once at load
+Pure: edge.model.config_files reads the file (`load_experiments`). The config is validated once at load
 (every problem raises `ConfigError` naming the file, the experiment and the field path) and
 compiled into frozen values with precomputed bucket ranges and seed hashes, so `assign` does no
 parsing and little allocation per request. Bucketing is GrowthBook-compatible (`edge.core.bucketing`);
@@ -16,11 +16,8 @@ import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
-
-import yaml
 
 from edge.core.bucketing import bucket_ranges, choose_arm, fnv1a32, hash_v2_seeded, in_namespace
 from edge.errors import ConfigError
@@ -222,23 +219,6 @@ class _Invalid(Exception):
         super().__init__(f"{path}: {message}")
         self.path = path
         self.message = message
-
-
-def load_experiments(path: str | Path) -> ExperimentsConfig:
-    """Read and validate an experiments file: YAML for .yaml/.yml, JSON otherwise."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: experiments file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read experiments file: {exc}") from exc
-    try:
-        data: object = yaml.safe_load(text) if path.suffix.lower() in {".yaml", ".yml"} else json.loads(text)
-    except (yaml.YAMLError, ValueError) as exc:
-        kind = "YAML" if path.suffix.lower() in {".yaml", ".yml"} else "JSON"
-        raise ConfigError(f"{path}: not valid {kind}: {exc}") from exc
-    return parse_experiments({} if data is None else data, source=str(path))
 
 
 def parse_experiments(data: object, source: str) -> ExperimentsConfig:

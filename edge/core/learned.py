@@ -20,7 +20,6 @@ import itertools
 import math
 from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -239,20 +238,10 @@ class Learned:
         return out
 
 
-def save(learned: Learned, directory: Path) -> None:
-    np.savez(directory / RANKING_FILE, **learned.arrays())  # type: ignore[arg-type]
-
-
-def load(directory: Path, n_items: int, ranker: Mapping[str, Any] | None) -> Learned | None:
-    """`ranking.npz` of a build, checked against the catalog size; None for a build without one."""
-    path = directory / RANKING_FILE
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
+def from_arrays(
+    arrays: Mapping[str, np.ndarray], n_items: int, ranker: Mapping[str, Any] | None, source: str
+) -> Learned:
+    """The arrays of `ranking.npz` (read from `source`), checked against the catalog size and FEATURES."""
     try:
         learned = Learned(
             ease_rows=arrays["ease_rows"].astype(np.int32),
@@ -262,15 +251,15 @@ def load(directory: Path, n_items: int, ranker: Mapping[str, Any] | None) -> Lea
             duplicate_group=arrays["duplicate_group"].astype(np.int32),
         )
     except KeyError as exc:
-        raise ArtifactError(f"{path}: missing array {exc}") from exc
+        raise ArtifactError(f"{source}: missing array {exc}") from exc
     for name in ("ease_rows", "ease_weights", "item_facts", "duplicate_group"):
         if len(getattr(learned, name)) != n_items:
-            raise ArtifactError(f"{path}: {name} has {len(getattr(learned, name))} rows, the catalog {n_items}")
+            raise ArtifactError(f"{source}: {name} has {len(getattr(learned, name))} rows, the catalog {n_items}")
     if "tree_feature" not in arrays:
         return learned
     features = tuple((ranker or {}).get("features", ()))
     if features != FEATURES:
-        raise ArtifactError(f"{path}: the ranker's features {features} are not this Edge's {FEATURES}")
+        raise ArtifactError(f"{source}: the ranker's features {features} are not this Edge's {FEATURES}")
     trees = Trees(
         name=str((ranker or {}).get("name", "ranker")),
         features=features,
@@ -282,7 +271,7 @@ def load(directory: Path, n_items: int, ranker: Mapping[str, Any] | None) -> Lea
         roots=arrays["tree_roots"].astype(np.int32),
     )
     if len(trees.feature) and int(trees.feature.max()) >= len(FEATURES):
-        raise ArtifactError(f"{path}: a tree splits on an unknown feature")
+        raise ArtifactError(f"{source}: a tree splits on an unknown feature")
     return Learned(
         learned.ease_rows,
         learned.ease_weights,

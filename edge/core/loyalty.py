@@ -9,14 +9,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
-from pathlib import Path
-
-import orjson
+from typing import Any
 
 from edge.core.profiles import TIERS, LedgerEntry, Profile, Tier
 
-MANIFEST = "index_infos.json"
 RANK: dict[str | None, int] = {None: 0, **{tier: i + 1 for i, tier in enumerate(TIERS)}}
 
 
@@ -54,14 +50,12 @@ def upgraded_tier(current: Tier | None, spend_before: float, spend_after: float,
     return current
 
 
-@lru_cache(maxsize=8)
-def thresholds_for(build: Path, default: TierThresholds) -> TierThresholds:
-    """The build's own thresholds (manifest `tier_thresholds`), else `default`; read once per build."""
+def thresholds_in(manifest: Any, default: TierThresholds) -> TierThresholds:
+    """The thresholds a build's manifest names (`tier_thresholds`), else `default`."""
     try:
-        manifest = orjson.loads((build / MANIFEST).read_bytes())
         found = manifest["tier_thresholds"]
         rules = TierThresholds(float(found["silver"]), float(found["gold"]), float(found["platinum"]))
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError):
         return default
     return rules if 0 <= rules.silver <= rules.gold <= rules.platinum else default
 

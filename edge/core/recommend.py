@@ -12,11 +12,11 @@ import heapq
 import itertools
 from collections.abc import Callable, Container, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from edge.core.catalog import Catalog
+from edge.core.catalog import Catalog, Item, Popularity
 from edge.core.learned import Learned, Pool, ease_scores, ease_source, pool, recent_source
 from edge.core.memo import Memo
 from edge.core.placements import Match
@@ -32,8 +32,7 @@ from edge.core.ranking import (
     rank_scores,
 )
 from edge.core.textindex import TextIndex
-from edge.model.artifacts import Artifacts, Popularity
-from edge.model.index import ItemIndex
+from edge.core.vectors import VectorIndex
 
 RECENT_VIEWS = 5  # views that shape `similar_to_viewed`
 RECENT_PURCHASES = 5  # purchases whose neighbours are `bought_together`
@@ -44,14 +43,30 @@ SEARCH_MEMO = 20_000  # index answers remembered per build (per distinct viewed 
 MAX_OVER_FETCH = 2000  # index results fetched beyond k to make up for blocked (bought, excluded) items
 
 
+class Build(Protocol):
+    """What a model is made from: the parts of one build (edge.model.artifacts.Artifacts has them)."""
+
+    @property
+    def version(self) -> str: ...
+    @property
+    def items(self) -> Sequence[Item]: ...
+    @property
+    def popularity(self) -> Popularity: ...
+    @property
+    def neighbors(self) -> np.ndarray: ...  # int32 [n_items, k] co-purchase neighbours as rows, -1 padded
+    @property
+    def learned(self) -> Learned | None: ...
+    @property
+    def text(self) -> TextIndex | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Model:
     """One loaded build as the service ranks with it; swapped whole on reload."""
 
     version: str
-    path: Path
     catalog: Catalog
-    index: ItemIndex
+    index: VectorIndex
     neighbours: tuple[tuple[int, ...], ...]  # row -> its co-purchase neighbours, best first
     popularity: Popularity
     by_category: Mapping[int, Source]  # category code -> its popular items as a `preference` source
@@ -71,7 +86,7 @@ class Model:
 
     @classmethod
     def from_artifacts(
-        cls, art: Artifacts, index: ItemIndex, per_source: int = 60, search_memo: int = SEARCH_MEMO
+        cls, art: Build, index: VectorIndex, per_source: int = 60, search_memo: int = SEARCH_MEMO
     ) -> Model:
         """Index the build; everything that does not depend on the visitor is prepared here, once."""
         catalog = Catalog.from_items(art.items, art.popularity.global_rows)
@@ -92,7 +107,7 @@ class Model:
         neighbours = tuple(tuple(r for r in row if r >= 0) for row in art.neighbors[:, :NEIGHBOURS_PER_ANCHOR].tolist())
         learned = art.learned
         return cls(
-            art.version, art.path, catalog, index, neighbours, pop, by_category, popular, backfill, per_source,
+            art.version, catalog, index, neighbours, pop, by_category, popular, backfill, per_source,
             learned, np.array([item.price for item in art.items], dtype=np.float64),
             learned.duplicate_group.tolist() if learned is not None else None,
             art.text if art.text is not None else TextIndex.from_items(art.items, pop.global_rows.tolist()),

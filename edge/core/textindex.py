@@ -14,15 +14,10 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import orjson
-
+from edge.core.catalog import Item
 from edge.errors import ArtifactError
-
-if TYPE_CHECKING:  # edge.model.artifacts loads this module's file
-    from edge.model.artifacts import Item
 
 TEXT_INDEX_FILE = "text_index.json"
 TEXT_INDEX_VERSION = 1  # bump when the words, postings or weights change meaning
@@ -79,37 +74,29 @@ class TextIndex:
         return best, [min(1.0, score[r]) for r in best]
 
 
-def save(index: TextIndex, directory: Path) -> None:
-    """Write `index` as `directory / TEXT_INDEX_FILE`."""
-    document = {
+def to_document(index: TextIndex) -> dict[str, Any]:
+    """The JSON document of `text_index.json`."""
+    return {
         "format_version": TEXT_INDEX_VERSION,
         "postings": {word: list(rows) for word, rows in index.postings.items()},
         "idf": dict(index.idf),
         "rank": list(index.rank),
     }
-    (directory / TEXT_INDEX_FILE).write_bytes(orjson.dumps(document, option=orjson.OPT_SORT_KEYS))
 
 
-def load(directory: Path, n_items: int) -> TextIndex | None:
-    """The build's text index, checked against the catalog size; None for a build without one."""
-    path = directory / TEXT_INDEX_FILE
-    if not path.is_file():
-        return None
-    try:
-        document: Any = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path}: unreadable ({exc})") from exc
+def from_document(document: Any, n_items: int, source: str) -> TextIndex:
+    """The decoded `text_index.json` (read from `source`), checked against the catalog size."""
     if not isinstance(document, dict) or document.get("format_version") != TEXT_INDEX_VERSION:
         version = document.get("format_version") if isinstance(document, dict) else None
-        raise ArtifactError(f"{path}: format_version {version!r}, this Edge reads {TEXT_INDEX_VERSION}")
+        raise ArtifactError(f"{source}: format_version {version!r}, this Edge reads {TEXT_INDEX_VERSION}")
     try:
         postings = {str(word): tuple(int(r) for r in rows) for word, rows in document["postings"].items()}
         idf = {str(word): float(value) for word, value in document["idf"].items()}
         rank = [int(r) for r in document["rank"]]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ArtifactError(f"{path}: {exc!r}") from exc
+        raise ArtifactError(f"{source}: {exc!r}") from exc
     if len(rank) != n_items:
-        raise ArtifactError(f"{path}: rank has {len(rank)} rows, the catalog {n_items}")
+        raise ArtifactError(f"{source}: rank has {len(rank)} rows, the catalog {n_items}")
     if set(postings) != set(idf) or any(not 0 <= r < n_items for rows in postings.values() for r in rows):
-        raise ArtifactError(f"{path}: postings and idf disagree or name a row outside the catalog")
+        raise ArtifactError(f"{source}: postings and idf disagree or name a row outside the catalog")
     return TextIndex(postings, idf, rank)

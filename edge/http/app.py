@@ -143,7 +143,7 @@ async def events(request: Request) -> Response:
     key = idempotency_key(request.headers.get("idempotency-key"))
     batch = parse_events(body, datetime.now(UTC))
     refuse_named_user(caller, [event.user_id for event in batch])
-    policy = policy_for(settings, runtime.engine.model.path)
+    policy = policy_for(settings, runtime.build_path)
     activities = tuple(sorted((k, a.points, a.per) for k, a in runtime.engine.content.activities.items()))
     policy = with_activities(policy, activities)  # review points per the content file
     await ingest(runtime.store, batch, policy, key, settings.events_timeout_ms / 1000.0, fingerprint(body))

@@ -32,9 +32,10 @@ from edge.core.decide import decide_from_snapshot
 from edge.core.profiles import Profile
 from edge.core.requests import SessionSignals, parse_decide
 from edge.core.segments import SegmentRules, assign_segment
+from edge.core.snapshot import EMPTY
 from edge.errors import DependencyError, NotFound
 from edge.runtime import STALE_DATA, Runtime
-from edge.store.base import EMPTY, profiles_from_records
+from edge.store.base import profiles_from_records
 
 STATIC = Path(__file__).parent / "static" / "demo"
 CAMPAIGN_UTM = {"source": "newsletter", "medium": "email", "campaign": "xmas"}

@@ -28,17 +28,19 @@ import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 
-from edge.core import learned as learned_mod
-from edge.core import textindex
+from edge.core.catalog import Item, Popularity
 from edge.core.learned import Learned
+from edge.core.loyalty import TierThresholds, thresholds_in
 from edge.core.textindex import TextIndex
 from edge.errors import ArtifactError
+from edge.model import build_files
 from edge.store import tombstones
 
 FORMAT = "edge-artifacts"
@@ -54,29 +56,6 @@ FILES = (
     "user_vectors.npy",
 )
 KEEP_VERSIONS = 3
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One catalog product as the service shows it."""
-
-    id: str
-    name: str
-    category: str
-    price: float
-    sale_price: float | None = None  # set when the item is on sale
-    repeatable: bool = False  # consumables may be recommended again after purchase
-    stock: Mapping[str, int] | None = None  # units per country; a country not listed counts as in stock
-
-
-@dataclass(frozen=True, slots=True)
-class Popularity:
-    """Ranked item rows, most popular first."""
-
-    global_rows: np.ndarray
-    trending_rows: np.ndarray
-    by_country: Mapping[str, np.ndarray]
-    trending_by_country: Mapping[str, np.ndarray]
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +96,16 @@ def resolve(root: Path) -> Path:
     return path
 
 
+@lru_cache(maxsize=8)
+def thresholds_for(build: Path, default: TierThresholds) -> TierThresholds:
+    """The build's own tier thresholds (manifest `tier_thresholds`), else `default`; read once per build."""
+    try:
+        manifest = orjson.loads((build / MANIFEST).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return default
+    return thresholds_in(manifest, default)
+
+
 def exists(root: Path) -> bool:
     """True when `root` holds a loadable build (used to decide whether to build the demo store)."""
     try:
@@ -151,8 +140,8 @@ def load(root: Path) -> Artifacts:
     profiles = tuple(orjson.loads(line) for line in (path / "profiles.jsonl").read_bytes().splitlines() if line)
     _expect(len(profiles) == n_users, path / "profiles.jsonl", f"{len(profiles)} profiles, manifest says {n_users}")
     user_vectors = _read_matrix(path / "user_vectors.npy", np.float32, (n_users, dim))
-    learned = learned_mod.load(path, n_items, manifest.get("ranker"))
-    text = textindex.load(path, n_items)
+    learned = build_files.load_learned(path, n_items, manifest.get("ranker"))
+    text = build_files.load_text_index(path, n_items)
     return Artifacts(path, manifest, items, item_vectors, neighbors, popularity, profiles, user_vectors, learned, text)
 
 
@@ -211,9 +200,9 @@ def write(
     (staging / "profiles.jsonl").write_bytes(profile_lines)
     np.save(staging / "user_vectors.npy", np.ascontiguousarray(user_vectors, dtype=np.float32))
     if learned is not None:
-        learned_mod.save(learned, staging)
+        build_files.save_learned(learned, staging)
     best_sellers = [int(row) for row in popularity.get("global", ())]
-    textindex.save(TextIndex.from_items(items, best_sellers), staging)
+    build_files.save_text_index(TextIndex.from_items(items, best_sellers), staging)
     (staging / MANIFEST).write_bytes(orjson.dumps(full_manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     final = versions / version
     staging.rename(final)

@@ -9,12 +9,12 @@ loads the built file, checks its metric and size, and answers nearest-item queri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 
+from edge.core.vectors import Neighbours
 from edge.errors import ArtifactError
 
 IVF_THRESHOLD = 50_000
@@ -101,16 +101,8 @@ def measure_recall(index: faiss.Index, vectors: np.ndarray, k: int = 50, n_queri
     return hits / float(truth.size)
 
 
-@dataclass(frozen=True, slots=True)
-class Neighbours:
-    """Result of one query: item rows and their inner-product scores, best first."""
-
-    rows: np.ndarray
-    scores: np.ndarray
-
-
 class ItemIndex:
-    """A loaded item index; thread-safe for concurrent searches (faiss releases the GIL)."""
+    """A loaded item index (the core's `VectorIndex`); thread-safe for concurrent searches (faiss releases the GIL)."""
 
     def __init__(self, index: faiss.Index, vectors: np.ndarray) -> None:
         if index.metric_type != faiss.METRIC_INNER_PRODUCT:

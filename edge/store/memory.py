@@ -18,10 +18,11 @@ from edge.core import attribution
 from edge.core.loyalty import TierThresholds, upgraded_tier
 from edge.core.profiles import EVENT_FIELDS, Profile, as_tier, with_events
 from edge.core.sessions import session_rel
+from edge.core.snapshot import EMPTY, Snapshot, snapshot_from
 from edge.core.writes import Applied, Group, Op, Program, erase_keys, session_unit, unit_id, user_unit
 from edge.errors import Conflict, StoreUnavailable
 from edge.store import repair
-from edge.store.base import EMPTY, STREAMS, Snapshot, snapshot_from
+from edge.store.base import STREAMS
 
 STAMP = re.compile(r"\d{4}-")  # a readable stored timestamp starts with a four-digit year
 ATTRIBUTION_OPS = frozenset({"XK", "XE", "XM", "XC"})

@@ -20,6 +20,7 @@ import hashlib
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -33,10 +34,11 @@ from redis.exceptions import NoScriptError, RedisClusterException, RedisError, R
 
 from edge.core.profiles import EVENT_FIELDS, Profile, profile_json, with_events
 from edge.core.sessions import session_rel
+from edge.core.snapshot import Snapshot, snapshot_from
 from edge.core.writes import Applied, Arg, Group, Op, Program, erase_keys, session_unit, user_unit
 from edge.errors import ConfigError, Conflict, StoreUnavailable, ValidationFailed
 from edge.store import repair, retention, tombstones
-from edge.store.base import STREAMS, Snapshot, snapshot_from
+from edge.store.base import STREAMS
 from edge.store.outage import Outage
 
 PARTITIONS = 64  # part of every key name: changing it is a data migration (docs/redis-format.md)
@@ -58,6 +60,29 @@ PURGE_PAGE = 1000
 ERRORS = (RedisError, RedisClusterException, RuntimeError)
 
 Client = aioredis.Redis | RedisCluster
+
+
+class RedisFailure:
+    """The one place a Redis error becomes `StoreUnavailable` ("redis <call> failed: <error>").
+
+    `with store.failed_read:` around Redis calls: an error of `ERRORS` is counted and logged on the
+    store's outage (edge/store/outage.py) and raised as `StoreUnavailable`, which every caller turns
+    into a degraded answer or a 503. One instance per kind of call, made once (no allocation per call).
+    """
+
+    __slots__ = ("call", "outage")
+
+    def __init__(self, call: str, outage: Outage) -> None:
+        self.call = call
+        self.outage = outage
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if isinstance(exc, ERRORS):
+            self.outage.failed(exc)
+            raise StoreUnavailable(f"redis {self.call} failed: {exc.__class__.__name__}") from exc
 
 
 def partition(unit: str) -> int:
@@ -119,6 +144,10 @@ class RedisStore:
         self._write_gate = asyncio.Semaphore(pool_size) if self.cluster else None
         self._topology = asyncio.Lock()
         self.outage = Outage(f"redis ({prefix})")
+        self.failed_fetch = RedisFailure("fetch", self.outage)
+        self.failed_read = RedisFailure("read", self.outage)
+        self.failed_write = RedisFailure("write", self.outage)
+        self.failed_delete = RedisFailure("delete", self.outage)
         self.replicas, self.wait_ms = 0, 0  # require_replicas
         self._caps: dict[str, int] = {}  # stream -> global cap (edge.store.retention)
         self._balancer: asyncio.Task[None] | None = None
@@ -168,16 +197,13 @@ class RedisStore:
         keys = [base + session_rel(user_id, session_id), base + "offers:" + day]
         if user_id:
             keys.insert(0, base + "profile")
-        try:
+        with self.failed_fetch:
             await self._ready(self._redis)
             if self._read_gate is None:
                 replies = await self._read(keys)
             else:
                 async with self._read_gate:
                     replies = await self._read(keys)
-        except ERRORS as exc:
-            self.outage.failed(exc)
-            raise StoreUnavailable(f"redis fetch failed: {exc.__class__.__name__}") from exc
         self.outage.ok()
         try:
             hashes = [dict(zip(flat[::2], flat[1::2], strict=True)) for flat in replies]
@@ -194,20 +220,14 @@ class RedisStore:
             return await self._redis.eval(READ, len(keys), *keys)
 
     async def read_hash(self, unit: str, rel: str) -> dict[str, str]:
-        try:
+        with self.failed_read:
             await self._ready(self._writer)
             return _text(await self._writer.hgetall(self.key(unit, rel)))
-        except ERRORS as exc:
-            self.outage.failed(exc)
-            raise StoreUnavailable(f"redis read failed: {exc.__class__.__name__}") from exc
 
     async def get_profile(self, user_id: str) -> tuple[Profile, np.ndarray | None] | None:
-        try:
+        with self.failed_read:
             await self._ready(self._writer)
             raw = await self._writer.hgetall(self.profile_key(user_id))
-        except ERRORS as exc:
-            self.outage.failed(exc)
-            raise StoreUnavailable(f"redis read failed: {exc.__class__.__name__}") from exc
         try:
             base, vector, fields = _profile_parts(user_id, raw)
             profile = with_events(base, user_id, repair.readable(user_id, "-", base, fields, {}, {})[0])
@@ -217,14 +237,12 @@ class RedisStore:
 
     async def read_aggregate(self, name: str) -> list[dict[str, str]]:
         """The partition hashes `name` (`xa:<track>`, `da`; edge/core/attribution.py) of all 64 partitions."""
-        try:
+        with self.failed_read:
             await self._ready(self._writer)
             async with self._writer.pipeline(transaction=False) as pipe:
                 for p in range(PARTITIONS):
                     pipe.hgetall(f"{self.prefix}:{{{p}}}:{name}")
                 replies = await pipe.execute()
-        except ERRORS as exc:
-            raise StoreUnavailable(f"redis read failed: {exc.__class__.__name__}") from exc
         return [_text(fields) for fields in replies]
 
     # writes -----------------------------------------------------------------------------------
@@ -259,20 +277,19 @@ class RedisStore:
                     ops.append([op.code, index, *op.args])
             encoded.append(ops)
         argv = orjson.dumps(encoded)
-        try:
-            await self._ready(self._writer)
-            if self._write_gate is None:
-                reply = await self._script(keys, argv)
-            else:
-                async with self._write_gate:
+        with self.failed_write:
+            try:
+                await self._ready(self._writer)
+                if self._write_gate is None:
                     reply = await self._script(keys, argv)
-        except ResponseError as exc:
-            if str(exc).startswith("edge: conflict"):
-                raise Conflict("an Idempotency-Key was already used with a different body", "idempotency-key") from exc
-            raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
-        except ERRORS as exc:
-            self.outage.failed(exc)
-            raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
+                else:
+                    async with self._write_gate:
+                        reply = await self._script(keys, argv)
+            except ResponseError as exc:  # the script refused (or Redis did): not an outage
+                if str(exc).startswith("edge: conflict"):
+                    reused = "an Idempotency-Key was already used with a different body"
+                    raise Conflict(reused, "idempotency-key") from exc
+                raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
         return Applied(int(reply[0]), tuple(t.decode() if isinstance(t, bytes) else str(t) for t in reply[1:]))
 
     def require_replicas(self, replicas: int, timeout_ms: float) -> None:
@@ -319,11 +336,9 @@ class RedisStore:
         await self.apply((Group(user_unit(profile.user_id), ops),))
 
     async def get_document(self, user_id: str) -> Profile | None:
-        try:
+        with self.failed_read:
             await self._ready(self._writer)
             raw = await self._writer.hget(self.profile_key(user_id), "p")
-        except ERRORS as exc:
-            raise StoreUnavailable(f"redis read failed: {exc.__class__.__name__}") from exc
         return repair.document(user_id, raw)
 
     async def put_document(self, profile: Profile) -> None:
@@ -332,7 +347,7 @@ class RedisStore:
 
     async def put_profiles(self, entries: Sequence[tuple[Profile, np.ndarray | None]]) -> None:
         """Upsert many profile documents in one pipeline (idempotent; event-driven fields are kept)."""
-        try:
+        with self.failed_write:
             await self._ready(self._writer)
             async with self._writer.pipeline(transaction=False) as pipe:
                 for profile, vector in entries:
@@ -341,14 +356,11 @@ class RedisStore:
                         fields += ["v", np.ascontiguousarray(vector, dtype=np.float32).tobytes()]
                     pipe.hset(self.profile_key(profile.user_id), items=fields)
                 await pipe.execute()
-        except ERRORS as exc:
-            self.outage.failed(exc)
-            raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
 
     async def delete_user(self, user_id: str) -> bool:
         """Erase the user's keys, the anonymous sessions that became theirs, and their stream entries."""
         unit = user_unit(user_id)
-        try:
+        with self.failed_delete:
             await self._ready(self._writer)
             async with self._writer.pipeline(transaction=False) as pipe:
                 pipe.smembers(self.key(unit, "index"))
@@ -368,9 +380,6 @@ class RedisStore:
             await self.apply(tuple(groups))
             await self._writer.sadd(self.erased_key, tombstones.digest(user_id))  # loads never bring it back
             purged = await self._purge(user_id, sessions)
-        except ERRORS as exc:
-            self.outage.failed(exc)
-            raise StoreUnavailable(f"redis delete failed: {exc.__class__.__name__}") from exc
         return bool(existed or indexed or links or purged)
 
     async def _purge(self, user_id: str, sessions: Iterable[str]) -> int:
@@ -399,23 +408,17 @@ class RedisStore:
         return f"{self.prefix}:erased"
 
     async def erased(self) -> frozenset[str]:
-        try:
+        with self.failed_read:
             await self._ready(self._writer)
             members = await self._writer.smembers(self.erased_key)
             return frozenset(m.decode() if isinstance(m, bytes) else str(m) for m in members)
-        except ERRORS as exc:
-            self.outage.failed(exc)
-            raise StoreUnavailable(f"redis read failed: {exc.__class__.__name__}") from exc
 
     async def add_erased(self, digests: Iterable[str]) -> None:
         members = sorted(digests)
         if members:
-            try:
+            with self.failed_write:
                 await self._ready(self._writer)
                 await self._writer.sadd(self.erased_key, *members)
-            except ERRORS as exc:
-                self.outage.failed(exc)
-                raise StoreUnavailable(f"redis write failed: {exc.__class__.__name__}") from exc
 
     async def ping(self) -> bool:
         try:
