@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from edge.core.experiments import assign, load_experiments
+from edge.core.experiments import assign
 from edge.http.app import create_app
+from edge.model.config_files import load_experiments
 from edge.settings import Settings
 from tests.conftest import AUTH, NOW, decide
 
