@@ -1,19 +1,21 @@
-"""Shared fixtures: a small synthetic build, settings, the app with its lifespan, a real Redis."""
+"""Shared fixtures and helpers: a small synthetic build, one real-data build, settings, the app with its lifespan,
+a real Redis, one `decide` call and one polling wait."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import fcntl
 import os
 import shutil
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import pytest
 import redis
@@ -31,6 +33,20 @@ NOW = "2026-11-01T10:30:00Z"  # a decision time inside it
 ADMIN = "test-admin-token"
 AUTH = {"Authorization": f"Bearer {ADMIN}"}
 REDIS_URL = os.environ.get("EDGE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REAL_DATA = Path(os.environ.get("EDGE_DATA") or Path(__file__).parents[1].parent / "shared/data/online-retail")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest work first, so that pytest-xdist's workers (`./scripts/test`: `-n 2 --dist loadfile
+    --no-loadscope-reorder`, modules in the order of their first test) finish together: the tests allowed the
+    longest time (`timeout` marks: the Spark comparison, the real-data evaluation), then the other slow tests,
+    then the rest around them. Serially the order changes nothing: no test depends on another."""
+
+    def first(item: pytest.Item) -> tuple[float, bool]:
+        timeout = item.get_closest_marker("timeout")
+        return -float(timeout.args[0]) if timeout else 0.0, item.get_closest_marker("slow") is None
+
+    items.sort(key=first)
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +54,43 @@ def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("artifacts")
     build_synthetic(root, seed=7, items=900, customers=600, anchor=ANCHOR)
     return root
+
+
+def require_real_data() -> Path:
+    """The Online Retail folder; fails (never skips) when it is not there."""
+    if not REAL_DATA.is_dir():
+        pytest.fail(f"real data not found at {REAL_DATA} (set EDGE_DATA)")
+    return REAL_DATA
+
+
+class RealBuild(NamedTuple):
+    root: Path  # the artifacts folder a Settings points at
+    path: Path  # the build inside it that build_real made
+
+
+def make_real_build(tmp_path_factory: pytest.TempPathFactory) -> RealBuild:
+    """The full Online Retail build (evaluated on the default split), made once per run: under pytest-xdist the
+    first worker to ask builds it in the run's shared folder while the others wait, then read it."""
+    from models.realdata import DEFAULT_SPLIT, build_real
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # each worker's own folder sits in the run's folder
+    root, made = shared / "real-build", shared / "real-build.done"
+    with (shared / "real-build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the build fails
+        if not made.exists():
+            root.mkdir(exist_ok=True)
+            path = build_real(require_real_data(), root, log=lambda _: None, evaluate_split=DEFAULT_SPLIT)
+            made.write_text(str(path))
+    return RealBuild(root, Path(made.read_text()))
+
+
+@pytest.fixture(scope="session")
+def real_build(tmp_path_factory: pytest.TempPathFactory) -> RealBuild:
+    """`make_real_build` as a fixture. (A module fixture calls make_real_build itself: it would come after this
+    session fixture, and so after the build, whatever the order of its arguments.)"""
+    return make_real_build(tmp_path_factory)
 
 
 @pytest.fixture()
@@ -49,6 +102,40 @@ def settings(artifacts_dir: Path) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+def decide(
+    client: TestClient, *, headers: Mapping[str, str] | None = None, settle_writes: bool = False, **body: Any
+) -> dict[str, Any]:
+    """POST /v1/decide with `body` (`now` defaults to NOW), require a 200 and return the decision; with
+    `settle_writes`, after the writes the decision makes off the response path have landed.
+
+    A module binds its own defaults once: `decide = functools.partial(conftest.decide, session_id=..., ...)`.
+    """
+    response = client.post("/v1/decide", json={"now": NOW, **body}, headers=headers)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    if settle_writes:
+        settle(client)
+    return result
+
+
+def settle(client: TestClient) -> None:
+    """Wait for the writes decisions make off the response path (offer counters, first-shown times, exposures)."""
+    client.portal.call(client.app_state["runtime"].decider.drain)
+
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 10.0, what: str = "the condition") -> T:
+    """Poll `condition` until it returns something truthy and return that; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not hold within {timeout} s (last: {value!r})")
+        time.sleep(0.02)
+    return value
 
 
 def require_redis(url: str = REDIS_URL) -> redis.Redis:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import orjson
@@ -10,7 +11,8 @@ from starlette.testclient import TestClient
 
 from edge.http.app import create_app
 from edge.settings import Settings
-from tests.conftest import AUTH, NOW
+from tests import conftest
+from tests.conftest import AUTH
 
 SEGMENTS = {"new_visitor", "campaign", "new_member", "active", "ambassador", "at_risk", "lapsed", "lost"}
 REASONS = {
@@ -19,13 +21,7 @@ REASONS = {
 }  # fmt: skip
 
 
-def decide(client: TestClient, **body: Any) -> dict[str, Any]:
-    body.setdefault("session_id", "s-test")
-    body.setdefault("now", NOW)
-    response = client.post("/v1/decide", json=body, headers=AUTH)  # the admin token may ask for debug
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
+decide = functools.partial(conftest.decide, headers=AUTH, session_id="s-test")  # the admin token may ask for debug
 
 
 def assert_valid_decision(result: dict[str, Any], limit: int = 12) -> None:

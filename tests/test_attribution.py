@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from edge.core.reports import experiment_report
 from edge.core.writes import session_unit, user_unit
 from edge.http.app import create_app
 from edge.settings import Settings
-from tests.conftest import AUTH, NOW
+from tests.conftest import AUTH, NOW, wait_for
 from tests.test_cluster import Cluster
 
 CONFIG = """
@@ -45,16 +44,6 @@ class Truth:
     revenue: dict[str, float] = dataclasses.field(default_factory=dict)
     clicks: int = 0
     decisions: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # session -> decision
-
-
-def wait_for(condition: Any, timeout: float = 20.0) -> Any:
-    """Poll `condition` until it returns something truthy (the write-behind lands off the response path)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.02)
 
 
 def report(client: TestClient, path: str) -> dict[str, Any]:
@@ -103,9 +92,7 @@ def settled(client: TestClient, units: int) -> dict[str, Any]:
         total = sum(a["units"] for a in body["arms"]) + personalization["arms"][0]["units"]
         return body if total == units else None
 
-    found = wait_for(ready)
-    assert found, "the enrolments of every decision did not land"
-    return found  # type: ignore[no-any-return]
+    return wait_for(ready, timeout=20, what="the enrolment of every decision")
 
 
 @pytest.fixture()
@@ -224,7 +211,7 @@ def test_erasure_removes_the_units_records(sim_client: TestClient) -> None:
     decision = decided.json()
     store = sim_client.app_state["runtime"].store
     unit = user_unit("erase-me")
-    records = wait_for(lambda: sim_client.portal.call(store.read_hash, unit, "xp"))
+    records = wait_for(lambda: sim_client.portal.call(store.read_hash, unit, "xp"), timeout=20)
     assert set(records) >= {"~holdout", *(e["key"] for e in decision["experiments"])}
     assert sim_client.delete("/v1/profiles/erase-me", headers=AUTH).status_code == 204
     assert sim_client.portal.call(store.read_hash, unit, "xp") == {}
@@ -257,7 +244,7 @@ def test_no_consent_no_attribution_records(sim_client: TestClient) -> None:
     assert sim_client.post("/v1/decide", json=body).status_code == 200
     marker = sim_client.post("/v1/decide", json={"session_id": "s-marker", "now": NOW}).json()
     store = sim_client.app_state["runtime"].store
-    assert wait_for(lambda: sim_client.portal.call(store.read_hash, session_unit("s-marker"), "xp"))
+    wait_for(lambda: sim_client.portal.call(store.read_hash, session_unit("s-marker"), "xp"), timeout=20)
     assert marker["decision_id"]  # the later decision's writes landed, the earlier one wrote nothing
     assert sim_client.portal.call(store.read_hash, session_unit("s-private"), "xp") == {}
 

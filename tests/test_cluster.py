@@ -19,7 +19,7 @@ from edge.cli import load
 from edge.http.app import create_app
 from edge.settings import Settings
 from edge.store.redis_store import RedisStore
-from tests.conftest import AUTH, NOW, free_port
+from tests.conftest import AUTH, NOW, free_port, settle
 
 
 def cluster_port() -> int:
@@ -141,11 +141,11 @@ def test_one_decision_is_one_round_trip_on_one_shard(cluster_client: TestClient,
     assert cluster_client.post("/v1/decide", json={"session_id": "s-warm", "now": NOW}).status_code == 200
     events = [{"type": "view", "session_id": "s-one", "user_id": user, "product_id": f"SYN1{i:04d}"} for i in range(3)]
     assert cluster_client.post("/v1/events", json={"events": events}).status_code == 202
-    cluster_client.portal.call(cluster_client.app_state["runtime"].decider.drain)
+    settle(cluster_client)
     reset_stats(cluster)
     body = {"session_id": "s-one", "user_id": user, "now": NOW, "consent": {"personalization": True}, "debug": True}
     result = cluster_client.post("/v1/decide", json=body, headers=AUTH).json()
-    cluster_client.portal.call(cluster_client.app_state["runtime"].decider.drain)
+    settle(cluster_client)
     assert result["degraded"] is False and result["explain"]["signals"]["viewed"] == 3
     busy = [counts for counts in commands_by_node(cluster) if counts]
     assert len(busy) == 1, busy  # profile, session, counters: one shard

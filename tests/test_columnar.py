@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +13,9 @@ from edge.errors import ConfigError
 from models import build as model_build
 from models import columnar, generate, sources
 from models.dataset import Dataset
+from tests.conftest import require_real_data
 from tests.test_cleaning import JANUARY, JUNE
 
-REAL_DATA = Path(os.environ.get("EDGE_DATA") or Path(__file__).parents[1].parent / "shared/data/online-retail")
 COLUMNS = ("user", "item", "ts", "quantity", "price", "country", "order")
 
 
@@ -48,9 +47,8 @@ def test_hand_made_rows_clean_the_same_way(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_real_data_gives_the_same_report_and_profiles() -> None:
-    if not REAL_DATA.is_dir():
-        pytest.fail(f"real data not found at {REAL_DATA} (set EDGE_DATA)")
-    rows, fast = sources.read_source(REAL_DATA), columnar.read_source(REAL_DATA)
+    real_data = require_real_data()
+    rows, fast = sources.read_source(real_data), columnar.read_source(real_data)
     assert_same_dataset(rows, fast)
     assert fast.report["rows"] == 431673 and fast.report["purchase_lines"] > 400_000
     assert model_build.profiles(fast) == model_build.profiles(rows)

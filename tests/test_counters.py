@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from edge.http.app import create_app
 from edge.settings import Settings
-from tests.conftest import NOW, PrivateRedis
+from tests.conftest import NOW, PrivateRedis, settle
 from tests.test_faults import fault_settings
 
 
@@ -27,9 +27,8 @@ def test_write_behind_and_store_failures_are_exported(
     experiments.write_text("experiments:\n  - key: all\n    arms: [{key: a, weight: 0.5}, {key: b, weight: 0.5}]\n")
     app_settings = dataclasses.replace(fault_settings(settings, private_redis), experiments=experiments)
     with TestClient(create_app(app_settings)) as client:
-        drain = client.app_state["runtime"].decider.drain
         assert client.post("/v1/decide", json={"session_id": "s-count-0", "now": NOW}).status_code == 200
-        client.portal.call(drain)
+        settle(client)
         before = client.get("/metrics").text
         assert value(before, "edge_write_behind_written_total") >= 1  # the exposure records
         assert value(before, "edge_write_behind_dropped_total") == 0
@@ -37,7 +36,7 @@ def test_write_behind_and_store_failures_are_exported(
         private_redis.stop()
         for n in range(3):
             assert client.post("/v1/decide", json={"session_id": f"s-count-{n}", "now": NOW}).json()["degraded"]
-            client.portal.call(drain)
+            settle(client)
         after = client.get("/metrics").text
         assert value(after, "edge_write_behind_dropped_total") >= 3  # each decision's exposures, lost and counted
         assert value(after, "edge_store_failures_total") >= 6  # three reads and three writes

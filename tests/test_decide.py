@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,8 @@ from starlette.testclient import TestClient
 from edge.cli import load
 from edge.http.app import create_app
 from edge.settings import Settings
-from tests.conftest import AUTH, NOW, REDIS_URL, require_redis
+from tests import conftest
+from tests.conftest import AUTH, REDIS_URL, require_redis
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -60,15 +62,12 @@ def put_profile(client: TestClient, user_id: str, **fields: Any) -> None:
     assert response.status_code == 200, response.text
 
 
-def decide(client: TestClient, **body: Any) -> dict[str, Any]:
-    body.setdefault("session_id", "s-decide")
-    body.setdefault("now", NOW)
-    body.setdefault("location", {"country": "NL", "timezone": "Europe/Amsterdam"})
-    response = client.post("/v1/decide", json=body)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    client.portal.call(client.app_state["runtime"].decider.drain)  # offer counters are written off the response path
-    return result
+decide = functools.partial(  # offer counters are written off the response path: settled before returning
+    conftest.decide,
+    settle_writes=True,
+    session_id="s-decide",
+    location={"country": "NL", "timezone": "Europe/Amsterdam"},
+)
 
 
 @pytest.mark.parametrize("lang", ["en", "nl"])

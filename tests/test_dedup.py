@@ -11,8 +11,8 @@ from starlette.testclient import TestClient
 
 from edge.http.app import create_app
 from edge.settings import Settings
-from tests.conftest import AUTH, PrivateRedis, stream_entries
-from tests.test_faults import fault_settings, until
+from tests.conftest import AUTH, PrivateRedis, stream_entries, wait_for
+from tests.test_faults import fault_settings
 
 USER = "u-dedup"
 
@@ -79,7 +79,7 @@ def test_an_event_answered_503_and_stored_later_is_not_counted_twice(
         assert client.put(f"/v1/profiles/{USER}", json={}, headers=AUTH).status_code == 200
         admin.execute_command("CLIENT", "PAUSE", "700", "WRITE")  # the script waits, the call times out
         assert post(client, purchase("late-1")) == 503
-        until(lambda: post(client, purchase("late-1")) == 202)  # the caller retries until acknowledged
+        wait_for(lambda: post(client, purchase("late-1")) == 202)  # the caller retries until acknowledged
         assert points(client) == (1, 25)
         assert [e["id"] for e in stream_entries(client)] == ["late-1"]
     admin.close()

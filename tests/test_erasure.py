@@ -13,7 +13,7 @@ from edge.cli import build_synthetic, load
 from edge.http.app import create_app
 from edge.settings import Settings
 from edge.store import tombstones
-from tests.conftest import ADMIN, ANCHOR, AUTH, NOW, REDIS_URL, require_redis, stream_entries
+from tests.conftest import ADMIN, ANCHOR, AUTH, NOW, REDIS_URL, require_redis, settle, stream_entries
 from tests.test_serve import run_edge
 
 SESSION_ONLY = """
@@ -104,7 +104,7 @@ def test_exposures_of_a_session_that_only_made_decisions_are_erased(client: Test
     assert client.put(f"/v1/profiles/{user}", json={"first_name": "Ada"}, headers=AUTH).status_code == 200
     assert client.post("/v1/decide", json={"session_id": session, "now": NOW}).status_code == 200  # before login
     assert client.post("/v1/decide", json={"session_id": session, "user_id": user, "now": NOW}).status_code == 200
-    client.portal.call(client.app_state["runtime"].decider.drain)
+    settle(client)
     assert any(e["session_id"] == session and "user_id" not in e for e in stream_entries(client, "exposures"))
     assert client.delete(f"/v1/profiles/{user}", headers=AUTH).status_code == 204
     assert [e for e in stream_entries(client, "exposures") if session in e.values() or user in e.values()] == []

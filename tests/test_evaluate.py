@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date, datetime
 from pathlib import Path
 
@@ -15,9 +14,9 @@ from models.evaluate import evaluate, held_out, score, split_dataset, to_markdow
 from models.realdata import build_real
 from models.sources import read_source, write_generic
 from models.synthetic import generate
+from tests.conftest import RealBuild
 
 GENERIC = Path(__file__).parent / "data" / "generic"
-REAL_DATA = Path(os.environ.get("EDGE_DATA") or Path(__file__).parents[1].parent / "shared/data/online-retail")
 
 
 def test_score_by_hand() -> None:
@@ -62,13 +61,11 @@ def test_evaluation_on_a_synthetic_store(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_real_data_build_and_evaluation(tmp_path: Path) -> None:
+@pytest.mark.timeout(1800)  # the real build is made in its set-up (unless another worker has made it)
+def test_real_data_build_and_evaluation(real_build: RealBuild) -> None:
     """The full Online Retail build: artifacts load, categories are readable, the model beats the target."""
-    if not REAL_DATA.is_dir():
-        pytest.fail(f"real data not found at {REAL_DATA} (set EDGE_DATA)")
-    path = build_real(REAL_DATA, tmp_path, log=lambda _: None)
-    art = artifacts.load(tmp_path)
-    assert art.path == path
+    art = artifacts.load(real_build.root)
+    assert art.path == real_build.path
     manifest = art.manifest
     assert manifest["source"] == "online-retail" and manifest["n_items"] > 3000
     assert manifest["evaluation"]["target_met"], to_markdown(manifest["evaluation"])
@@ -116,7 +113,7 @@ def test_real_data_build_and_evaluation(tmp_path: Path) -> None:
         and not p.get("returns_90d") and not p.get("complaints_90d")
     )  # fmt: skip
     bought_categories = {by_id[i].category for i in regular["purchased"] if i in by_id}
-    with TestClient(create_app(Settings(artifacts=tmp_path, build_if_missing=False))) as client:
+    with TestClient(create_app(Settings(artifacts=real_build.root, build_if_missing=False))) as client:
         body = {"session_id": "s-real", "user_id": regular["user_id"], "now": "2011-10-31T10:00:00Z", "limit": 12}
         decision = client.post("/v1/decide", json=body).json()
     assert decision["segment"] in {"active", "ambassador"} and decision["personalized"] is True

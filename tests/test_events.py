@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,8 @@ from starlette.testclient import TestClient
 
 from edge.http.app import create_app
 from edge.settings import Settings
-from tests.conftest import AUTH, NOW, member, profile, stream_entries
+from tests import conftest
+from tests.conftest import AUTH, member, profile, stream_entries
 
 
 @pytest.fixture()
@@ -28,14 +30,7 @@ def post_events(client: TestClient, *events: dict[str, Any], status: int = 202, 
     return body
 
 
-def decide(client: TestClient, **body: Any) -> dict[str, Any]:
-    body.setdefault("now", NOW)
-    body.setdefault("location", {"country": "NL"})
-    body.setdefault("debug", True)
-    response = client.post("/v1/decide", json=body, headers=AUTH)  # debug is the admin's
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
+decide = functools.partial(conftest.decide, headers=AUTH, location={"country": "NL"}, debug=True)  # debug: admin
 
 
 def ids(result: dict[str, Any], reason: str | None = None) -> list[str]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
 from edge.http.app import create_app
 from edge.settings import Settings
-from tests.conftest import AUTH, NOW, stream_entries
+from tests.conftest import AUTH, NOW, decide, settle, stream_entries
 
 EXPERIMENTS = """
 experiments:
@@ -35,15 +34,8 @@ def client(store_settings: Settings, tmp_path: Path) -> Iterator[TestClient]:
 
 
 def logged(client: TestClient) -> list[dict[str, str]]:
-    client.portal.call(client.app_state["runtime"].decider.drain)
+    settle(client)
     return stream_entries(client, "exposures")
-
-
-def decide(client: TestClient, **body: Any) -> dict[str, Any]:
-    response = client.post("/v1/decide", json={"now": NOW, **body})
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 def test_each_enrolled_arm_is_logged_with_the_decision(client: TestClient) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from starlette.testclient import TestClient
 
 from edge.cli import load
@@ -18,7 +20,7 @@ from edge.errors import StoreUnavailable
 from edge.http.app import create_app
 from edge.settings import Settings
 from edge.store.redis_store import RedisStore
-from tests.conftest import AUTH, NOW, PrivateRedis, free_port, require_redis, with_redis
+from tests.conftest import AUTH, NOW, PrivateRedis, free_port, require_redis, settle, wait_for, with_redis
 
 
 def test_redis_down_slow_and_back(settings: Settings, private_redis: PrivateRedis) -> None:
@@ -59,10 +61,8 @@ def test_redis_down_slow_and_back(settings: Settings, private_redis: PrivateRedi
         elapsed_ms = (time.perf_counter() - started) * 1000
         assert paused["degraded"] is True
         assert elapsed_ms < 300, elapsed_ms  # answered at the deadline, not after the pause
-        deadline = time.monotonic() + 10
-        while client.post("/v1/decide", json=body).json()["degraded"] and time.monotonic() < deadline:
-            time.sleep(0.05)  # the 400 ms pause ends; the next decisions are whole again
-        assert client.post("/v1/decide", json=body).json()["degraded"] is False
+        # the 400 ms pause ends; the next decisions are whole again
+        wait_for(lambda: client.post("/v1/decide", json=body).json()["degraded"] is False, what="a whole decision")
         slow.close()
 
 
@@ -86,13 +86,6 @@ def stored_markers(server: PrivateRedis) -> list[str]:
         reader.close()
 
 
-def until(check: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "did not recover in time"
-        time.sleep(0.05)
-
-
 def test_stop_and_restart_mid_run_loses_no_acknowledged_event(settings: Settings, tmp_path: Path) -> None:
     server = PrivateRedis(tmp_path, durable=True)
     server.start()
@@ -104,7 +97,7 @@ def test_stop_and_restart_mid_run_loses_no_acknowledged_event(settings: Settings
                     server.stop()
                 if i == 40:
                     server.start()  # same data directory: the append-only file brings the data back
-                    until(lambda: client.get("/readyz").status_code == 200)
+                    wait_for(lambda: client.get("/readyz").status_code == 200)
                 marker = f"M{i:03d}"
                 event = {"type": "view", "session_id": f"s-run-{i % 3}", "user_id": f"u-run-{i % 5}",
                          "product_id": marker}  # fmt: skip
@@ -129,6 +122,18 @@ def test_stop_and_restart_mid_run_loses_no_acknowledged_event(settings: Settings
         server.stop()
 
 
+def asleep(server: PrivateRedis) -> bool:
+    """Whether `server` is busy: a PING (sent once, not retried) gets no answer within 150 ms."""
+    probe = redis.Redis(port=server.port, socket_timeout=0.15, retry=Retry(NoBackoff(), 0))
+    try:
+        probe.ping()
+        return False
+    except redis.TimeoutError:
+        return True
+    finally:
+        probe.close()
+
+
 def test_slow_redis_gives_503_and_a_retry_with_the_same_key_applies_once(
     settings: Settings, private_redis: PrivateRedis
 ) -> None:
@@ -137,7 +142,7 @@ def test_slow_redis_gives_503_and_a_retry_with_the_same_key_applies_once(
         event = {"type": "view", "session_id": "s-slow", "product_id": "SLOW-1"}
         sleeper = threading.Thread(target=admin.execute_command, args=("DEBUG", "SLEEP", "0.8"))
         sleeper.start()
-        time.sleep(0.1)
+        wait_for(lambda: asleep(private_redis), what="DEBUG SLEEP")
         started = time.perf_counter()
         slow = client.post("/v1/events", json={"events": [event]}, headers={"Idempotency-Key": "retry-1"})
         assert slow.status_code == 503 and (time.perf_counter() - started) < 0.6
@@ -145,10 +150,11 @@ def test_slow_redis_gives_503_and_a_retry_with_the_same_key_applies_once(
         decision = client.post("/v1/decide", json={"session_id": "s-slow", "now": NOW}).json()
         assert decision["degraded"] is True and (time.perf_counter() - started) < 0.3
         sleeper.join()
-        until(lambda: client.post("/v1/events", json={"events": [event]},
-                                  headers={"Idempotency-Key": "retry-1"}).status_code == 202)  # fmt: skip
+        wait_for(lambda: client.post("/v1/events", json={"events": [event]},
+                                     headers={"Idempotency-Key": "retry-1"}).status_code == 202)  # fmt: skip
         assert stored_markers(private_redis) == ["SLOW-1"]  # stored once, though sent until acknowledged
-        until(lambda: client.post("/v1/decide", json={"session_id": "s-slow", "now": NOW}).json()["degraded"] is False)
+        whole = {"session_id": "s-slow", "now": NOW}
+        wait_for(lambda: client.post("/v1/decide", json=whole).json()["degraded"] is False, what="a whole decision")
     admin.close()
 
 
@@ -167,7 +173,7 @@ def test_paused_writes_do_not_slow_decisions_and_exposures_follow(
         elapsed = time.perf_counter() - started
         assert all(d["degraded"] is False and d["experiments"] for d in decisions)
         assert elapsed < 0.4, elapsed  # the exposure writes wait for the pause, the decisions do not
-        client.portal.call(client.app_state["runtime"].decider.drain)
+        settle(client)
         reader = redis.Redis(port=private_redis.port)
         logged = [f for key in reader.scan_iter(match="edge:*:exposures") for _, f in reader.xrange(key)]
         reader.close()

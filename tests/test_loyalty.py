@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from edge.errors import ConfigError
 from edge.http.app import create_app
 from edge.settings import PACKAGE_DATA, Settings
+from tests import conftest
 from tests.conftest import AUTH, NOW, member, profile, stream_entries
 
 SECRET = "test-offer-secret"
@@ -26,28 +27,19 @@ def client(store_settings: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
-def settle(client: TestClient) -> None:
-    """Wait for the writes decisions make off the response path (offer counters, first-shown times)."""
-    client.portal.call(client.app_state["runtime"].decider.drain)
-
-
 def events(client: TestClient, *batch: dict[str, Any], status: int = 202) -> None:
     response = client.post("/v1/events", json={"events": list(batch)})
     assert response.status_code == status, response.text
 
 
 def decide(client: TestClient, user_id: str, **body: Any) -> dict[str, Any]:
-    body.setdefault("session_id", f"s-{user_id}")
-    body.setdefault("now", NOW)
-    body.setdefault("location", {"country": "NL", "timezone": "Europe/Amsterdam"})
-    body.setdefault("locale", "en")
-    response = client.post(
-        "/v1/decide", json={"user_id": user_id, **body}, headers=AUTH
-    )  # AUTH: `debug` is the admin's
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    settle(client)
-    return result
+    """A member's decision in their own session, once its off-path writes have landed (AUTH: `debug` is the admin's)."""
+    defaults = {
+        "session_id": f"s-{user_id}",
+        "location": {"country": "NL", "timezone": "Europe/Amsterdam"},
+        "locale": "en",
+    }
+    return conftest.decide(client, headers=AUTH, settle_writes=True, user_id=user_id, **{**defaults, **body})
 
 
 def purchase(user_id: str, ts: str, price: float, product: str = "P1", **extra: Any) -> dict[str, Any]:

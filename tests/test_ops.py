@@ -23,8 +23,7 @@ from edge.http.app import create_app
 from edge.runtime import warn_if_stale
 from edge.settings import Settings
 from models import synthetic
-from tests.conftest import ANCHOR, AUTH, NOW, REDIS_URL, free_port, with_redis
-from tests.test_faults import until
+from tests.conftest import ANCHOR, AUTH, NOW, REDIS_URL, free_port, wait_for, with_redis
 from tests.test_serve import run_edge, wait_ready
 
 KNOWN = "20003"  # a customer of every synthetic build
@@ -200,10 +199,10 @@ def test_the_watcher_retries_a_refused_build_once_its_profiles_are_loaded(
     assert load(settings, REDIS_URL) == 0
     with TestClient(create_app(settings)) as client:
         new = other_dim_build(own_root, monkeypatch)  # CURRENT changes; its customers' vectors in Redis are 32 wide
-        until(lambda: client.get("/readyz").json().get("last_reload", {}).get("status") == "failed", timeout=20)
+        wait_for(lambda: client.get("/readyz").json().get("last_reload", {}).get("status") == "failed", timeout=20)
         assert client.get("/readyz").json()["build"] != new
         assert load(settings, REDIS_URL) == 0  # the operator (or the build job) loads the new profiles
-        until(lambda: client.get("/readyz").json()["build"] == new, timeout=20)
+        wait_for(lambda: client.get("/readyz").json()["build"] == new, timeout=20)
         assert client.get("/readyz").json()["last_reload"] == {
             **client.get("/readyz").json()["last_reload"],
             "status": "ok",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -10,21 +11,17 @@ import pytest
 from starlette.testclient import TestClient
 
 from edge.model import artifacts
-from tests.conftest import AUTH, NOW
+from tests import conftest
+from tests.conftest import AUTH
 
 MEMBER = {"first_name": "Anna", "joined_at": "2024-03-10T08:00:00Z", "orders": 12, "spend": 900.0,
           "last_purchase_at": "2026-10-15T10:00:00Z", "points": 1250, "tier": "silver",
           "consent": {"personalization": True}}  # fmt: skip
 
 
-def decide(client: TestClient, **body: Any) -> dict[str, Any]:
-    body.setdefault("session_id", "s-pages")
-    body.setdefault("now", NOW)
-    body.setdefault("location", {"country": "GB", "timezone": "Europe/London"})
-    response = client.post("/v1/decide", json=body)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
+decide = functools.partial(
+    conftest.decide, session_id="s-pages", location={"country": "GB", "timezone": "Europe/London"}
+)
 
 
 @pytest.fixture(scope="module")

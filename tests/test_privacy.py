@@ -17,7 +17,7 @@ from edge.core.profiles import Profile
 from edge.http.app import create_app
 from edge.settings import Settings
 from edge.store.redis_store import RedisStore
-from tests.conftest import AUTH, NOW, REDIS_URL, require_redis, stream_entries
+from tests.conftest import AUTH, NOW, REDIS_URL, require_redis, settle, stream_entries
 
 USER = "zz-erase-7f3a"  # distinctive: any trace of it in Redis is a leftover
 SESSIONS = ("s-erase-anon-91c2", "s-erase-login-44d0")
@@ -96,7 +96,7 @@ def test_erasure_leaves_nothing_in_redis(
         vector = np.ones(catalog["artifacts"].item_vectors.shape[1], dtype=np.float32)
         client.portal.call(store.put_profiles, [(Profile(USER), vector)])  # as `edge load` would
         history(client, catalog)
-        client.portal.call(client.app_state["runtime"].decider.drain)
+        settle(client)
         before = traces(reader, redis_prefix, needles)
         kinds = {key.rsplit(":", 1)[-1] for key in before}
         assert {"profile", "session", "events", "exposures", "index", "links"} <= kinds, before

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
-from tests.test_evaluate import REAL_DATA
+from tests.conftest import free_port, require_real_data
 from tests.test_serve import post, wait_ready
 
 README_DECIDE = {  # the README's own first example (its `explain` is read through the demo's /demo/explain)
@@ -41,8 +40,7 @@ def get_text(url: str) -> str:
 
 @pytest.mark.slow
 def test_serve_then_real_build_then_decide_never_5xx(tmp_path: Path) -> None:
-    if not REAL_DATA.is_dir():
-        pytest.fail(f"real data not found at {REAL_DATA} (set EDGE_DATA)")
+    real_data = require_real_data()
     port = free_port()
     env = {**os.environ, "EDGE_ARTIFACTS": str(tmp_path / "artifacts"), "EDGE_WATCH_S": "0.5"}
     env.pop("EDGE_REDIS_URL", None)
@@ -60,7 +58,7 @@ def test_serve_then_real_build_then_decide_never_5xx(tmp_path: Path) -> None:
         assert status == 200 and explained["explain"]["signals"]["vector"] is True
         synthetic_build = get_json(f"{base}/readyz")[1]["build"]
         built = subprocess.run(
-            [sys.executable, "-m", "edge", "build", "--data", str(REAL_DATA), "--no-evaluate"],
+            [sys.executable, "-m", "edge", "build", "--data", str(real_data), "--no-evaluate"],
             env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert built.returncode == 0, built.stderr

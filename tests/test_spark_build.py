@@ -3,14 +3,14 @@ tiers, segment shares and popularity lists, its profiles written by the executor
 `edge load` bulk-loads into Redis, and what it serves (EASE and the learned ranker included) within
 10 % of the one-machine build's recall@10.
 
-One Spark session and one build of each kind serve every test here (module fixtures); the JVM is
+One Spark session and one build of each kind serve every test here (module fixtures; the one-machine build is
+conftest's `real_build`, evaluated on the same DEFAULT_SPLIT); the JVM is
 stopped at the end. Needs pyspark (dependency group `spark`) and Java 17+ (scripts/java): a missing
 one fails, never skips.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -31,10 +31,9 @@ from edge.model import artifacts
 from edge.settings import Settings
 from edge.store import tombstones
 from edge.store.base import profiles_from_records
-from models.realdata import DEFAULT_SPLIT, build_real
-from tests.conftest import ADMIN, AUTH, REDIS_URL, require_redis
+from models.realdata import DEFAULT_SPLIT
+from tests.conftest import ADMIN, AUTH, REDIS_URL, make_real_build, require_real_data, require_redis
 
-REAL_DATA = Path(os.environ.get("EDGE_DATA") or Path(__file__).parents[1].parent / "shared/data/online-retail")
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
@@ -48,12 +47,10 @@ def spark() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def single(tmp_path_factory: pytest.TempPathFactory) -> artifacts.Artifacts:
-    if not REAL_DATA.is_dir():
-        pytest.fail(f"real data not found at {REAL_DATA} (set EDGE_DATA)")
-    root = tmp_path_factory.mktemp("single")
-    build_real(REAL_DATA, root, log=lambda _: None, evaluate_split=DEFAULT_SPLIT)
-    return artifacts.load(root)
+def single(distributed: artifacts.Artifacts, tmp_path_factory: pytest.TempPathFactory) -> artifacts.Artifacts:
+    """The one-machine build of the same data and split (shared with test_evaluate), after the Spark build: under
+    pytest-xdist that one runs while another worker makes this one."""
+    return artifacts.load(make_real_build(tmp_path_factory).root)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +58,7 @@ def distributed(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> artifac
     from models.spark_build import build_spark
 
     root = tmp_path_factory.mktemp("spark")
-    build_spark(REAL_DATA, root, spark=spark, log=print, evaluate_split=DEFAULT_SPLIT)
+    build_spark(require_real_data(), root, spark=spark, log=print, evaluate_split=DEFAULT_SPLIT)
     return artifacts.load(root)
 
 
