@@ -23,6 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from edge.core import shapes
 from edge.core.requests import decode_decide
+from edge.http import openapi
 
 BEFORE = "402611b"
 OLD = Path(tempfile.mkdtemp())
@@ -34,27 +35,7 @@ for name in ("requests", "validation"):
 sys.path.insert(0, str(OLD))
 old_requests = importlib.import_module("old_requests")
 
-BODY = {
-    "session_id": "s-8f2c01",
-    "user_id": "17850",
-    "page": "home",
-    "limit": 12,
-    "locale": "nl-NL",
-    "location": {"country": "NL", "region": "NH", "city": "Amsterdam", "timezone": "Europe/Amsterdam"},
-    "context": {"device": "mobile", "weather": "rain", "store_id": "ams-01"},
-    "session": {
-        "viewed": ["85123A", "71053"],
-        "cart": ["84406B"],
-        "searches": ["lantern"],
-        "utm": {"source": "newsletter", "medium": "email", "campaign": "xmas"},
-        "referrer": "https://www.google.com/",
-        "first_visit": False,
-    },
-    "consent": {"personalization": True},
-    "exclude": ["22423"],
-    "now": "2011-11-02T09:30:00Z",
-    "debug": False,
-}
+BODY = openapi._DECIDE_REQUEST_EXAMPLE  # the documented decide body (docs/api.md), defined once
 RAW = orjson.dumps(BODY)
 ID = Field(pattern=shapes.ID_REGEX.replace("(?!\\n)", ""), min_length=1, max_length=128)
 S = Annotated[str, Field(max_length=128)]
