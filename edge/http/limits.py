@@ -60,6 +60,14 @@ class _Guard:
         self.timer: asyncio.TimerHandle | None = None
         self.head_done = False
 
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]  # the uvicorn protocol after this mixin
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)  # type: ignore[misc]
+
     def _arm(self) -> None:
         if self.timer is None:
             self.timer = self.loop.call_later(self.read_timeout, self._expired)
@@ -98,14 +106,6 @@ class HttpToolsLimits(_Guard, HttpToolsProtocol):
         self._guard_init()
         self.mid_head = False
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
     def data_received(self, data: bytes) -> None:
         if not self.head_done and not self._head_fits(data):
             return
@@ -135,14 +135,6 @@ class H11Limits(_Guard, H11Protocol):
         super().__init__(*args, **kwargs)
         self._guard_init()
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_head + H11_SLACK)
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self.conn.their_state is h11.IDLE:
