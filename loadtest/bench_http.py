@@ -51,6 +51,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from mixes import MIXES, build_ids, encoded, mix_bodies
+from open_loop import read_response
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -396,14 +397,7 @@ async def _keepalive_client(port: int, bodies: list[bytes], seconds: float, conn
                 i += 1
                 started = time.perf_counter()
                 writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head.split(b" ", 2)[1])
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                await reader.readexactly(length)
+                status = await read_response(reader)
                 latencies.append(time.perf_counter() - started)
                 counts["ok" if 200 <= status < 300 else "status"] += 1
         except (OSError, asyncio.IncompleteReadError):

@@ -28,6 +28,18 @@ def _percentile(ordered: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
+async def read_response(reader: asyncio.StreamReader) -> int:
+    """Read one HTTP/1.1 response (head and content-length body) off `reader`; its status code."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return int(head.split(b" ", 2)[1])
+
+
 async def run(port: int, bodies: list[bytes], rate: float, seconds: float, connections: int) -> dict[str, Any]:
     """Send `rate` requests/s for `seconds`; latencies from each request's scheduled time."""
     requests = [
@@ -49,14 +61,7 @@ async def run(port: int, bodies: list[bytes], rate: float, seconds: float, conne
             while (job := await queue.get()) is not None:
                 due, request = job
                 writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head.split(b" ", 2)[1])
-                length = 0
-                for line in head.split(b"\r\n")[1:]:
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                await reader.readexactly(length)
+                status = await read_response(reader)
                 if 200 <= status < 300:
                     latencies.append(time.perf_counter() - due)
                 else:
