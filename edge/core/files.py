@@ -5,7 +5,8 @@ edge.core.experiments); `convert_file` decodes the YAML- or JSON-loaded object w
 `msgspec.convert` and turns msgspec's error into a `ConfigError` naming the entry as the file's
 author writes it: `segments.lost.cta.text.nl`, `experiments[0] (hero-test).arms[1].weight` (entries of
 a `named_by_key` list by their `key`). What a schema cannot state stays a named check after decoding, in
-the file's own module (`FileChecks.fail`).
+a shape's `__post_init__` (a ValueError `"field: message"` names the field) or, when it needs
+the whole file, a check in the file's module (`FileChecks.fail`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ T = TypeVar("T")
 
 NonEmpty = Annotated[str, Meta(pattern=r"\S", description="a non-empty string")]
 _TOKEN: Final = re.compile(r"\.([^.\[]+)|\[([^\]]+)\]")
+_NAMED: Final = re.compile(r"([a-z_][a-z0-9_.]*): (.+)", re.DOTALL)
 
 
 class FileShape(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -61,23 +63,34 @@ class FileChecks:
 
 
 def convert_file(raw: object, shape: type[T], source: str) -> T:
-    """The loaded file as `shape`; a bad entry is a `ConfigError` naming it. A YAML date is its midnight UTC."""
-    data = _dates_as_times(raw)
+    """The loaded file as `shape`; a bad entry is a `ConfigError` naming it."""
     try:
-        return msgspec.convert(data, shape)
+        return msgspec.convert(raw, shape, dec_hook=_moment)
     except msgspec.ValidationError as exc:
-        where, message = _explain(str(exc), data, shape)
+        where, message = _explain(str(exc), raw, shape)
         raise file_error(source, where, message) from None
 
 
-def _dates_as_times(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _dates_as_times(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_dates_as_times(v) for v in value]
+class Moment(datetime):
+    """A time in a config file: a date (its midnight) or an RFC 3339 timestamp; UTC when without offset."""
+
+
+def _moment(tp: type[Any], obj: Any) -> Any:
+    """`Moment` from what YAML or JSON gives (a datetime, a date, a string); anything else is refused."""
+    if tp is not Moment:
+        raise NotImplementedError
+    value = obj
+    if isinstance(obj, str):
+        try:
+            value = datetime.fromisoformat(obj.replace("Z", "+00:00"))
+        except ValueError:
+            return obj
     if isinstance(value, date) and not isinstance(value, datetime):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    return value
+        value = datetime(value.year, value.month, value.day)
+    if not isinstance(value, datetime):
+        return obj
+    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return Moment(*value.timetuple()[:6], value.microsecond, tzinfo=UTC)
 
 
 def _explain(text: str, raw: Any, shape: Any) -> tuple[str, str]:
@@ -114,6 +127,11 @@ def _explain(text: str, raw: Any, shape: Any) -> tuple[str, str]:
         values = _literal_values(key_tp)
         allowed = f" (allowed: {', '.join(sorted(values))})" if values else ""
         return f"{where}.{key}" if where else str(key), _description(key_tp) + allowed
+    if not message.startswith(("Expected ", "Invalid ")):  # a rule of the shape's __post_init__, in its words
+        named = _NAMED.fullmatch(message)
+        if named is not None and named[1].split(".")[0] in fields:
+            return _join(where, named[1]), named[2]
+        return where or "(top level)", message
     return where or "(top level)", f"must be {_expected(tp, message)}, got {kind(value)}"
 
 
@@ -224,7 +242,7 @@ def _expected(tp: Any, message: str) -> str:
         return f"a number >= {low:g}" if low is not None else "a number"
     if bare is str:
         return "a string"
-    if bare is datetime:
+    if bare is Moment:
         return "a date or an RFC 3339 timestamp"
     if get_origin(bare) in (list, tuple):
         return "a list"
