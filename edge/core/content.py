@@ -308,7 +308,7 @@ class TierNames(FileShape, frozen=True):
 class CampaignsFile(FileShape, frozen=True):
     default_title: TextsFile
     titles: dict[str, TextsFile] = msgspec.field(default_factory=dict)
-    products: dict[str, Any] = msgspec.field(default_factory=dict)  # edge.core.placements
+    products: dict[str, placements_mod.Match] = msgspec.field(default_factory=dict)  # campaign key -> its items
 
 
 class ContentFile(FileShape, frozen=True):
@@ -331,8 +331,8 @@ class ContentFile(FileShape, frozen=True):
     preferences: dict[
         Annotated[Literal["shops_for", "style"], Meta(description="unknown question")], dict[str, tuple[str, ...]]
     ] = msgspec.field(default_factory=dict)
-    pages: dict[str, Any] = msgspec.field(default_factory=dict)  # edge.core.placements
-    boosts: dict[str, Any] = msgspec.field(default_factory=dict)
+    pages: dict[str, placements_mod.PageRule] = msgspec.field(default_factory=dict)  # edge.core.placements
+    boosts: dict[placements_mod.BoostAttribute, dict[str, placements_mod.Boost]] = msgspec.field(default_factory=dict)
 
 
 def parse_content(raw: Any, source: str, version: str) -> Content:
@@ -392,7 +392,7 @@ def parse_content(raw: Any, source: str, version: str) -> Content:
         holdout_member=holdout_member,
         activities=file.activities,
         preference_categories={str(k): v for k, v in file.preferences.items()},
-        placements=placements_mod.parse(raw, source),
+        placements=placements_mod.parse(file.pages, file.boosts, campaigns.products, check),
     )
     _check_deadlines(check, content)
     return content
