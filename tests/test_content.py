@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,14 @@ def test_language_day_part_and_numbers() -> None:
         "night", "morning", "afternoon", "evening", "night",
     ]  # fmt: skip
     assert format_number(1250, "nl") == "1.250" and format_number(1250, "en") == "1,250"
+
+
+@pytest.mark.parametrize("start", ["2026-11-01", date(2026, 11, 1), "2026-11-01T01:00:00+01:00", "2026-11-01T00:00"])
+def test_an_offer_window_takes_a_date_or_a_timestamp_as_yaml_or_json_write_it(start: object) -> None:
+    raw = copy.deepcopy(RAW)
+    raw["segments"]["lost"]["cta"]["offer"].update(valid_from=start, valid_until="2026-12-01T00:00:00Z")
+    offer = parse_content(raw, "content.yaml", "x").segments["lost"].cta.offer
+    assert offer is not None and offer.valid_from == datetime(2026, 11, 1, tzinfo=UTC)
+    raw["segments"]["lost"]["cta"]["offer"]["valid_from"] = "soon"
+    with pytest.raises(ConfigError, match=r"segments\.lost\.cta\.offer\.valid_from: must be a date or an RFC 3339"):
+        parse_content(raw, "content.yaml", "x")

@@ -158,7 +158,7 @@ def _items(value: Any) -> list[tuple[Any, Any]]:
 
 def _fits(value: Any, tp: Any) -> bool:
     try:
-        msgspec.convert(value, tp)
+        msgspec.convert(value, tp, dec_hook=_moment)
     except msgspec.ValidationError:
         return False
     return True
@@ -181,21 +181,8 @@ def _fields(tp: Any) -> dict[str, Any]:
     return {}
 
 
-def _bare(tp: Any) -> Any:
-    """`tp` without its Annotated metadata, and without None or UNSET when one other type is left."""
-    while True:
-        if get_origin(tp) is Annotated:
-            tp = get_args(tp)[0]
-        elif get_origin(tp) in (Union, UnionType):
-            left = [a for a in get_args(tp) if a not in (NoneType, UnsetType)]
-            if len(left) != 1:
-                return tp
-            tp = left[0]
-        else:
-            return tp
-
-
-def _metas(tp: Any) -> list[Meta]:
+def _unwrap(tp: Any) -> tuple[Any, list[Meta]]:
+    """`tp` without its Annotated metadata (returned too), and without None or UNSET when one other type is left."""
     found: list[Meta] = []
     while True:
         if get_origin(tp) is Annotated:
@@ -204,10 +191,18 @@ def _metas(tp: Any) -> list[Meta]:
         elif get_origin(tp) in (Union, UnionType):
             left = [a for a in get_args(tp) if a not in (NoneType, UnsetType)]
             if len(left) != 1:
-                return found
+                return tp, found
             tp = left[0]
         else:
-            return found
+            return tp, found
+
+
+def _bare(tp: Any) -> Any:
+    return _unwrap(tp)[0]
+
+
+def _metas(tp: Any) -> list[Meta]:
+    return _unwrap(tp)[1]
 
 
 def _description(tp: Any) -> str:
