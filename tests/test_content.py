@@ -139,3 +139,70 @@ def test_an_offer_window_takes_a_date_or_a_timestamp_as_yaml_or_json_write_it(st
     raw["segments"]["lost"]["cta"]["offer"]["valid_from"] = "soon"
     with pytest.raises(ConfigError, match=r"segments\.lost\.cta\.offer\.valid_from: must be a date or an RFC 3339"):
         parse_content(raw, "content.yaml", "x")
+
+
+def _offer(r: dict[str, Any], segment: str) -> dict[str, Any]:
+    offer: dict[str, Any] = r["segments"][segment]["cta"]["offer"]
+    return offer
+
+
+@pytest.mark.parametrize(
+    ("mutate", "named", "says"),
+    [
+        (lambda r: r["rules"].update(milestones=[5000, 1000]), "rules.milestones", "ascending"),
+        (lambda r: r["rules"].update(offer_cap_per_day=True), "rules.offer_cap_per_day", "got a boolean"),
+        (
+            lambda r: r["rules"]["segments"].update(ambassador_tiers=["silver"]),
+            "rules.segments.ambassador_tiers[0]",
+            "one of gold, platinum",
+        ),
+        (
+            lambda r: _offer(r, "lost").update(valid_from="2026-12-01", valid_until="2026-11-01"),
+            "segments.lost.cta.offer.valid_until",
+            "after valid_from",
+        ),
+        (
+            lambda r: _offer(r, "active").update(unique_codes=True),
+            "segments.active.cta.offer.unique_codes",
+            "per-person",
+        ),
+        (
+            lambda r: r["segments"]["at_risk"]["cta"].update(text_without_offer={"en": "a", "nl": "b"}),
+            "segments.at_risk.cta.text_without_offer",
+            "only a CTA with an offer",
+        ),
+        (
+            lambda r: r["segments"]["lost"]["cta"]["text_without_offer"].update(en="{discount_pct}% off"),
+            "segments.lost.cta.text_without_offer.en",
+            "must not mention",
+        ),
+        (
+            lambda r: r["segments"]["lost"]["cta"]["text"].update(de="Willkommen"),
+            "segments.lost.cta.text.de",
+            "unknown language",
+        ),
+        (lambda r: r["segments"]["lost"]["cta"]["text"].update(en="Hi {"), "segments.lost.cta.text.en", "bad template"),
+        (
+            lambda r: r["segments"]["ambassador"].update(exclusive="yes"),
+            "segments.ambassador.exclusive",
+            "true or false",
+        ),
+        (
+            lambda r: r["segments"]["active"].update(cta_after_quiz=r["segments"]["new_member"]["cta_after_quiz"]),
+            "segments.active.cta_after_quiz",
+            "only new members",
+        ),
+        (
+            lambda r: r["holdout_member"]["cta"].update(offer={"discount_pct": 5, "code": "HOLD5"}),
+            "holdout_member.cta.offer",
+            "tier_discount",
+        ),
+        (lambda r: r["country_languages"].update(BE="fr"), "country_languages.BE", "not in languages"),
+        (lambda r: r["activities"]["quiz"].update(per="month"), "activities.quiz.per", "one of ever, product"),
+        (lambda r: r["preferences"]["style"].update(cosy=[1]), "preferences.style.cosy[0]", "a string"),
+        (lambda r: r["pages"]["cart"].update(add_ons=1.5), "pages.cart.add_ons", "an integer 0-100"),
+    ],
+)
+def test_each_rule_of_the_file_names_its_entry(mutate: Any, named: str, says: str) -> None:
+    message = content_error(mutate)
+    assert f"{named}: " in message and says in message, message
