@@ -201,6 +201,8 @@ def _offer(r: dict[str, Any], segment: str) -> dict[str, Any]:
         (lambda r: r["activities"]["quiz"].update(per="month"), "activities.quiz.per", "one of ever, product"),
         (lambda r: r["preferences"]["style"].update(cosy=[1]), "preferences.style.cosy[0]", "a string"),
         (lambda r: r["pages"]["cart"].update(add_ons=1.5), "pages.cart.add_ons", "an integer 0-100"),
+        (lambda r: r["pages"].update(landing={}), "pages.landing.strategy", "must be one of home, product"),
+        (lambda r: r["boosts"]["weather"].update(fog={"boost": 0.2}), "boosts.weather.fog", "names no categories"),
     ],
 )
 def test_each_rule_of_the_file_names_its_entry(mutate: Any, named: str, says: str) -> None:
