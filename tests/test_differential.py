@@ -210,6 +210,7 @@ def test_optimized_decisions_equal_the_plain_reference(engines: tuple[Engine, En
         segments.add(got["segment"])
         reasons.update(p["reason"] for p in got["products"])
         learned += any(r in ("for_you", "similar_to_viewed") for r in (p["reason"] for p in got["products"]))
+    assert serving.model._led_lists, "anonymous pages with a lead list (campaign, boosts) were decided from the memo"
     assert {"new_visitor", "campaign", "active", "lapsed", "lost"} <= segments, segments
     assert learned > REQUESTS // 10
     assert len(reasons) >= 6, reasons

@@ -85,6 +85,7 @@ class Model:
         default_factory=dict
     )
     _popular_lists: dict[tuple[str, tuple[float, ...], int, float], list[Ranked]] = field(default_factory=dict)
+    _led_lists: dict[Hashable, list[Ranked]] = field(default_factory=dict)  # `led_popular_list`'s memo
     derived: Derived = field(default_factory=Derived)  # per-profile values remembered (edge.core.derived)
     plain: bool = False  # the reference path: none of issue 10's shortcuts (tests/test_differential.py)
     large_catalog: int = LARGE_CATALOG  # from this size the learned pool is `pool_fast`, below `pool_small`
@@ -93,7 +94,7 @@ class Model:
         """This build without the shortcuts (remembered per-profile values, the vectorized pool)."""
         return replace(
             self, derived=Derived(plain=True), plain=True, searches=Memo(self.searches.size), _blended={},
-            _popular_lists={}, matches={},
+            _popular_lists={}, _led_lists={}, matches={},
         )  # fmt: skip
 
     @classmethod
@@ -148,6 +149,28 @@ class Model:
             )  # fmt: skip
             if len(self._popular_lists) < 4096:
                 self._popular_lists[key] = found
+        return found
+
+    def led_popular_list(
+        self, country: str | None, params: RankingParams, limit: int, lead: Sequence[Candidate]
+    ) -> list[Ranked]:
+        """`recommend`'s list for a visitor with nothing personal and nothing blocked but the country's
+        stock, with `lead` (a campaign's, searches', context boosts' products) ahead: a function of the
+        country, the arm's knobs and the lead alone, so it is memoised on them (anonymous first pages)."""
+        weights = params.weights
+        key = (country or "", tuple(weights.get(r, 0.0) for r in POPULAR_REASONS), limit, params.max_category_share,
+               tuple(lead))  # fmt: skip
+        found = self._led_lists.get(key)
+        if found is None:
+            popular, _ = self.popular_candidates(country, weights)
+            nothing: frozenset[int] = frozenset()
+            blocked = (self.catalog.out_of_stock_rows.get(country or "", nothing), nothing)
+            found = fill(
+                itertools.chain(lead, popular), blocked, self.catalog.category_list, limit,
+                params.max_category_share, self.backfill, self.groups,
+            )  # fmt: skip
+            if len(self._led_lists) < 4096:
+                self._led_lists[key] = found
         return found
 
     def popular_candidates(
@@ -405,6 +428,8 @@ def recommend(
     personal = personal_sources(model, signals, params, k, blocked, per_category)
     if not personal and not blocked[1] and not lead:
         return model.popular_list(signals.country, params, limit)
+    if not personal and not blocked[1] and not model.plain:
+        return model.led_popular_list(signals.country, params, limit, lead)
     popular, popular_score = model.popular_candidates(signals.country, params.weights)
     candidates: Iterable[Candidate] = popular
     if personal:  # both lists are best first: merge lazily, select stops after `limit` picks
