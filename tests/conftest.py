@@ -1,5 +1,5 @@
-"""Shared fixtures and helpers: a small synthetic build, one real-data build, settings, the app with its lifespan,
-a real Redis, one `decide` call and one polling wait."""
+"""Shared fixtures and helpers: a small synthetic build, one real-data build, one build with a trained ranker,
+settings, the app with its lifespan, a real Redis, one `decide` call and one polling wait."""
 
 from __future__ import annotations
 
@@ -54,6 +54,21 @@ def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("artifacts")
     build_synthetic(root, seed=7, items=900, customers=600, anchor=ANCHOR)
     return root
+
+
+@pytest.fixture(scope="session")
+def ranker_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The artifacts of the real-data pipeline (`build_real`, with its trained ranker) on generated data in the
+    generic format (500 items, 700 customers, seed 11, history ending 2011-12-01), made once per run (per
+    pytest-xdist worker) for the tests that need a learned ranker. Read it, never write into it."""
+    from models.realdata import build_real
+    from models.sources import write_generic
+    from models.synthetic import generate
+
+    root = tmp_path_factory.mktemp("ranker-build")
+    write_generic(generate(n_items=500, n_customers=700, seed=11, anchor=date(2011, 12, 1)), root / "data")
+    build_real(root / "data", root / "art", log=lambda _: None, evaluate_split=None)
+    return root / "art"
 
 
 def require_real_data() -> Path:
