@@ -3,6 +3,7 @@ settings, the app with its lifespan, a real Redis, one `decide` call and one pol
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import fcntl
@@ -163,16 +164,25 @@ def require_redis(url: str = REDIS_URL) -> redis.Redis:
     return client
 
 
+@contextlib.contextmanager
+def own_prefix() -> Iterator[str]:
+    """A Redis key prefix of its own; every key under it is deleted on leaving."""
+    client = require_redis()
+    prefix = f"edge-test-{uuid.uuid4().hex[:10]}"
+    try:
+        yield prefix
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
 @pytest.fixture()
 def redis_prefix() -> Iterator[str]:
     """A key prefix of this test's own; every key under it is deleted afterwards."""
-    client = require_redis()
-    prefix = f"edge-test-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with own_prefix() as prefix:
+        yield prefix
 
 
 def free_port() -> int:
@@ -255,17 +265,33 @@ def with_redis(settings: Settings, prefix: str, url: str = REDIS_URL, **changes:
     return dataclasses.replace(settings, redis_url=url, redis_prefix=prefix, **changes)
 
 
+def on_redis(settings: Settings, prefix: str) -> Settings:
+    """`settings` on the test Redis under `prefix`, with the build's profiles bulk-loaded."""
+    from edge.cli import load
+
+    redis_settings = with_redis(settings, prefix)
+    assert load(redis_settings, REDIS_URL) == 0
+    return redis_settings
+
+
 @pytest.fixture(params=["memory", "redis"])
 def store_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
     """The test's settings on the embedded store, and on Redis with the build's profiles bulk-loaded."""
     if request.param == "memory":
         return settings
-    from edge.cli import load
-
     require_redis().close()
-    redis_settings = with_redis(settings, request.getfixturevalue("redis_prefix"))
-    assert load(redis_settings, REDIS_URL) == 0
-    return redis_settings
+    return on_redis(settings, request.getfixturevalue("redis_prefix"))
+
+
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def refusing_client(request: pytest.FixtureRequest, artifacts_dir: Path) -> Iterator[TestClient]:
+    """One app per module and store (as `store_settings`; `indirect` parametrization picks one) for tests of
+    requests refused before anything is written: they leave nothing behind, so each needs no app of its own."""
+    settings = Settings(artifacts=artifacts_dir, admin_token=ADMIN, build_if_missing=False)
+    with contextlib.ExitStack() as stack:
+        if request.param == "redis":
+            settings = on_redis(settings, stack.enter_context(own_prefix()))
+        yield stack.enter_context(TestClient(create_app(settings)))
 
 
 def stream_entries(client: TestClient, name: str = "events") -> list[dict[str, str]]:

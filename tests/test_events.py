@@ -88,11 +88,11 @@ def with_neighbours(catalog: dict[str, Any], category: str, n: int = 1) -> list[
         ({"events": [{"type": "complaint", "user_id": "u"}, {"type": "view", "user_id": "u"}]}, "events[1].product_id"),
     ],
 )  # fmt: skip
-def test_bad_events_are_422_naming_the_field(client: TestClient, body: dict[str, Any], field: str) -> None:
-    response = client.post("/v1/events", json=body)
+def test_bad_events_are_422_naming_the_field(refusing_client: TestClient, body: dict[str, Any], field: str) -> None:
+    response = refusing_client.post("/v1/events", json=body)
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == field
-    assert stream_entries(client) == []  # nothing of a rejected call is stored
+    assert stream_entries(refusing_client) == []  # nothing of a rejected call is stored (nor of any before it)
 
 
 def test_transport_errors(client: TestClient) -> None:

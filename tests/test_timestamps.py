@@ -30,7 +30,8 @@ def app(store_settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.mark.parametrize("value", OUT_OF_RANGE)
-def test_out_of_range_times_are_a_422_naming_the_field(app: TestClient, value: str) -> None:
+def test_out_of_range_times_are_a_422_naming_the_field(refusing_client: TestClient, value: str) -> None:
+    app = refusing_client
     decided = app.post("/v1/decide", json={"session_id": "s-ts", "now": value})
     assert decided.status_code == 422 and decided.json()["error"]["field"] == "now"
     event = {"type": "view", "session_id": "s-ts", "product_id": "SYN10003", "ts": value}
