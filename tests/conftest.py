@@ -266,10 +266,11 @@ def with_redis(settings: Settings, prefix: str, url: str = REDIS_URL, **changes:
 
 
 def on_redis(settings: Settings, prefix: str) -> Settings:
-    """`settings` on the test Redis under `prefix`, with the build's profiles bulk-loaded."""
+    """`settings` on the test Redis under `prefix`, with the build's profiles bulk-loaded and a generous deadline:
+    these tests check what is decided on a loaded machine (test_faults and test_recovery check how fast)."""
     from edge.cli import load
 
-    redis_settings = with_redis(settings, prefix)
+    redis_settings = with_redis(settings, prefix, deadline_ms=1000, redis_timeout_ms=500)
     assert load(redis_settings, REDIS_URL) == 0
     return redis_settings
 
@@ -281,6 +282,13 @@ def store_settings(request: pytest.FixtureRequest, settings: Settings) -> Settin
         return settings
     require_redis().close()
     return on_redis(settings, request.getfixturevalue("redis_prefix"))
+
+
+@pytest.fixture()
+def store_client(store_settings: Settings) -> Iterator[TestClient]:
+    """The app on `store_settings` (the embedded store, then Redis), with its lifespan."""
+    with TestClient(create_app(store_settings)) as client:
+        yield client
 
 
 @pytest.fixture(scope="module", params=["memory", "redis"])
