@@ -1,8 +1,9 @@
-"""Shared fixtures and helpers: a small synthetic build, one real-data build, settings, the app with its lifespan,
-a real Redis, one `decide` call and one polling wait."""
+"""Shared fixtures and helpers: a small synthetic build, one real-data build, one build with a trained ranker,
+settings, the app with its lifespan, a real Redis, one `decide` call and one polling wait."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import fcntl
@@ -54,6 +55,21 @@ def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("artifacts")
     build_synthetic(root, seed=7, items=900, customers=600, anchor=ANCHOR)
     return root
+
+
+@pytest.fixture(scope="session")
+def ranker_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The artifacts of the real-data pipeline (`build_real`, with its trained ranker) on generated data in the
+    generic format (500 items, 700 customers, seed 11, history ending 2011-12-01), made once per run (per
+    pytest-xdist worker) for the tests that need a learned ranker. Read it, never write into it."""
+    from models.realdata import build_real
+    from models.sources import write_generic
+    from models.synthetic import generate
+
+    root = tmp_path_factory.mktemp("ranker-build")
+    write_generic(generate(n_items=500, n_customers=700, seed=11, anchor=date(2011, 12, 1)), root / "data")
+    build_real(root / "data", root / "art", log=lambda _: None, evaluate_split=None)
+    return root / "art"
 
 
 def require_real_data() -> Path:
@@ -148,16 +164,25 @@ def require_redis(url: str = REDIS_URL) -> redis.Redis:
     return client
 
 
+@contextlib.contextmanager
+def own_prefix() -> Iterator[str]:
+    """A Redis key prefix of its own; every key under it is deleted on leaving."""
+    client = require_redis()
+    prefix = f"edge-test-{uuid.uuid4().hex[:10]}"
+    try:
+        yield prefix
+    finally:
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
 @pytest.fixture()
 def redis_prefix() -> Iterator[str]:
     """A key prefix of this test's own; every key under it is deleted afterwards."""
-    client = require_redis()
-    prefix = f"edge-test-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with own_prefix() as prefix:
+        yield prefix
 
 
 def free_port() -> int:
@@ -240,17 +265,41 @@ def with_redis(settings: Settings, prefix: str, url: str = REDIS_URL, **changes:
     return dataclasses.replace(settings, redis_url=url, redis_prefix=prefix, **changes)
 
 
+def on_redis(settings: Settings, prefix: str) -> Settings:
+    """`settings` on the test Redis under `prefix`, with the build's profiles bulk-loaded and a generous deadline:
+    these tests check what is decided on a loaded machine (test_faults and test_recovery check how fast)."""
+    from edge.cli import load
+
+    redis_settings = with_redis(settings, prefix, deadline_ms=1000, redis_timeout_ms=500)
+    assert load(redis_settings, REDIS_URL) == 0
+    return redis_settings
+
+
 @pytest.fixture(params=["memory", "redis"])
 def store_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
     """The test's settings on the embedded store, and on Redis with the build's profiles bulk-loaded."""
     if request.param == "memory":
         return settings
-    from edge.cli import load
-
     require_redis().close()
-    redis_settings = with_redis(settings, request.getfixturevalue("redis_prefix"))
-    assert load(redis_settings, REDIS_URL) == 0
-    return redis_settings
+    return on_redis(settings, request.getfixturevalue("redis_prefix"))
+
+
+@pytest.fixture()
+def store_client(store_settings: Settings) -> Iterator[TestClient]:
+    """The app on `store_settings` (the embedded store, then Redis), with its lifespan."""
+    with TestClient(create_app(store_settings)) as client:
+        yield client
+
+
+@pytest.fixture(scope="module", params=["memory", "redis"])
+def refusing_client(request: pytest.FixtureRequest, artifacts_dir: Path) -> Iterator[TestClient]:
+    """One app per module and store (as `store_settings`; `indirect` parametrization picks one) for tests of
+    requests refused before anything is written: they leave nothing behind, so each needs no app of its own."""
+    settings = Settings(artifacts=artifacts_dir, admin_token=ADMIN, build_if_missing=False)
+    with contextlib.ExitStack() as stack:
+        if request.param == "redis":
+            settings = on_redis(settings, stack.enter_context(own_prefix()))
+        yield stack.enter_context(TestClient(create_app(settings)))
 
 
 def stream_entries(client: TestClient, name: str = "events") -> list[dict[str, str]]:

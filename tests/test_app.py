@@ -132,8 +132,9 @@ def test_debug_explains_the_decision(client: TestClient) -> None:
         ([1, 2], "body"),
     ],
 )
-def test_bad_fields_are_422_naming_the_field(client: TestClient, body: Any, field: str) -> None:
-    response = client.post("/v1/decide", json=body)
+@pytest.mark.parametrize("refusing_client", ["memory"], indirect=True)
+def test_bad_fields_are_422_naming_the_field(refusing_client: TestClient, body: Any, field: str) -> None:
+    response = refusing_client.post("/v1/decide", json=body)
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "validation_failed"

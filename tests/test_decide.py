@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from edge.cli import load
-from edge.http.app import create_app
-from edge.settings import Settings
 from tests import conftest
-from tests.conftest import AUTH, REDIS_URL, require_redis
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store_client(request: pytest.FixtureRequest, settings: Settings) -> Iterator[TestClient]:
-    """The app on the embedded store, and on Redis with the build's profiles bulk-loaded."""
-    if request.param == "redis":
-        require_redis()
-        prefix: str = request.getfixturevalue("redis_prefix")
-        settings = Settings(
-            artifacts=settings.artifacts, admin_token=settings.admin_token, build_if_missing=False,
-            redis_url=REDIS_URL, redis_prefix=prefix, deadline_ms=1000, redis_timeout_ms=500,
-        )  # fmt: skip  # a generous deadline: these tests check what is decided, test_faults how fast
-        assert load(settings, REDIS_URL) == 0
-    with TestClient(create_app(settings)) as client:
-        yield client
-
+from tests.conftest import AUTH
 
 MEMBER = {"first_name": "Anna", "joined_at": "2024-03-10T08:00:00Z", "orders": 12, "spend": 900.0,
           "last_purchase_at": "2026-10-15T10:00:00Z", "subscription": "active", "points": 1250,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import redis
 from starlette.testclient import TestClient
 
@@ -15,12 +13,6 @@ from tests.conftest import AUTH, PrivateRedis, stream_entries, wait_for
 from tests.test_faults import fault_settings
 
 USER = "u-dedup"
-
-
-@pytest.fixture()
-def app(store_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(store_settings)) as client:
-        yield client
 
 
 def purchase(event_id: str | None, product: str = "SYN10003", ts: str = "2026-10-30T12:00:00Z") -> dict[str, Any]:
@@ -37,37 +29,39 @@ def points(client: TestClient) -> tuple[int, int]:
     return found["orders"], found["points"]
 
 
-def test_a_repeated_event_id_is_stored_once(app: TestClient) -> None:
+def test_a_repeated_event_id_is_stored_once(store_client: TestClient) -> None:
     for _ in range(3):
-        assert post(app, purchase("ord-1-line-1"), purchase("ord-1-line-2", "SYN10004")) == 202
-    assert points(app) == (1, 50)  # one order of two lines, counted once
-    assert len(stream_entries(app)) == 2
-    assert {e["id"] for e in stream_entries(app)} == {"ord-1-line-1", "ord-1-line-2"}
+        assert post(store_client, purchase("ord-1-line-1"), purchase("ord-1-line-2", "SYN10004")) == 202
+    assert points(store_client) == (1, 50)  # one order of two lines, counted once
+    assert len(stream_entries(store_client)) == 2
+    assert {e["id"] for e in stream_entries(store_client)} == {"ord-1-line-1", "ord-1-line-2"}
 
 
-def test_a_duplicate_never_drops_a_new_event_sent_with_it(app: TestClient) -> None:
-    assert post(app, purchase("p-1")) == 202
+def test_a_duplicate_never_drops_a_new_event_sent_with_it(store_client: TestClient) -> None:
+    assert post(store_client, purchase("p-1")) == 202
     view = {"type": "view", "user_id": USER, "session_id": "s-dedup", "product_id": "SYN10005", "id": "v-1"}
     later = purchase("p-2", "SYN10006", ts="2026-10-31T09:00:00Z")
-    assert post(app, purchase("p-1"), view, later, {**view}) == 202  # p-1 again, v-1 twice in one call
-    assert points(app) == (2, 50)
-    assert sorted(e["id"] for e in stream_entries(app)) == ["p-1", "p-2", "v-1"]
+    assert post(store_client, purchase("p-1"), view, later, {**view}) == 202  # p-1 again, v-1 twice in one call
+    assert points(store_client) == (2, 50)
+    assert sorted(e["id"] for e in stream_entries(store_client)) == ["p-1", "p-2", "v-1"]
 
 
-def test_events_without_ids_are_still_stored_every_time(app: TestClient) -> None:
-    assert post(app, purchase(None)) == 202 and post(app, purchase(None)) == 202
-    assert points(app) == (2, 50)
+def test_events_without_ids_are_still_stored_every_time(store_client: TestClient) -> None:
+    assert post(store_client, purchase(None)) == 202 and post(store_client, purchase(None)) == 202
+    assert points(store_client) == (2, 50)
 
 
-def test_a_reused_idempotency_key_with_another_body_is_a_409(app: TestClient) -> None:
-    assert post(app, purchase(None), **{"Idempotency-Key": "order-9"}) == 202
-    assert post(app, purchase(None), **{"Idempotency-Key": "order-9"}) == 202  # a retry: applied once
-    other = app.post(
+def test_a_reused_idempotency_key_with_another_body_is_a_409(store_client: TestClient) -> None:
+    assert post(store_client, purchase(None), **{"Idempotency-Key": "order-9"}) == 202
+    assert post(store_client, purchase(None), **{"Idempotency-Key": "order-9"}) == 202  # a retry: applied once
+    other = store_client.post(
         "/v1/events", json={"events": [purchase(None, "SYN10009")]}, headers={"Idempotency-Key": "order-9"}
     )
     assert other.status_code == 409
     assert other.json()["error"]["field"] == "idempotency-key" and "order-9" in other.json()["error"]["message"]
-    assert points(app) == (1, 25) and len(stream_entries(app)) == 1  # nothing of the refused call stored
+    assert (
+        points(store_client) == (1, 25) and len(stream_entries(store_client)) == 1
+    )  # nothing of the refused call stored
 
 
 def test_an_event_answered_503_and_stored_later_is_not_counted_twice(

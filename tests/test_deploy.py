@@ -95,11 +95,13 @@ def test_the_image_steps_in_a_fresh_venv(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(wheels), str(ROOT)])
     venv = tmp_path / "venv"
-    run([sys.executable, "-m", "venv", str(venv)])
-    python = str(venv / "bin" / "python")
-    run([python, "-m", "pip", "install", "--quiet", "-r", str(ROOT / "constraints.txt")])
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
+    # this pip installs into the fresh venv (--python): the same packages as the image's pip, without bootstrapping
+    # a pip into it first; --no-compile skips writing .pyc files, which changes nothing the steps check
+    pip = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--quiet", "--no-compile"]
+    run([*pip, "-r", str(ROOT / "constraints.txt")])
     wheel = next(wheels.glob("*.whl"))
-    run([python, "-m", "pip", "install", "--quiet", "--no-deps", "-c", str(ROOT / "constraints.txt"), str(wheel)])
+    run([*pip, "--no-deps", "-c", str(ROOT / "constraints.txt"), str(wheel)])
     steps = instructions()
     env = {k: v for k, v in os.environ.items() if not k.startswith("EDGE_")}
     for op, args in steps:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -63,19 +64,13 @@ SEARCHES = ["lantern", "candle", "christmas", "mug", "bag"]
 
 
 @pytest.fixture(scope="module")
-def engines(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, Engine, Engine, Runtime]:
-    """A real-data build with a trained ranker (of generated data): the serving engine (`pool_small`
-    on this small catalog), the same with the candidate-sized pool forced, and its plain reference."""
-    from models.realdata import build_real
-    from models.sources import write_generic
-    from models.synthetic import generate
-
-    root = tmp_path_factory.mktemp("diff")
-    write_generic(generate(n_items=500, n_customers=700, seed=11, anchor=NOW.date()), root / "data")
-    build_real(root / "data", root / "art", log=lambda _: None, evaluate_split=None)
-    experiments = root / "experiments.yaml"
+def engines(ranker_build: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, Engine, Engine, Runtime]:
+    """The real-data pipeline's build with a trained ranker (conftest's `ranker_build`, of generated data up to
+    NOW's day): the serving engine (`pool_small` on this small catalog), the same with the candidate-sized pool
+    forced, and its plain reference."""
+    experiments = tmp_path_factory.mktemp("diff") / "experiments.yaml"
     experiments.write_text(EXPERIMENTS)
-    settings = Settings(artifacts=root / "art", admin_token=ADMIN, build_if_missing=False, experiments=experiments)
+    settings = Settings(artifacts=ranker_build, admin_token=ADMIN, build_if_missing=False, experiments=experiments)
     runtime = Runtime.open(settings)
     engine = runtime.engine
     fast = replace(engine, model=replace(engine.model, large_catalog=0))

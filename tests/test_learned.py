@@ -165,22 +165,14 @@ def test_the_quicker_pools_build_the_reference_pool_bit_for_bit() -> None:
             assert got.reasons == expected.reasons, (quicker.__name__, case)
 
 
-def test_a_real_data_build_ships_a_ranker_that_arms_can_switch_off(tmp_path: Path) -> None:
-    from datetime import date
-
+def test_a_real_data_build_ships_a_ranker_that_arms_can_switch_off(ranker_build: Path) -> None:
     from edge.core.ranking import RankingParams
     from edge.core.recommend import Model, recommend, uses_ranker
     from edge.model import artifacts
     from edge.model.index import ItemIndex
     from models.evaluate import customer_signals
-    from models.realdata import build_real
-    from models.sources import write_generic
-    from models.synthetic import generate
 
-    data = tmp_path / "data"
-    write_generic(generate(n_items=500, n_customers=700, seed=11, anchor=date(2011, 12, 1)), data)
-    build_real(data, tmp_path / "art", log=lambda _: None, evaluate_split=None)
-    art = artifacts.load(tmp_path / "art")
+    art = artifacts.load(ranker_build)
     assert art.learned is not None and art.learned.trees is not None
     name = art.manifest["ranker"]["name"]
     assert art.learned.trees.name == name and art.manifest["ranker"]["features"] == list(FEATURES)

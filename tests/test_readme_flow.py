@@ -51,9 +51,14 @@ def test_serve_then_real_build_then_decide_never_5xx(tmp_path: Path) -> None:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, process, timeout=120)
+        wait_ready(base, process, timeout=120)  # with no artifacts, `edge serve` builds the demo store
+        assert (tmp_path / "artifacts" / "CURRENT").is_file()
         status, _ = post(f"{base}/v1/decide", README_DECIDE)
         assert status == 200
+        status, anonymous = post(f"{base}/v1/decide", {"session_id": "s-1", "location": {"country": "NL"}})
+        assert status == 200 and anonymous["segment"] == "new_visitor" and len(anonymous["products"]) == 12
+        status, error = post(f"{base}/v1/decide", {"session_id": "s 1"})
+        assert status == 422 and error["error"]["field"] == "session_id"
         status, explained = post(f"{base}/demo/explain", README_DECIDE)
         assert status == 200 and explained["explain"]["signals"]["vector"] is True
         synthetic_build = get_json(f"{base}/readyz")[1]["build"]

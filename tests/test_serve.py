@@ -1,4 +1,5 @@
-"""The real thing: `edge serve` as a process, called over HTTP; and the CLI's other commands."""
+"""The CLI's commands as processes, and the helpers that start `edge serve` and call it over HTTP (its first
+start, which builds the demo store, is the first step of tests/test_readme_flow.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from tests.conftest import free_port
 
 
 def post(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
@@ -39,28 +38,6 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 60)
         except OSError:
             time.sleep(0.2)
     pytest.fail("edge serve did not become ready")
-
-
-def test_edge_serve_builds_the_demo_store_and_answers(tmp_path: Path) -> None:
-    port = free_port()
-    env = {**os.environ, "EDGE_ARTIFACTS": str(tmp_path / "artifacts"), "EDGE_LOG_LEVEL": "warning"}
-    env.pop("EDGE_REDIS_URL", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "edge", "serve", "--port", str(port)], env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(base, process)
-        status, result = post(f"{base}/v1/decide", {"session_id": "s-1", "location": {"country": "NL"}})
-        assert status == 200
-        assert result["segment"] == "new_visitor" and len(result["products"]) == 12
-        status, error = post(f"{base}/v1/decide", {"session_id": "s 1"})
-        assert status == 422 and error["error"]["field"] == "session_id"
-        assert (tmp_path / "artifacts" / "CURRENT").is_file()
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def run_edge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

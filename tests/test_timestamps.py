@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -23,33 +22,26 @@ OUT_OF_RANGE = [
 ]
 
 
-@pytest.fixture()
-def app(store_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(store_settings)) as client:
-        yield client
-
-
 @pytest.mark.parametrize("value", OUT_OF_RANGE)
-def test_out_of_range_times_are_a_422_naming_the_field(app: TestClient, value: str) -> None:
-    decided = app.post("/v1/decide", json={"session_id": "s-ts", "now": value})
+def test_out_of_range_times_are_a_422_naming_the_field(refusing_client: TestClient, value: str) -> None:
+    decided = refusing_client.post("/v1/decide", json={"session_id": "s-ts", "now": value})
     assert decided.status_code == 422 and decided.json()["error"]["field"] == "now"
     event = {"type": "view", "session_id": "s-ts", "product_id": "SYN10003", "ts": value}
-    posted = app.post("/v1/events", json={"events": [{**event, "ts": NOW}, event]})
+    posted = refusing_client.post("/v1/events", json={"events": [{**event, "ts": NOW}, event]})
     assert posted.status_code == 422 and posted.json()["error"]["field"] == "events[1].ts"
     for name in ("joined_at", "last_purchase_at"):
-        put = app.put("/v1/profiles/u-ts", json={name: value}, headers=AUTH)
+        put = refusing_client.put("/v1/profiles/u-ts", json={name: value}, headers=AUTH)
         assert put.status_code == 422 and put.json()["error"]["field"] == name
 
 
-def test_the_range_edges_are_accepted_and_written_with_four_digit_years(app: TestClient) -> None:
+def test_the_range_edges_are_accepted_and_written_with_four_digit_years(store_client: TestClient) -> None:
     body = {"joined_at": "1970-01-01T00:00:00Z", "last_purchase_at": "2200-12-31T23:59:59Z", "birthday": "1900-01-01"}
-    put = app.put("/v1/profiles/u-edge", json=body, headers=AUTH)
+    put = store_client.put("/v1/profiles/u-edge", json=body, headers=AUTH)
     assert put.status_code == 200, put.text
-    stored = app.get("/v1/profiles/u-edge", headers=AUTH).json()
+    stored = store_client.get("/v1/profiles/u-edge", headers=AUTH).json()
     assert stored["joined_at"] == "1970-01-01T00:00:00Z" and stored["last_purchase_at"] == "2200-12-31T23:59:59Z"
-    assert app.put("/v1/profiles/u-edge", json={"birthday": "0001-01-01"}, headers=AUTH).json()["error"]["field"] == (
-        "birthday"
-    )
+    refused = store_client.put("/v1/profiles/u-edge", json={"birthday": "0001-01-01"}, headers=AUTH)
+    assert refused.json()["error"]["field"] == "birthday"
 
 
 def test_an_unreadable_stored_record_is_reported_once_and_ignored(

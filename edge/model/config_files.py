@@ -17,11 +17,20 @@ from edge.core.content import Content, parse_content
 from edge.core.experiments import ExperimentsConfig, parse_experiments
 from edge.errors import ConfigError
 
+# libyaml's parser when PyYAML was built with it: the same safe constructors, so the same documents, about 10x
+# faster on the packaged content file, which every start and reload reads
+SAFE_LOADER: type[yaml.SafeLoader] | type[yaml.CSafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_yaml(text: str) -> object:
+    """`yaml.safe_load(text)`, with libyaml's parser when there is one."""
+    return yaml.load(text, Loader=SAFE_LOADER)
+
 
 def load_content(path: Path) -> Content:
     """Read and validate a content file (YAML or JSON)."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"content file {path} not found", field="EDGE_CONTENT") from exc
     except yaml.YAMLError as exc:
@@ -40,7 +49,7 @@ def load_experiments(path: str | Path) -> ExperimentsConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read experiments file: {exc}") from exc
     try:
-        data: object = yaml.safe_load(text) if path.suffix.lower() in {".yaml", ".yml"} else json.loads(text)
+        data: object = read_yaml(text) if path.suffix.lower() in {".yaml", ".yml"} else json.loads(text)
     except (yaml.YAMLError, ValueError) as exc:
         kind = "YAML" if path.suffix.lower() in {".yaml", ".yml"} else "JSON"
         raise ConfigError(f"{path}: not valid {kind}: {exc}") from exc
