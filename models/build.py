@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -194,7 +195,8 @@ def aligned_user_vectors(
 
 def _purchase_facts(ds: Dataset, mine: Interactions) -> dict[str, Any]:
     first, last = mine.ts.min(), mine.ts.max()
-    countries, counts = np.unique(mine.country, return_counts=True)
+    counts = Counter(mine.country.tolist())
+    country = min(counts, key=lambda c: (-counts[c], c))  # the most lines; a tie goes to the first by name
     seen: dict[str, None] = {}
     for row in mine.item[np.argsort(mine.ts, kind="stable")].tolist():
         seen[ds.items[row].id] = None
@@ -203,7 +205,7 @@ def _purchase_facts(ds: Dataset, mine: Interactions) -> dict[str, Any]:
         "first_purchase_at": _rfc3339(first),
         "last_purchase_at": _rfc3339(last),
         "joined_at": _rfc3339(first),
-        "country": str(countries[int(np.argmax(counts))]) or None,
+        "country": str(country) or None,
         "purchased": list(seen),
     }
 
