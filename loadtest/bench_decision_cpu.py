@@ -12,8 +12,9 @@ store. With `--mix storefront|known`: the bodies of the HTTP benchmark of record
 drawn from the build's own items and customers. `--redis URL` reads from Redis under the key prefix
 `edge-cpu` (`edge load` first, keys deleted afterwards): the store the benchmark of record uses.
 `--compare-plain` interleaves, in batches of 50, the serving path and the plain reference path
-(`Model.as_plain()`, a Redis store without the near cache): the before/after of issue 10 in one
-process. CPU time, unlike wall time, is little disturbed by a busy machine. To compare two checkouts, run
+(`Model.as_plain()`, a Redis store without the near cache and over redis-py's command path instead
+of the lean connections): the before/after of issue 10 in one process. CPU time, unlike wall
+time, is little disturbed by a busy machine. To compare two checkouts, run
 this file with each checkout's `.venv/bin/python` (each imports its own `edge`), alternating.
 """
 
@@ -85,7 +86,7 @@ async def measure(
 
 async def compare_plain(settings: Settings, requests: list[DecideRequest], rounds: int) -> tuple[float, float]:
     """CPU µs per decision of the serving path and of the plain reference path (`Model.as_plain`, no
-    near cache), interleaved in batches in one process so that a busy machine slows both alike."""
+    near cache, redis-py), interleaved in batches in one process so that a busy machine slows both alike."""
     from dataclasses import replace
 
     from edge.decider import Decider
@@ -99,6 +100,7 @@ async def compare_plain(settings: Settings, requests: list[DecideRequest], round
             settings.redis_url, settings.redis_prefix, settings.redis_timeout_ms, settings.redis_pool_size
         )
         plain_store.profiles = ProfileCache(0)
+        plain_store.lean = plain_store.lean_writer = None  # redis-py's command path, as before edge/store/lean.py
     plain_decider = Decider.from_settings(plain_store, settings)
     sides = {"serving": (runtime.engine, runtime.decider), "plain": (plain_engine, plain_decider)}
     spent = dict.fromkeys(sides, 0.0)
@@ -169,7 +171,7 @@ def main() -> None:
         requests = [parse_decide(body) for body in mix_bodies(args.mix, items, users, args.n)]
     else:
         requests = synthetic_requests(args.n)
-    profile = cProfile.Profile() if args.profile else None
+    profile = cProfile.Profile(time.process_time) if args.profile else None  # CPU time, as measured
     try:
         if args.compare_plain:
             serving, plain = asyncio.run(compare_plain(settings, requests, args.rounds))

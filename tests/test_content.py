@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,83 @@ def test_language_day_part_and_numbers() -> None:
         "night", "morning", "afternoon", "evening", "night",
     ]  # fmt: skip
     assert format_number(1250, "nl") == "1.250" and format_number(1250, "en") == "1,250"
+
+
+@pytest.mark.parametrize("start", ["2026-11-01", date(2026, 11, 1), "2026-11-01T01:00:00+01:00", "2026-11-01T00:00"])
+def test_an_offer_window_takes_a_date_or_a_timestamp_as_yaml_or_json_write_it(start: object) -> None:
+    raw = copy.deepcopy(RAW)
+    raw["segments"]["lost"]["cta"]["offer"].update(valid_from=start, valid_until="2026-12-01T00:00:00Z")
+    offer = parse_content(raw, "content.yaml", "x").segments["lost"].cta.offer
+    assert offer is not None and offer.valid_from == datetime(2026, 11, 1, tzinfo=UTC)
+    raw["segments"]["lost"]["cta"]["offer"]["valid_from"] = "soon"
+    with pytest.raises(ConfigError, match=r"segments\.lost\.cta\.offer\.valid_from: must be a date or an RFC 3339"):
+        parse_content(raw, "content.yaml", "x")
+
+
+def _offer(r: dict[str, Any], segment: str) -> dict[str, Any]:
+    offer: dict[str, Any] = r["segments"][segment]["cta"]["offer"]
+    return offer
+
+
+@pytest.mark.parametrize(
+    ("mutate", "named", "says"),
+    [
+        (lambda r: r["rules"].update(milestones=[5000, 1000]), "rules.milestones", "ascending"),
+        (lambda r: r["rules"].update(offer_cap_per_day=True), "rules.offer_cap_per_day", "got a boolean"),
+        (
+            lambda r: r["rules"]["segments"].update(ambassador_tiers=["silver"]),
+            "rules.segments.ambassador_tiers[0]",
+            "one of gold, platinum",
+        ),
+        (
+            lambda r: _offer(r, "lost").update(valid_from="2026-12-01", valid_until="2026-11-01"),
+            "segments.lost.cta.offer.valid_until",
+            "after valid_from",
+        ),
+        (
+            lambda r: _offer(r, "active").update(unique_codes=True),
+            "segments.active.cta.offer.unique_codes",
+            "per-person",
+        ),
+        (
+            lambda r: r["segments"]["at_risk"]["cta"].update(text_without_offer={"en": "a", "nl": "b"}),
+            "segments.at_risk.cta.text_without_offer",
+            "only a CTA with an offer",
+        ),
+        (
+            lambda r: r["segments"]["lost"]["cta"]["text_without_offer"].update(en="{discount_pct}% off"),
+            "segments.lost.cta.text_without_offer.en",
+            "must not mention",
+        ),
+        (
+            lambda r: r["segments"]["lost"]["cta"]["text"].update(de="Willkommen"),
+            "segments.lost.cta.text.de",
+            "unknown language",
+        ),
+        (lambda r: r["segments"]["lost"]["cta"]["text"].update(en="Hi {"), "segments.lost.cta.text.en", "bad template"),
+        (
+            lambda r: r["segments"]["ambassador"].update(exclusive="yes"),
+            "segments.ambassador.exclusive",
+            "true or false",
+        ),
+        (
+            lambda r: r["segments"]["active"].update(cta_after_quiz=r["segments"]["new_member"]["cta_after_quiz"]),
+            "segments.active.cta_after_quiz",
+            "only new members",
+        ),
+        (
+            lambda r: r["holdout_member"]["cta"].update(offer={"discount_pct": 5, "code": "HOLD5"}),
+            "holdout_member.cta.offer",
+            "tier_discount",
+        ),
+        (lambda r: r["country_languages"].update(BE="fr"), "country_languages.BE", "not in languages"),
+        (lambda r: r["activities"]["quiz"].update(per="month"), "activities.quiz.per", "one of ever, product"),
+        (lambda r: r["preferences"]["style"].update(cosy=[1]), "preferences.style.cosy[0]", "a string"),
+        (lambda r: r["pages"]["cart"].update(add_ons=1.5), "pages.cart.add_ons", "an integer 0-100"),
+        (lambda r: r["pages"].update(landing={}), "pages.landing.strategy", "must be one of home, product"),
+        (lambda r: r["boosts"]["weather"].update(fog={"boost": 0.2}), "boosts.weather.fog", "names no categories"),
+    ],
+)
+def test_each_rule_of_the_file_names_its_entry(mutate: Any, named: str, says: str) -> None:
+    message = content_error(mutate)
+    assert f"{named}: " in message and says in message, message

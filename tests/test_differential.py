@@ -63,9 +63,9 @@ SEARCHES = ["lantern", "candle", "christmas", "mug", "bag"]
 
 
 @pytest.fixture(scope="module")
-def engines(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, Engine, Runtime]:
-    """A real-data build with a trained ranker (of generated data): the serving engine, with the
-    candidate-sized pool forced on this small catalog too, and its plain reference."""
+def engines(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, Engine, Engine, Runtime]:
+    """A real-data build with a trained ranker (of generated data): the serving engine (`pool_small`
+    on this small catalog), the same with the candidate-sized pool forced, and its plain reference."""
     from models.realdata import build_real
     from models.sources import write_generic
     from models.synthetic import generate
@@ -81,7 +81,7 @@ def engines(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, Engine, R
     fast = replace(engine, model=replace(engine.model, large_catalog=0))
     plain = replace(engine, model=engine.model.as_plain())
     assert fast.model.ranker is not None, "the test build must have a trained ranker"
-    return fast, plain, runtime
+    return engine, fast, plain, runtime
 
 
 def member_variants(base: Profile, rng: random.Random) -> Profile:
@@ -180,8 +180,8 @@ def comparable(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in ("decision_id", "took_ms")}
 
 
-def test_optimized_decisions_equal_the_plain_reference(engines: tuple[Engine, Engine, Runtime]) -> None:
-    fast, plain, runtime = engines
+def test_optimized_decisions_equal_the_plain_reference(engines: tuple[Engine, Engine, Engine, Runtime]) -> None:
+    serving, fast, plain, runtime = engines
     rng = random.Random(10)
     model = fast.model
     items = [str(item["id"]) for item in model.catalog.item_json]
@@ -205,9 +205,12 @@ def test_optimized_decisions_equal_the_plain_reference(engines: tuple[Engine, En
         expected = decide_from_snapshot(plain, request, snapshot, now)
         got = decide_from_snapshot(fast, request, snapshot, now)
         assert comparable(got) == comparable(expected), f"request {i}: {body}"
+        served = decide_from_snapshot(serving, request, snapshot, now)
+        assert comparable(served) == comparable(expected), f"request {i} (pool_small): {body}"
         segments.add(got["segment"])
         reasons.update(p["reason"] for p in got["products"])
         learned += any(r in ("for_you", "similar_to_viewed") for r in (p["reason"] for p in got["products"]))
+    assert serving.model._led_lists, "anonymous pages with a lead list (campaign, boosts) were decided from the memo"
     assert {"new_visitor", "campaign", "active", "lapsed", "lost"} <= segments, segments
     assert learned > REQUESTS // 10
     assert len(reasons) >= 6, reasons

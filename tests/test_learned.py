@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge.core.catalog import Item
-from edge.core.learned import FEATURES, Learned, ease_scores, pool
+from edge.core.learned import FEATURES, Learned, ease_scores, pool, pool_fast, pool_small
 from edge.core.ranking import Ranked, Source, select
 from models import ease
 from models.dataset import Dataset, Interactions
@@ -128,6 +128,41 @@ def test_pool_merges_sources_and_drops_blocked_rows() -> None:
     assert n_sources == [1, 2, 1, 1]
     assert found.reasons[1] == "for_you"  # 0.5 x 1.0 beats 1.0 x 0.2
     assert found.features[1, FEATURES.index("score_best_seller")] == 1.0
+
+
+def test_the_quicker_pools_build_the_reference_pool_bit_for_bit() -> None:
+    """`pool_small` (served on catalogs of thousands) and `pool_fast` (from 100,000 items) against
+    `pool` over random sources, blocked rows of every container kind, histories, tastes and EASE."""
+    rng = np.random.default_rng(3)
+    n = 300
+    learned = Learned(
+        np.full((n, 1), -1, np.int32), np.zeros((n, 1), np.float32), rng.random((n, 6)).astype(np.float32),
+        np.arange(n, dtype=np.int32), np.full(n, -1, np.int32),
+    )  # fmt: skip
+    categories = rng.integers(0, 12, n)
+    prices = rng.random(n) * 20
+    vectors = rng.random((n, 8)).astype(np.float32)
+    keys = ["for_you", "ease", "similar_to_viewed", "bought_together", "trending_local", "best_seller", "on_sale"]
+    for case in range(200):
+        sources = []
+        for key in rng.choice(keys, rng.integers(0, 6), replace=False).tolist():
+            rows = rng.integers(0, n, rng.integers(0, 40)).tolist()
+            scores = np.round(rng.random(len(rows)), 1).tolist()  # ties between proposers happen
+            sources.append((key, Source(key, rows, scores)))  # type: ignore[arg-type]
+        out_of_stock = frozenset(rng.integers(0, n, 10).tolist())
+        personal = rng.integers(0, n, rng.integers(0, 30)).tolist()
+        second = [set(personal), frozenset(personal), tuple(personal), range(0, case % 7)][case % 4]
+        history = rng.integers(0, n, rng.integers(0, 20)).tolist()
+        weights = {"for_you": 0.9, "similar_to_viewed": 1.0, "best_seller": 0.45, "trending_local": 0.5}
+        taste = (vectors, rng.random(8).astype(np.float32)) if case % 3 else None
+        ease = rng.random(n) if case % 2 else None
+        args = (learned, sources, (out_of_stock, second), history, categories, prices, weights, taste, ease)
+        expected = pool(*args)
+        for quicker in (pool_small, pool_fast):
+            got = quicker(*args)
+            assert got.rows.tolist() == expected.rows.tolist(), (quicker.__name__, case)
+            assert np.array_equal(got.features, expected.features), (quicker.__name__, case)
+            assert got.reasons == expected.reasons, (quicker.__name__, case)
 
 
 def test_a_real_data_build_ships_a_ranker_that_arms_can_switch_off(tmp_path: Path) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import numpy as np
 
 from edge.core.ranking import RankingParams
-from edge.core.recommend import Model, Signals, recommend
+from edge.core.recommend import Model, Signals, _similar_source, _similar_source_quick, recommend
 from edge.model.index import ItemIndex
 
 
@@ -54,3 +55,19 @@ def test_strategy_popular_uses_only_popularity(catalog: dict[str, Any]) -> None:
     signals = Signals(viewed=[1, 2], user_vector=art.user_vectors[0])
     result = recommend(model, signals, 12, RankingParams(strategy="popular"))
     assert {r.reason for r in result} <= {"trending_local", "best_seller", "on_sale"}
+
+
+def test_the_quick_similar_source_picks_what_the_reference_picks() -> None:
+    """The served `_similar_source_quick` against the plain `_similar_source`: blocked, skipped and
+    category-capped rows in random found lists (scores outside [0, 1] clipped alike)."""
+    rng = random.Random(5)
+    categories = [rng.randrange(6) for _ in range(400)]
+    for case in range(300):
+        rows = rng.sample(range(400), rng.randint(0, 200))
+        found = (rows, [rng.uniform(-0.2, 1.2) for _ in rows])
+        blocked = (frozenset(rng.sample(range(400), 20)), set(rng.sample(range(400), rng.randint(0, 40))))
+        skip = set(rng.sample(range(400), 5)) if case % 2 else ()
+        k, per_category = rng.randint(1, 30), rng.randint(1, 8)
+        expected = _similar_source(found, k, "for_you", blocked, categories, per_category, skip)
+        got = _similar_source_quick(found, k, "for_you", blocked, categories, per_category, skip)
+        assert (got.rows, got.scores) == (expected.rows, expected.scores), case

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from edge.core.files import convert_file
 from edge.core.profiles import parse_profile
 from edge.core.requests import parse_session
 from edge.core.segments import SegmentRules, assign_segment
@@ -25,7 +26,7 @@ def test_golden_segments(case: dict[str, Any]) -> None:
 
 
 def test_thresholds_are_configurable() -> None:
-    rules = SegmentRules.from_config({"lapsed_days": 30, "lost_days": 60})
+    rules = convert_file({"lapsed_days": 30, "lost_days": 60}, SegmentRules, "content.yaml")
     profile = parse_profile("u1", {"last_purchase_at": "2011-09-20T00:00:00Z"})
     now = parse_timestamp(GOLDEN["now"], "now")
     assert assign_segment(profile, parse_session({}, "s"), now, rules)[0] == "lapsed"
@@ -38,4 +39,4 @@ def test_thresholds_are_configurable() -> None:
 )
 def test_bad_rules_are_refused(config: dict[str, Any]) -> None:
     with pytest.raises(ConfigError):
-        SegmentRules.from_config(config)
+        convert_file(config, SegmentRules, "content.yaml")

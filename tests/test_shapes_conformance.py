@@ -24,7 +24,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from starlette.testclient import TestClient
 
-from edge.core import shapes
+from edge.core import answers, shapes
 from edge.http.app import create_app
 from edge.settings import Settings
 from tests.conftest import ADMIN, AUTH
@@ -268,3 +268,32 @@ def test_answers_conform_to_the_declared_shapes(client: TestClient, doc: dict[st
     assert not list(validator(doc, "Profile").iter_errors(stored))
     refused = client.post("/v1/decide", json={"session_id": "s", "limit": 0}).json()
     assert not list(validator(doc, "Error").iter_errors(refused)) and refused["error"]["field"] == "limit"
+
+
+def test_report_operations_and_demo_answers_conform_to_their_declared_shapes(artifacts_dir: Path) -> None:
+    """Each served answer whose schema is generated from edge/core/answers.py matches it, and decodes as the struct."""
+    experiments = Path(__file__).parent / "data" / "experiments_valid.yaml"
+    settings = Settings(artifacts=artifacts_dir, admin_token=ADMIN, build_if_missing=False, experiments=experiments)
+    with TestClient(create_app(settings)) as client:
+        doc = client.get("/openapi.json").json()
+        for i in range(20):  # exposures, a purchase and a click for the reports to describe
+            body = {"session_id": f"s-report-{i}", "location": {"country": "NL"}, "context": {"device": "mobile"}}
+            decision = client.post("/v1/decide", json=body).json()
+            events = [{"type": "purchase", "session_id": f"s-report-{i}", "product_id": "SYN10001", "quantity": 1,
+                       "price": 2.5}, {"type": "click", "session_id": f"s-report-{i}",
+                       "decision_id": decision["decision_id"], "position": 1}]  # fmt: skip
+            assert client.post("/v1/events", json={"events": events}).status_code == 202
+        served = {
+            "Reloaded": client.post("/v1/admin/reload", headers=AUTH),
+            "Readiness": client.get("/readyz"),  # after the reload: with `last_reload`
+            "Status": client.get("/healthz"),
+            "ExperimentReport": client.get("/v1/reports/experiments/hero-test", headers=AUTH),
+            "PersonalizationReport": client.get("/v1/reports/personalization", headers=AUTH),
+            "OfferVerdict": client.get("/v1/offers/verify/WELCOME10-x-y", params={"user_id": "u1"}, headers=AUTH),
+            "Personas": client.get("/demo/personas.json"),
+        }
+    for name, answer in served.items():
+        assert answer.status_code == 200, (name, answer.text)
+        assert not list(validator(doc, name).iter_errors(answer.json())), name
+        msgspec.convert(answer.json(), getattr(answers, name))  # the struct, not only the schema
+    assert "last_reload" in served["Readiness"].json() and served["ExperimentReport"].json()["results"]

@@ -43,13 +43,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from random import getrandbits
-from typing import Any
+from typing import Any, get_args
 
+from edge.core.answers import Metric
 from edge.core.experiments import REASONS, ArmAssignment, ExperimentsConfig
 from edge.core.shapes import ID_PATTERN
 from edge.core.writes import Group, Op, Program
 
-METRICS = ("conversion", "revenue", "add_to_cart", "click", "redemption")
+METRICS: tuple[Metric, ...] = get_args(Metric)
 PROPORTIONS = frozenset({"conversion", "add_to_cart", "click", "redemption"})
 HOLDOUT_TRACK = "~holdout"
 HOLDOUT_ARMS = ("holdout", "personalized")

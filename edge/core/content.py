@@ -1,7 +1,9 @@
 """Content: the marketer-edited file of variants, greetings, CTAs and offers, and choosing from it.
 
-`parse_content` validates the whole file at load (every text in every language, known placeholders,
-sane offers; edge.model.config_files reads it) and raises `ConfigError` naming the entry. `choose`
+`parse_content` decodes the whole file at load as `ContentFile` (msgspec Structs: the file's shape,
+declared once), then checks what needs the whole file (every text in every language, known
+placeholders, honest deadlines); edge.model.config_files reads it. A problem is a `ConfigError`
+naming the entry. `choose`
 is pure: segment, visitor facts and local time in, variant + greeting + CTA out.
 """
 
@@ -10,13 +12,16 @@ from __future__ import annotations
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
-from typing import Any, NoReturn
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Final, Literal, get_args
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
 
 from edge.core import placements as placements_mod
+from edge.core.files import FileChecks, FileShape, Moment, NonEmpty, convert_file
 from edge.core.segments import SegmentRules
-from edge.core.shapes import SEGMENTS, TIERS, stamp
-from edge.errors import ConfigError
+from edge.core.shapes import SEGMENTS, TIERS, Segment, stamp
 
 PLACEHOLDERS = frozenset(
     {
@@ -31,24 +36,15 @@ PLACEHOLDERS = frozenset(
     }
 )
 PROGRESS_PLACEHOLDERS = frozenset({"points_to_next_tier", "next_tier"})  # only in `greeting.progress` texts
-DAY_PARTS = ("morning", "afternoon", "evening", "night")
-OCCASIONS = ("birthday", "anniversary", "tier_upgrade", "milestone", "cart_abandoned")
 ANONYMOUS_SEGMENTS = frozenset({"new_visitor", "campaign"})  # nothing to remember a first-shown time on
-# Top-level sections of the content file; `pages` and `boosts` belong to the ranking (parsed there).
-TOP_LEVEL_KEYS = frozenset(
-    {"version", "languages", "default_language", "default_variant", "country_languages", "rules", "time_of_day",
-     "tier_names", "campaigns", "segments", "occasions", "holdout_member", "activities", "preferences"}
-)  # fmt: skip
-PARSED_ELSEWHERE = frozenset({"pages", "boosts"})
 # Copy that promises a deadline, per language: the offer's window must not be longer than the promise.
 DEADLINE_WORDS: Mapping[str, tuple[tuple[str, int], ...]] = {
     "en": (("today", 1), ("24 hours", 1), ("this week", 7)),
     "nl": (("vandaag", 1), ("24 uur", 1), ("deze week", 7)),
 }
+Texts = Mapping[str, str]  # language -> template
 # occasions are celebrated for these segments; at-risk and lost customers keep their own approach
 CELEBRATING = frozenset({"new_member", "active", "ambassador", "lapsed"})
-
-Texts = Mapping[str, str]  # language -> template
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,24 +115,43 @@ class SegmentContent:
     cta_after_quiz: Cta | None = None  # new members who answered the preference quiz see this instead
 
 
-@dataclass(frozen=True, slots=True)
-class Rules:
-    segments: SegmentRules = field(default_factory=SegmentRules)
-    tier_discounts: Mapping[str, int] = field(
-        default_factory=lambda: {"bronze": 0, "silver": 5, "gold": 10, "platinum": 15}
-    )
-    offer_cap_per_day: int = 3  # promotions only; a tier's standing discount is never capped
-    offer_valid_days: int = 7
-    milestones: tuple[int, ...] = (1000, 2500, 5000, 10000)  # points balances celebrated once each
-    cart_idle_minutes: int = 60  # a stored cart untouched this long is an abandoned cart
+Percent = Annotated[int, Meta(ge=0, le=90)]
 
 
-@dataclass(frozen=True, slots=True)
-class Activity:
+class TierDiscounts(FileShape, frozen=True):
+    """A tier's standing discount in percent; discounts grow with the tier."""
+
+    bronze: Percent
+    silver: Percent
+    gold: Percent
+    platinum: Percent
+
+    def __post_init__(self) -> None:
+        values = [getattr(self, tier) for tier in TIERS]
+        if values != sorted(values):
+            raise ValueError("discounts must grow with the tier")
+
+
+class Rules(FileShape, frozen=True):
+    """The content file's `rules:`."""
+
+    segments: SegmentRules = SegmentRules()
+    tier_discounts: TierDiscounts = TierDiscounts(bronze=0, silver=5, gold=10, platinum=15)
+    offer_cap_per_day: Annotated[int, Meta(ge=0)] = 3  # promotions only; a tier's standing discount is never capped
+    offer_valid_days: Annotated[int, Meta(ge=1)] = 7
+    milestones: tuple[Annotated[int, Meta(ge=1, le=10**9)], ...] = (1000, 2500, 5000, 10000)  # celebrated once each
+    cart_idle_minutes: Annotated[int, Meta(ge=1, le=10**6)] = 60  # a stored cart untouched this long is abandoned
+
+    def __post_init__(self) -> None:
+        if list(self.milestones) != sorted(set(self.milestones)):
+            raise ValueError("milestones: must be ascending and distinct")
+
+
+class Activity(FileShape, frozen=True):
     """Points a non-purchase activity earns: once ever (`quiz`) or once per product (`review`)."""
 
-    points: int
-    per: str = "ever"  # "ever" or "product"
+    points: Annotated[int, Meta(ge=0, le=100_000)]
+    per: Literal["ever", "product"] = "ever"
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,311 +222,254 @@ class Page:
     counter_code: str | None = None  # what the frequency cap counts (the code before any per-person part)
 
 
-def parse_content(raw: Any, source: str, version: str) -> Content:
-    """Validate decoded content; every problem names its entry (`segments.lost.cta.text.nl`).
+# --- the file's shape, declared once (what needs the whole file is checked in parse_content) ------
 
-    Unknown keys are refused (a YAML flow mapping that split a text at a comma shows up as one),
-    and so are null or empty texts.
-    """
-    p = _Parser(source)
-    data = p.mapping(raw, "")
-    p.keys(data, "", TOP_LEVEL_KEYS | PARSED_ELSEWHERE)
-    languages = tuple(p.strings(data.get("languages"), "languages"))
-    if not languages:
-        p.fail("languages", "list at least one language")
-    p.languages = languages
-    default_language = p.string(data.get("default_language"), "default_language")
-    if default_language not in languages:
-        p.fail("default_language", f"{default_language!r} is not in languages")
-    rules = _rules(p, p.mapping(data.get("rules", {}), "rules"))
-    segments_raw = p.mapping(data.get("segments"), "segments")
-    missing = [s for s in SEGMENTS if s not in segments_raw]
+Language = Annotated[
+    str, Meta(pattern=r"^[a-z]{2,3}(?!\n)$", description="not a language code (quote texts that contain a comma)")
+]
+TextsFile = dict[Language, NonEmpty]  # post-decode: exactly the file's languages, known placeholders
+Occasion = Annotated[
+    Literal["birthday", "anniversary", "tier_upgrade", "milestone", "cart_abandoned"],
+    Meta(description="unknown occasion"),
+]
+OCCASIONS: Final = get_args(get_args(Occasion)[0])
+
+
+class OfferFile(FileShape, frozen=True):
+    """An offer: a fixed window (`valid_from`/`valid_until`), else `valid_days` from first shown."""
+
+    code: NonEmpty  # may contain {TIER} and {discount_pct}
+    discount_pct: Percent = 0
+    tier_discount: bool = False
+    valid_days: Annotated[int, Meta(ge=1, le=366)] | None = None
+    valid_from: Moment | None = None
+    valid_until: Moment | None = None
+    unique_codes: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.tier_discount and self.discount_pct < 1:
+            raise ValueError("discount_pct: must be an integer percentage 1-90")
+        if self.valid_from is not None and self.valid_until is not None and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until: must be after valid_from")
+        if self.unique_codes and self.tier_discount:
+            raise ValueError("unique_codes: a tier's standing discount has the tier's code, not per-person codes")
+        if self.tier_discount and (self.valid_days is not None or self.valid_until is not None):
+            raise ValueError("valid_days: a tier's standing discount lasts as long as the tier: no window")
+
+
+class CtaFile(FileShape, frozen=True):
+    id: NonEmpty
+    url: NonEmpty
+    text: TextsFile
+    text_without_offer: TextsFile | UnsetType = UNSET  # required with an offer, refused without
+    offer: OfferFile | UnsetType = UNSET  # leave the key out for no offer
+
+    def __post_init__(self) -> None:
+        if isinstance(self.offer, OfferFile) and self.text_without_offer is UNSET:
+            raise ValueError("text_without_offer: required with an offer (shown when the offer is not)")
+        if self.offer is UNSET and self.text_without_offer is not UNSET:
+            raise ValueError("text_without_offer: only a CTA with an offer has a text without it")
+        for lang, template in (self.text_without_offer or {}).items():
+            if "{discount_pct}" in template:
+                raise ValueError(f"text_without_offer.{lang}: must not mention {{discount_pct}}")
+
+
+class GreetingFile(FileShape, frozen=True):
+    anonymous: TextsFile
+    named: TextsFile | UnsetType = UNSET  # leave the key out for none
+    progress: TextsFile | UnsetType = UNSET  # instead when the visitor has a next tier
+
+
+class OccasionFile(FileShape, frozen=True):
+    greeting: GreetingFile
+    cta: CtaFile
+
+
+class SegmentFile(OccasionFile, frozen=True):
+    variant: NonEmpty
+    exclusive: bool = False  # ambassador only
+    cta_after_quiz: CtaFile | None = None  # new members only
+
+
+class DayParts(FileShape, frozen=True):
+    morning: NonEmpty
+    afternoon: NonEmpty
+    evening: NonEmpty
+    night: NonEmpty
+
+
+class TierNames(FileShape, frozen=True):
+    bronze: NonEmpty
+    silver: NonEmpty
+    gold: NonEmpty
+    platinum: NonEmpty
+
+
+class CampaignsFile(FileShape, frozen=True):
+    default_title: TextsFile
+    titles: dict[str, TextsFile] = msgspec.field(default_factory=dict)
+    products: dict[str, placements_mod.Match] = msgspec.field(default_factory=dict)  # campaign key -> its items
+
+
+class ContentFile(FileShape, frozen=True):
+    """The content file (edge/data/content.yaml is the shipped one)."""
+
+    languages: Annotated[tuple[NonEmpty, ...], Meta(min_length=1, description="a list of at least one language")]
+    default_language: NonEmpty
+    time_of_day: dict[str, DayParts]
+    tier_names: dict[str, TierNames]
+    campaigns: CampaignsFile
+    segments: dict[Annotated[Segment, Meta(description="unknown segment")], SegmentFile]
+    version: Any = None  # free; the content's version is the hash of the file
+    default_variant: NonEmpty = "home-default"
+    country_languages: dict[str, NonEmpty] = msgspec.field(default_factory=dict)
+    rules: Rules = Rules()
+    occasions: dict[Occasion, OccasionFile] = msgspec.field(default_factory=dict)
+    holdout_member: OccasionFile | None = None  # what a member in the global holdout sees
+    activities: dict[str, Activity] = msgspec.field(default_factory=dict)
+    # quiz answer -> categories it favours: {"shops_for": {"kids": ["toys"]}, "style": {...}}
+    preferences: dict[
+        Annotated[Literal["shops_for", "style"], Meta(description="unknown question")], dict[str, tuple[str, ...]]
+    ] = msgspec.field(default_factory=dict)
+    pages: dict[str, placements_mod.PageRule] = msgspec.field(default_factory=dict)  # edge.core.placements
+    boosts: dict[placements_mod.BoostAttribute, dict[str, placements_mod.Boost]] = msgspec.field(default_factory=dict)
+
+
+def parse_content(raw: Any, source: str, version: str) -> Content:
+    """Decode content as `ContentFile`, then check what needs the whole file; errors name the entry
+    (`segments.lost.cta.text.nl`). Unknown keys (a YAML flow mapping that split a text at a comma
+    shows up as one) and null or empty texts are refused."""
+    file = convert_file(raw, ContentFile, source)
+    check = _Checks(source, file.languages)
+    if file.default_language not in file.languages:
+        check.fail("default_language", f"{file.default_language!r} is not in languages")
+    for country, language in file.country_languages.items():
+        if language not in file.languages:
+            check.fail(f"country_languages.{country}", f"{language!r} is not in languages")
+    for section in ("time_of_day", "tier_names"):
+        check.languages_of(getattr(file, section), section)
+    missing = [s for s in SEGMENTS if s not in file.segments]
     if missing:
-        p.fail("segments", f"missing {', '.join(missing)}")
-    p.keys(segments_raw, "segments", frozenset(SEGMENTS))
+        check.fail("segments", f"missing {', '.join(missing)}")
     segments: dict[str, SegmentContent] = {
-        name: _segment(p, segments_raw[name], f"segments.{name}", offer_id=name) for name in SEGMENTS
+        name: _segment(check, file.segments[name], f"segments.{name}", name) for name in SEGMENTS
     }
-    for name, seg in segments.items():
-        if seg.exclusive and name != "ambassador":
-            p.fail(f"segments.{name}.exclusive", "only the ambassador segment may be exclusive")
-        if seg.cta_after_quiz is not None and name != "new_member":
-            p.fail(f"segments.{name}.cta_after_quiz", "only new members are asked the preference quiz")
-        offer = seg.cta.offer
+    for name, body in file.segments.items():
+        if body.exclusive and name != "ambassador":
+            check.fail(f"segments.{name}.exclusive", "only the ambassador segment may be exclusive")
+        if body.cta_after_quiz is not None and name != "new_member":
+            check.fail(f"segments.{name}.cta_after_quiz", "only new members are asked the preference quiz")
+        offer = segments[name].cta.offer
         if name in ANONYMOUS_SEGMENTS and offer is not None and offer.valid_until is None:
-            p.fail(f"segments.{name}.cta.offer", "an offer for anonymous visitors needs a fixed valid_until")
+            check.fail(f"segments.{name}.cta.offer", "an offer for anonymous visitors needs a fixed valid_until")
     lost_offer = segments["lost"].cta.offer
-    for name, seg in segments.items():
-        if name != "lost" and lost_offer and seg.cta.offer and seg.cta.offer.code == lost_offer.code:
-            p.fail(f"segments.{name}.cta.offer.code", "the welcome-back offer is only for lost customers")
-    occasions_raw = p.mapping(data.get("occasions", {}), "occasions")
-    unknown = set(occasions_raw) - set(OCCASIONS)
-    if unknown:
-        p.fail("occasions", f"unknown occasions {sorted(unknown)}; known: {', '.join(OCCASIONS)}")
-    occasions = {
-        name: _segment(p, body, f"occasions.{name}", occasion=True, offer_id=f"occasion.{name}")
-        for name, body in occasions_raw.items()
+    for key, seg in segments.items():
+        if key != "lost" and lost_offer and seg.cta.offer and seg.cta.offer.code == lost_offer.code:
+            check.fail(f"segments.{key}.cta.offer.code", "the welcome-back offer is only for lost customers")
+    occasions: dict[str, SegmentContent] = {
+        name: _segment(check, body, f"occasions.{name}", f"occasion.{name}") for name, body in file.occasions.items()
     }
-    holdout_raw = data.get("holdout_member")
     holdout_member = None
-    if holdout_raw is not None:
-        holdout_member = _segment(p, holdout_raw, "holdout_member", occasion=True, offer_id="holdout_member")
+    if file.holdout_member is not None:
+        holdout_member = _segment(check, file.holdout_member, "holdout_member", "holdout_member")
         if holdout_member.cta.offer is not None and not holdout_member.cta.offer.tier_discount:
-            p.fail("holdout_member.cta.offer", "the holdout keeps loyalty entitlements only: a tier_discount offer")
-    campaigns = p.mapping(data.get("campaigns", {}), "campaigns")  # ranking extends campaigns: not strict here
-    titles = p.mapping(campaigns.get("titles", {}), "campaigns.titles")
-    country_languages = p.mapping(data.get("country_languages", {}), "country_languages")
-    for country, language in country_languages.items():
-        if language not in languages:
-            p.fail(f"country_languages.{country}", f"{language!r} is not in languages")
-    time_of_day = p.mapping(data.get("time_of_day"), "time_of_day")
-    tier_names = p.mapping(data.get("tier_names"), "tier_names")
-    p.keys(time_of_day, "time_of_day", frozenset(languages))
-    p.keys(tier_names, "tier_names", frozenset(languages))
-    for lang in languages:
-        p.keys(p.mapping(time_of_day.get(lang), f"time_of_day.{lang}"), f"time_of_day.{lang}", frozenset(DAY_PARTS))
-        p.keys(p.mapping(tier_names.get(lang), f"tier_names.{lang}"), f"tier_names.{lang}", frozenset(TIERS))
+            check.fail("holdout_member.cta.offer", "the holdout keeps loyalty entitlements only: a tier_discount offer")
+    campaigns = file.campaigns
     content = Content(
         version=version,
         source=source,
-        languages=languages,
-        default_language=default_language,
-        default_variant=p.string(data.get("default_variant", "home-default"), "default_variant"),
-        country_languages={str(k): str(v) for k, v in country_languages.items()},
-        rules=rules,
-        time_of_day={
-            lang: {part: p.string(time_of_day[lang].get(part), f"time_of_day.{lang}.{part}") for part in DAY_PARTS}
-            for lang in languages
-        },
-        tier_names={
-            lang: {tier: p.string(tier_names[lang].get(tier), f"tier_names.{lang}.{tier}") for tier in TIERS}
-            for lang in languages
-        },
-        campaign_default_title=p.texts(campaigns.get("default_title"), "campaigns.default_title"),
-        campaign_titles={str(k): p.texts(v, f"campaigns.titles.{k}") for k, v in titles.items()},
+        languages=file.languages,
+        default_language=file.default_language,
+        default_variant=file.default_variant,
+        country_languages=file.country_languages,
+        rules=file.rules,
+        time_of_day={lang: msgspec.structs.asdict(file.time_of_day[lang]) for lang in file.languages},
+        tier_names={lang: msgspec.structs.asdict(file.tier_names[lang]) for lang in file.languages},
+        campaign_default_title=check.texts(campaigns.default_title, "campaigns.default_title"),
+        campaign_titles={k: check.texts(v, f"campaigns.titles.{k}") for k, v in campaigns.titles.items()},
         segments=segments,
         occasions=occasions,
         holdout_member=holdout_member,
-        activities=_activities(p, p.mapping(data.get("activities", {}), "activities")),
-        preference_categories=_preferences(p, p.mapping(data.get("preferences", {}), "preferences")),
-        placements=placements_mod.parse(data, source),
+        activities=file.activities,
+        preference_categories={str(k): v for k, v in file.preferences.items()},
+        placements=placements_mod.parse(file.pages, file.boosts, campaigns.products, check),
     )
-    _check_deadlines(p, content)
+    _check_deadlines(check, content)
     return content
 
 
-class _Parser:
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.languages: tuple[str, ...] = ()
+class _Checks(FileChecks):
+    """The checks that need the file's languages."""
 
-    def fail(self, where: str, message: str) -> NoReturn:
-        raise ConfigError(f"{self.source}: {where}: {message}", field=where or None)
+    def __init__(self, source: str, languages: tuple[str, ...]) -> None:
+        super().__init__(source)
+        self.languages = languages
 
-    def mapping(self, value: Any, where: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(where or "(top level)", "must be a mapping")
+    def languages_of(self, value: Mapping[str, object], where: str) -> None:
+        """`value` has an entry for every language of the file and for no other."""
+        for key in value:
+            if key not in self.languages:
+                self.fail(f"{where}.{key}", f"unknown language; the file's languages: {', '.join(self.languages)}")
+        for lang in self.languages:
+            if lang not in value:
+                self.fail(f"{where}.{lang}", "missing: every text is needed in every language of the file")
+
+    def texts(self, value: Mapping[str, str], where: str, progress: bool = False) -> dict[str, str]:
+        """Texts in every language, with known placeholders (`{next_tier}` ... only in `progress` texts)."""
+        self.languages_of(value, where)
+        for lang, text in value.items():
+            try:
+                names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+            except ValueError as exc:
+                self.fail(f"{where}.{lang}", f"bad template ({exc})")
+            unknown = names - PLACEHOLDERS
+            if unknown:
+                self.fail(
+                    f"{where}.{lang}", f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(PLACEHOLDERS)}"
+                )
+            if not progress and names & PROGRESS_PLACEHOLDERS:
+                self.fail(f"{where}.{lang}", "{points_to_next_tier} and {next_tier} belong in greeting.progress texts")
         return dict(value)
 
-    def keys(self, value: Mapping[str, Any], where: str, allowed: frozenset[str]) -> None:
-        """Refuse unknown keys (a typo, or the tail of a text an unquoted comma cut off)."""
-        unknown = sorted(str(k) for k in value if k not in allowed)
-        if unknown:
-            hint = " (quote texts that contain a comma)" if any(" " in k for k in unknown) else ""
-            self.fail(
-                f"{where}.{unknown[0]}" if where else unknown[0],
-                f"unknown key{hint}; allowed: {', '.join(sorted(allowed))}",
-            )
 
-    def string(self, value: Any, where: str) -> str:
-        if not isinstance(value, str) or not value.strip():
-            self.fail(where, "must be a non-empty string")
-        return str(value)
-
-    def strings(self, value: Any, where: str) -> list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fail(where, "must be a list of strings")
-        return list(value)
-
-    def integer(self, value: Any, where: str, low: int, high: int) -> int:
-        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            self.fail(where, f"must be an integer {low}-{high}")
-        return value
-
-    def moment(self, value: Any, where: str) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-        if isinstance(value, date):
-            return datetime(value.year, value.month, value.day, tzinfo=UTC)
-        try:
-            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            self.fail(where, "must be a date or an RFC 3339 timestamp")
-        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-    def template(self, value: Any, where: str, progress: bool = False) -> str:
-        text = self.string(value, where)
-        try:
-            names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
-        except ValueError as exc:
-            self.fail(where, f"bad template ({exc})")
-        unknown = names - PLACEHOLDERS
-        if unknown:
-            self.fail(where, f"unknown placeholder(s) {sorted(unknown)}; allowed: {sorted(PLACEHOLDERS)}")
-        if not progress and names & PROGRESS_PLACEHOLDERS:
-            self.fail(where, "{points_to_next_tier} and {next_tier} belong in greeting.progress texts")
-        return text
-
-    def texts(self, value: Any, where: str, progress: bool = False) -> dict[str, str]:
-        body = self.mapping(value, where)
-        self.keys(body, where, frozenset(self.languages))
-        return {lang: self.template(body.get(lang), f"{where}.{lang}", progress) for lang in self.languages}
+def _offer(offer: OfferFile, offer_id: str) -> OfferRule:
+    return OfferRule(
+        offer.code, offer.discount_pct, offer.tier_discount, offer_id, offer.valid_days,
+        offer.valid_from, offer.valid_until, offer.unique_codes,
+    )  # fmt: skip
 
 
-_RULE_KEYS = frozenset(
-    {"segments", "tier_discounts", "offer_cap_per_day", "offer_valid_days", "milestones", "cart_idle_minutes"}
-)
-_SEGMENT_KEYS = frozenset({"variant", "greeting", "cta", "exclusive", "cta_after_quiz"})
-_OCCASION_KEYS = frozenset({"greeting", "cta"})
-_GREETING_KEYS = frozenset({"named", "anonymous", "progress"})
-_CTA_KEYS = frozenset({"id", "url", "text", "text_without_offer", "offer"})
-_OFFER_KEYS = frozenset(
-    {"code", "discount_pct", "tier_discount", "valid_days", "valid_from", "valid_until", "unique_codes"}
-)
-_ACTIVITY_KEYS = frozenset({"points", "per"})
+def _cta(check: _Checks, cta: CtaFile, where: str, offer_id: str) -> Cta:
+    text = check.texts(cta.text, f"{where}.text")
+    without = text
+    if not isinstance(cta.text_without_offer, UnsetType):
+        without = check.texts(cta.text_without_offer, f"{where}.text_without_offer")
+    offer = None if isinstance(cta.offer, UnsetType) else _offer(cta.offer, offer_id)
+    return Cta(id=cta.id, url=cta.url, text=text, text_without_offer=without, offer=offer)
 
 
-def _rules(p: _Parser, data: dict[str, Any]) -> Rules:
-    defaults = Rules()
-    p.keys(data, "rules", _RULE_KEYS)
-    segment_rules = SegmentRules.from_config(p.mapping(data.get("segments", {}), "rules.segments"))
-    discounts = p.mapping(data.get("tier_discounts", dict(defaults.tier_discounts)), "rules.tier_discounts")
-    p.keys(discounts, "rules.tier_discounts", frozenset(TIERS))
-    values: list[int] = []
-    for tier in TIERS:
-        pct = discounts.get(tier)
-        if not isinstance(pct, int) or not 0 <= pct <= 90:
-            p.fail(f"rules.tier_discounts.{tier}", "must be an integer percentage 0-90")
-        values.append(pct)
-    if values != sorted(values):
-        p.fail("rules.tier_discounts", "discounts must grow with the tier")
-    cap = data.get("offer_cap_per_day", defaults.offer_cap_per_day)
-    valid = data.get("offer_valid_days", defaults.offer_valid_days)
-    if not isinstance(cap, int) or cap < 0:
-        p.fail("rules.offer_cap_per_day", "must be an integer >= 0")
-    if not isinstance(valid, int) or valid < 1:
-        p.fail("rules.offer_valid_days", "must be an integer >= 1")
-    milestones = [
-        p.integer(m, f"rules.milestones[{i}]", 1, 10**9)
-        for i, m in enumerate(data.get("milestones", list(defaults.milestones)) or [])
-    ]
-    if milestones != sorted(set(milestones)):
-        p.fail("rules.milestones", "must be ascending and distinct")
-    idle = p.integer(data.get("cart_idle_minutes", defaults.cart_idle_minutes), "rules.cart_idle_minutes", 1, 10**6)
-    return Rules(segment_rules, dict(zip(TIERS, values, strict=True)), cap, valid, tuple(milestones), idle)
-
-
-def _offer(p: _Parser, value: Any, where: str, offer_id: str) -> OfferRule:
-    body = p.mapping(value, where)
-    p.keys(body, where, _OFFER_KEYS)
-    tier_discount = bool(body.get("tier_discount", False))
-    pct = body.get("discount_pct", 0)
-    if not tier_discount and (not isinstance(pct, int) or not 1 <= pct <= 90):
-        p.fail(f"{where}.discount_pct", "must be an integer percentage 1-90")
-    days = body.get("valid_days")
-    valid_days = None if days is None else p.integer(days, f"{where}.valid_days", 1, 366)
-    valid_from = p.moment(body.get("valid_from"), f"{where}.valid_from")
-    valid_until = p.moment(body.get("valid_until"), f"{where}.valid_until")
-    if valid_from is not None and valid_until is not None and valid_until <= valid_from:
-        p.fail(f"{where}.valid_until", "must be after valid_from")
-    unique = bool(body.get("unique_codes", False))
-    if unique and tier_discount:
-        p.fail(f"{where}.unique_codes", "a tier's standing discount has the tier's code, not per-person codes")
-    if tier_discount and (valid_days is not None or valid_until is not None):
-        p.fail(f"{where}.valid_days", "a tier's standing discount lasts as long as the tier: no window")
-    code = p.string(body.get("code"), f"{where}.code")
-    return OfferRule(code, int(pct), tier_discount, offer_id, valid_days, valid_from, valid_until, unique)
-
-
-def _cta(p: _Parser, value: Any, where: str, offer_id: str) -> Cta:
-    cta = p.mapping(value, where)
-    p.keys(cta, where, _CTA_KEYS)
-    offer_raw = cta.get("offer")
-    if "offer" in cta and offer_raw is None:
-        p.fail(f"{where}.offer", "must be a mapping (leave the key out for no offer)")
-    offer = None if offer_raw is None else _offer(p, offer_raw, f"{where}.offer", offer_id)
-    text = p.texts(cta.get("text"), f"{where}.text")
-    if offer is not None:
-        without = p.texts(cta.get("text_without_offer"), f"{where}.text_without_offer")
-    else:
-        if "text_without_offer" in cta:
-            p.fail(f"{where}.text_without_offer", "only a CTA with an offer has a text without it")
-        without = text
-    for lang, template in without.items():
-        if "{discount_pct}" in template:
-            p.fail(f"{where}.text_without_offer.{lang}", "must not mention {discount_pct}")
-    return Cta(
-        id=p.string(cta.get("id"), f"{where}.id"),
-        url=p.string(cta.get("url"), f"{where}.url"),
-        text=text,
-        text_without_offer=without,
-        offer=offer,
-    )
-
-
-def _segment(p: _Parser, value: Any, where: str, occasion: bool = False, offer_id: str = "") -> SegmentContent:
-    body = p.mapping(value, where)
-    p.keys(body, where, _OCCASION_KEYS if occasion else _SEGMENT_KEYS)
-    greeting = p.mapping(body.get("greeting"), f"{where}.greeting")
-    p.keys(greeting, f"{where}.greeting", _GREETING_KEYS)
-    for key in ("named", "progress"):
-        if key in greeting and greeting[key] is None:
-            p.fail(f"{where}.greeting.{key}", "must be a mapping of texts (leave the key out for none)")
-    named = greeting.get("named")
-    progress = greeting.get("progress")
-    after_quiz = body.get("cta_after_quiz")
+def _segment(check: _Checks, body: OccasionFile, where: str, offer_id: str) -> SegmentContent:
+    greeting, segment = body.greeting, body if isinstance(body, SegmentFile) else None
+    named = None if isinstance(greeting.named, UnsetType) else check.texts(greeting.named, f"{where}.greeting.named")
+    progress = greeting.progress
     return SegmentContent(
-        variant="" if occasion else p.string(body.get("variant"), f"{where}.variant"),
+        variant="" if segment is None else segment.variant,
         greeting=Greeting(
-            anonymous=p.texts(greeting.get("anonymous"), f"{where}.greeting.anonymous"),
-            named=None if named is None else p.texts(named, f"{where}.greeting.named"),
-            progress=None if progress is None else p.texts(progress, f"{where}.greeting.progress", progress=True),
+            anonymous=check.texts(greeting.anonymous, f"{where}.greeting.anonymous"),
+            named=named,
+            progress=None
+            if isinstance(progress, UnsetType)
+            else check.texts(progress, f"{where}.greeting.progress", progress=True),
         ),
-        cta=_cta(p, body.get("cta"), f"{where}.cta", offer_id),
-        exclusive=bool(body.get("exclusive", False)),
+        cta=_cta(check, body.cta, f"{where}.cta", offer_id),
+        exclusive=segment is not None and segment.exclusive,
         cta_after_quiz=None
-        if after_quiz is None
-        else _cta(p, after_quiz, f"{where}.cta_after_quiz", offer_id + ".quiz"),
+        if segment is None or segment.cta_after_quiz is None
+        else _cta(check, segment.cta_after_quiz, f"{where}.cta_after_quiz", offer_id + ".quiz"),
     )
 
 
-def _activities(p: _Parser, data: dict[str, Any]) -> dict[str, Activity]:
-    found = {}
-    for name, value in data.items():
-        where = f"activities.{name}"
-        body = p.mapping(value, where)
-        p.keys(body, where, _ACTIVITY_KEYS)
-        per = body.get("per", "ever")
-        if per not in ("ever", "product"):
-            p.fail(f"{where}.per", "must be ever or product")
-        found[str(name)] = Activity(p.integer(body.get("points"), f"{where}.points", 0, 100_000), str(per))
-    return found
-
-
-def _preferences(p: _Parser, data: dict[str, Any]) -> dict[str, dict[str, tuple[str, ...]]]:
-    p.keys(data, "preferences", frozenset({"shops_for", "style"}))
-    return {
-        str(question): {
-            str(answer): tuple(p.strings(categories, f"preferences.{question}.{answer}"))
-            for answer, categories in p.mapping(answers, f"preferences.{question}").items()
-        }
-        for question, answers in data.items()
-    }
-
-
-def _check_deadlines(p: _Parser, content: Content) -> None:
+def _check_deadlines(check: FileChecks, content: Content) -> None:
     """Copy that promises "today" or "this week" must sit on an offer whose window is no longer."""
     entries = [(f"segments.{k}", v) for k, v in content.segments.items()]
     entries += [(f"occasions.{k}", v) for k, v in content.occasions.items()]
@@ -522,16 +480,16 @@ def _check_deadlines(p: _Parser, content: Content) -> None:
             for phrase, days in DEADLINE_WORDS.get(lang, ()):
                 if phrase in lowered:
                     if offer is None:
-                        p.fail(f"{where}.cta.text.{lang}", f"promises {phrase!r} but has no offer")
+                        check.fail(f"{where}.cta.text.{lang}", f"promises {phrase!r} but has no offer")
                     longest = offer.longest_days(content.rules.offer_valid_days)
                     if longest > days:
-                        p.fail(
+                        check.fail(
                             f"{where}.cta.offer",
                             f"the text promises {phrase!r} but the offer is valid for {longest:g} days",
                         )
         for lang, text in entry.cta.text_without_offer.items():
             if offer is not None and any(phrase in text.lower() for phrase, _ in DEADLINE_WORDS.get(lang, ())):
-                p.fail(f"{where}.cta.text_without_offer.{lang}", "promises a deadline without an offer")
+                check.fail(f"{where}.cta.text_without_offer.{lang}", "promises a deadline without an offer")
 
 
 def language_for(content: Content, *tags: str | None, country: str | None = None) -> str:
@@ -640,7 +598,9 @@ def _render(
     expires: datetime | None = None
     offer = cta.offer
     if offer is not None:
-        discount = rules.tier_discounts.get(visitor.tier or "bronze", 0) if offer.tier_discount else offer.discount_pct
+        discount = (
+            getattr(rules.tier_discounts, visitor.tier or "bronze") if offer.tier_discount else offer.discount_pct
+        )
         tier_code = (visitor.tier or "").upper()
         code = offer.code.replace("{TIER}", tier_code).replace("{discount_pct}", str(discount))
         if discount > 0 and not offer.promotional:

@@ -12,45 +12,26 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
 
 from edge.core.bucketing import bucket_ranges, choose_arm, fnv1a32, hash_v2_seeded, in_namespace
+from edge.core.files import FileChecks, FileShape, NonEmpty, convert_file
 from edge.core.ranking import DEFAULT_WEIGHTS, MAX_CATEGORY_SHARE
-from edge.errors import ConfigError
 
 Unit = Literal["user_id", "session_id"]
 
-UNITS: Final[tuple[Unit, ...]] = ("user_id", "session_id")
-TARGETING_KEYS: Final = frozenset(
-    {"segment", "tier", "country", "device", "page", "locale", "utm_source", "utm_campaign", "weather", "region"}
-)
-# The product reasons a ranking weight may name (the weighted sources of edge.ranking).
-REASONS: Final = frozenset(DEFAULT_WEIGHTS)
 PLACEHOLDERS: Final = frozenset({"first_name", "points", "tier", "discount_pct"})
-STRATEGIES: Final = frozenset({"learned", "blend", "popular"})
 WEIGHT_SUM_EPSILON: Final = 1e-6
 DEFAULT_HOLDOUT_SEED: Final = "holdout"
 DEFAULT_WINDOW_HOURS: Final = 72.0  # a unit's metric events count for its arm this long after its first exposure
 MAX_WINDOW_HOURS: Final = 24.0 * 366
-
-_KEY_RE: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-_LOCALE_RE: Final = re.compile(r"[a-z]{2}")
-_CONTENT_FIELD_RE: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
-
-_TOP_FIELDS: Final = frozenset({"holdout", "experiments"})
-_HOLDOUT_FIELDS: Final = frozenset({"percent", "seed", "conversion_window_hours"})
-_EXPERIMENT_FIELDS: Final = frozenset(
-    {"key", "description", "seed", "version", "unit", "coverage", "namespace", "arms", "when"}
-    | {"conversion_window_hours"}
-)
-_NAMESPACE_FIELDS: Final = frozenset({"id", "start", "end"})
-_ARM_FIELDS: Final = frozenset({"key", "description", "weight", "variant", "content", "ranking"})
-_RANKING_FIELDS: Final = frozenset({"weights", "max_category_share", "strategy", "ranker"})
 
 
 def _frozen_mapping() -> Mapping[str, Any]:
@@ -207,194 +188,183 @@ def _arm_assignment(exp: Experiment, index: int, bucket: float, *, forced: bool)
     return ArmAssignment(exp.key, arm.key, round(bucket, 4), arm.variant, arm.content, arm.ranking, forced)
 
 
-# --- loading and validation (once per config) ---------------------------------------------------
+# --- the file's shape (docs/experiments.md), declared once ------------------------------------------
+
+Key = Annotated[str, Meta(pattern=r"^[A-Za-z0-9._:-]{1,64}(?!\n)$", description="1-64 characters of [A-Za-z0-9._:-]")]
+Fraction = Annotated[float, Meta(ge=0, le=1)]
+WindowHours = Annotated[float, Meta(ge=1 / 60, le=MAX_WINDOW_HOURS)]
+TargetingKey = Annotated[
+    Literal[
+        "segment", "tier", "country", "device", "page", "locale", "utm_source", "utm_campaign", "weather", "region"
+    ],
+    Meta(description="unknown targeting attribute"),
+]
+if TYPE_CHECKING:
+    WeightedReason = str
+else:  # the product reasons a ranking weight may name (the weighted sources of edge.core.ranking)
+    WeightedReason = Annotated[Literal[tuple(DEFAULT_WEIGHTS)], Meta(description="unknown reason")]
+ContentLocale = Annotated[
+    str,
+    Meta(pattern=r"^[a-z]{2}(?!\n)$", description="locale must be a 2-letter lowercase language code (e.g. en, nl)"),
+]
+ContentField = Annotated[
+    str, Meta(pattern=r"^[a-z][a-z0-9_]{0,63}(?!\n)$", description="content field names are lowercase snake_case")
+]
 
 
-class _Invalid(Exception):
-    """A validation failure at `path`; turned into ConfigError (with the source) by parse_experiments."""
+class RankingFile(FileShape, frozen=True):
+    """What an arm changes in the ranking; only the fields given apply."""
 
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
-        self.message = message
+    weights: dict[WeightedReason, Annotated[float, Meta(ge=0, description="a non-negative number")]] | UnsetType = UNSET
+    max_category_share: Annotated[float, Meta(gt=0, le=MAX_CATEGORY_SHARE, description="a number in (0, 1/3]")] | (
+        UnsetType
+    ) = UNSET
+    strategy: Literal["blend", "learned", "popular"] | UnsetType = UNSET
+    ranker: NonEmpty | UnsetType = UNSET
+
+
+class ArmFile(FileShape, frozen=True):
+    key: Key
+    weight: Fraction
+    description: NonEmpty | None = None
+    variant: NonEmpty | None = None
+    content: dict[ContentLocale, dict[ContentField, NonEmpty]] = msgspec.field(default_factory=dict)
+    ranking: RankingFile = RankingFile()
+
+
+class NamespaceFile(FileShape, frozen=True):
+    """A slice [start, end) of a namespace's units (post-decode: start < end, disjoint from others)."""
+
+    id: NonEmpty
+    start: Fraction = 0.0
+    end: Fraction = 1.0
+
+
+class ExperimentFile(FileShape, frozen=True):
+    """Post-decode: unique arm keys, weights summing to 1, known placeholders in the content texts."""
+
+    named_by_key: ClassVar[bool] = True
+
+    key: Key
+    arms: Annotated[list[ArmFile], Meta(min_length=2, description="a list of at least 2 arms")]
+    description: NonEmpty | None = None
+    seed: NonEmpty | None = None  # the key when absent
+    version: Annotated[int, Meta(ge=1)] = 1
+    unit: Unit = "user_id"
+    coverage: Fraction = 1.0
+    namespace: NamespaceFile | None = None
+    when: dict[
+        TargetingKey, Annotated[list[NonEmpty], Meta(min_length=1, description="a list of at least one allowed value")]
+    ] = msgspec.field(default_factory=dict)
+    conversion_window_hours: WindowHours = DEFAULT_WINDOW_HOURS
+
+
+class HoldoutFile(FileShape, frozen=True):
+    percent: Annotated[float, Meta(ge=0, le=100)] = 0.0
+    seed: NonEmpty = DEFAULT_HOLDOUT_SEED
+    conversion_window_hours: WindowHours = DEFAULT_WINDOW_HOURS
+
+
+class ExperimentsFile(FileShape, frozen=True):
+    """The experiments file. Post-decode: unique experiment keys, disjoint slices of a shared namespace."""
+
+    holdout: HoldoutFile = HoldoutFile()
+    experiments: list[ExperimentFile] = msgspec.field(default_factory=list)
+
+
+REASONS: Final = frozenset(DEFAULT_WEIGHTS)
+
+
+# --- loading: decode, then the rules a schema cannot state ---------------------------------------
 
 
 def parse_experiments(data: object, source: str) -> ExperimentsConfig:
-    """Validate decoded config data and compile it; raises ConfigError naming source, experiment and field."""
-    try:
-        top = _mapping(data, "(top level)", _TOP_FIELDS)
-        holdout = _mapping(top.get("holdout", {}), "holdout", _HOLDOUT_FIELDS)
-        percent = _number(holdout.get("percent", 0), "holdout.percent", 0, 100)
-        holdout_seed = _text(holdout.get("seed", DEFAULT_HOLDOUT_SEED), "holdout.seed")
-        holdout_window = _window(holdout, "holdout")
-        items = _list(top.get("experiments", []), "experiments")
-        experiments = tuple(_experiment(item, f"experiments[{i}]") for i, item in enumerate(items))
-        _check_unique_keys(experiments)
-        _check_namespaces(experiments)
-    except _Invalid as exc:
-        prefix = f"{source}: " if source else ""
-        raise ConfigError(prefix + str(exc), field=exc.path) from None
-    canonical = _describe(percent, holdout_seed, experiments)
-    if holdout_window != DEFAULT_WINDOW_HOURS:
-        canonical["holdout"]["conversion_window_hours"] = holdout_window
+    """Decode config data as `ExperimentsFile` and compile it; ConfigError names source, experiment and field."""
+    file = convert_file(data, ExperimentsFile, source)
+    check = FileChecks(source)
+    experiments = tuple(
+        _experiment(check, exp, f"experiments[{i}] ({exp.key})") for i, exp in enumerate(file.experiments)
+    )
+    _check_unique_keys(check, experiments)
+    _check_namespaces(check, experiments)
+    holdout = file.holdout
+    canonical = _describe(holdout.percent, holdout.seed, experiments)
+    if holdout.conversion_window_hours != DEFAULT_WINDOW_HOURS:
+        canonical["holdout"]["conversion_window_hours"] = holdout.conversion_window_hours
     blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     version = hashlib.sha256(blob).hexdigest()[:12]
-    return ExperimentsConfig(version, percent, holdout_seed, experiments, source, holdout_window)
+    return ExperimentsConfig(
+        version, holdout.percent, holdout.seed, experiments, source, holdout.conversion_window_hours
+    )
 
 
-def _window(raw: Mapping[str, object], path: str) -> float:
-    """`conversion_window_hours`: how long after a unit's first exposure its events count (default 72)."""
-    value = raw.get("conversion_window_hours", DEFAULT_WINDOW_HOURS)
-    return _number(value, f"{path}.conversion_window_hours", 1 / 60, MAX_WINDOW_HOURS)
-
-
-def _experiment(value: object, path: str) -> Experiment:
-    raw = _mapping(value, path)
-    key = _key(raw.get("key"), f"{path}.key")
-    path = f"{path} ({key})"
-    _check_fields(raw, _EXPERIMENT_FIELDS, path)
-    if "description" in raw:
-        _text(raw["description"], f"{path}.description")
-    version = _integer(raw.get("version", 1), f"{path}.version", minimum=1)
-    seed = _text(raw.get("seed", key), f"{path}.seed")
-    if version > 1:
-        seed = f"{seed}:v{version}"
-    unit = _unit(raw.get("unit", "user_id"), f"{path}.unit")
-    coverage = _number(raw.get("coverage", 1.0), f"{path}.coverage", 0, 1)
-    namespace = None if raw.get("namespace") is None else _namespace(raw["namespace"], f"{path}.namespace")
-    arms = _arms(raw.get("arms"), f"{path}.arms")
-    when = _when(raw.get("when", {}), f"{path}.when")
-    ranges = tuple(bucket_ranges(len(arms), coverage, [arm.weight for arm in arms]))
-    window = _window(raw, path)
-    return Experiment(key, seed, unit, coverage, arms, when, namespace, ranges, version, window)
-
-
-def _arms(value: object, path: str) -> tuple[Arm, ...]:
-    if value is None:
-        raise _Invalid(path, "required: a list of at least 2 arms")
-    items = _list(value, path)
-    if len(items) < 2:
-        raise _Invalid(path, f"needs at least 2 arms, got {len(items)}")
-    arms = tuple(_arm(item, f"{path}[{i}]") for i, item in enumerate(items))
+def _experiment(check: FileChecks, exp: ExperimentFile, path: str) -> Experiment:
+    seed = exp.seed or exp.key
+    if exp.version > 1:
+        seed = f"{seed}:v{exp.version}"
+    namespace = None
+    if exp.namespace is not None:
+        ns = exp.namespace
+        if ns.start >= ns.end:
+            check.fail(f"{path}.namespace", f"start must be below end, got [{ns.start:g}, {ns.end:g})")
+        namespace = (ns.id, ns.start, ns.end)
+    arms = tuple(_arm(check, arm, f"{path}.arms[{i}]") for i, arm in enumerate(exp.arms))
     seen: dict[str, int] = {}
     for i, arm in enumerate(arms):
         if arm.key in seen:
-            raise _Invalid(f"{path}[{i}].key", f"duplicate arm key {arm.key!r} (also {path}[{seen[arm.key]}])")
+            check.fail(f"{path}.arms[{i}].key", f"duplicate arm key {arm.key!r} (also {path}.arms[{seen[arm.key]}])")
         seen[arm.key] = i
     total = math.fsum(arm.weight for arm in arms)
     if abs(total - 1.0) > WEIGHT_SUM_EPSILON:
-        raise _Invalid(path, f"weights must sum to 1, got {total:g}")
-    return arms
+        check.fail(f"{path}.arms", f"weights must sum to 1, got {total:g}")
+    when: Mapping[str, frozenset[str]] = MappingProxyType({k: frozenset(v) for k, v in exp.when.items()})
+    ranges = tuple(bucket_ranges(len(arms), exp.coverage, [arm.weight for arm in arms]))
+    return Experiment(
+        exp.key, seed, exp.unit, exp.coverage, arms, when, namespace, ranges, exp.version, exp.conversion_window_hours
+    )
 
 
-def _arm(value: object, path: str) -> Arm:
-    raw = _mapping(value, path, _ARM_FIELDS)
-    key = _key(raw.get("key"), f"{path}.key")
-    if "description" in raw:
-        _text(raw["description"], f"{path}.description")
-    if "weight" not in raw:
-        raise _Invalid(f"{path}.weight", "required: a number in [0, 1]")
-    weight = _number(raw["weight"], f"{path}.weight", 0, 1)
-    variant = None if raw.get("variant") is None else _text(raw["variant"], f"{path}.variant")
-    content = _content(raw.get("content", {}), f"{path}.content")
-    ranking = _ranking(raw.get("ranking", {}), f"{path}.ranking")
-    return Arm(key, weight, variant, content, ranking)
+def _arm(check: FileChecks, arm: ArmFile, path: str) -> Arm:
+    content = {
+        locale: MappingProxyType(
+            {name: _template(check, text, f"{path}.content.{locale}.{name}") for name, text in texts.items()}
+        )
+        for locale, texts in arm.content.items()
+    }
+    ranking = {name: getattr(arm.ranking, name) for name in RankingFile.__struct_fields__}
+    ranking = {name: value for name, value in ranking.items() if value is not UNSET}
+    if "weights" in ranking:
+        ranking["weights"] = MappingProxyType(ranking["weights"])
+    return Arm(arm.key, arm.weight, arm.variant, MappingProxyType(content), MappingProxyType(ranking))
 
 
-def _content(value: object, path: str) -> Mapping[str, Mapping[str, str]]:
-    locales: dict[str, Mapping[str, str]] = {}
-    for locale, fields in _mapping(value, path).items():
-        if not _LOCALE_RE.fullmatch(locale):
-            raise _Invalid(f"{path}.{locale}", "locale must be a 2-letter lowercase language code (e.g. en, nl)")
-        texts: dict[str, str] = {}
-        for name, template in _mapping(fields, f"{path}.{locale}").items():
-            where = f"{path}.{locale}.{name}"
-            if not _CONTENT_FIELD_RE.fullmatch(name):
-                raise _Invalid(where, "content field names are lowercase snake_case")
-            texts[name] = _template(template, where)
-        locales[locale] = MappingProxyType(texts)
-    return MappingProxyType(locales)
-
-
-def _template(value: object, path: str) -> str:
-    text = _text(value, path)
+def _template(check: FileChecks, text: str, path: str) -> str:
     try:
         parts = list(string.Formatter().parse(text))
     except ValueError as exc:
-        raise _Invalid(path, f"malformed template ({exc}); write literal braces as {{{{ and }}}}") from None
+        check.fail(path, f"malformed template ({exc}); write literal braces as {{{{ and }}}}")
     allowed = ", ".join(sorted(PLACEHOLDERS))
     for _literal, name, spec, conversion in parts:
         if name is None:
             continue
         if name not in PLACEHOLDERS:
-            raise _Invalid(path, f"unknown placeholder {{{name}}} (allowed: {allowed})")
+            check.fail(path, f"unknown placeholder {{{name}}} (allowed: {allowed})")
         if spec or conversion:
-            raise _Invalid(path, f"placeholder {{{name}}} takes no format spec or conversion")
+            check.fail(path, f"placeholder {{{name}}} takes no format spec or conversion")
     return text
 
 
-def _ranking(value: object, path: str) -> Mapping[str, object]:
-    raw = _mapping(value, path, _RANKING_FIELDS)
-    ranking: dict[str, object] = {}
-    if "weights" in raw:
-        weights: dict[str, float] = {}
-        for reason, weight in _mapping(raw["weights"], f"{path}.weights").items():
-            if reason not in REASONS:
-                allowed = ", ".join(sorted(REASONS))
-                raise _Invalid(f"{path}.weights.{reason}", f"unknown reason (allowed: {allowed})")
-            weights[reason] = _number(weight, f"{path}.weights.{reason}", 0, math.inf, expected="a non-negative number")
-        ranking["weights"] = MappingProxyType(weights)
-    if "max_category_share" in raw:
-        where = f"{path}.max_category_share"
-        share = _number(raw["max_category_share"], where, 0, MAX_CATEGORY_SHARE, expected="a number in (0, 1/3]")
-        if share == 0:
-            raise _Invalid(where, "must be a number in (0, 1/3], got 0")
-        ranking["max_category_share"] = share
-    if "strategy" in raw:
-        strategy = raw["strategy"]
-        if strategy not in STRATEGIES:
-            raise _Invalid(f"{path}.strategy", f"must be one of {', '.join(sorted(STRATEGIES))}, got {strategy!r}")
-        ranking["strategy"] = strategy
-    if "ranker" in raw:
-        ranking["ranker"] = _text(raw["ranker"], f"{path}.ranker")
-    return MappingProxyType(ranking)
-
-
-def _when(value: object, path: str) -> Mapping[str, frozenset[str]]:
-    when: dict[str, frozenset[str]] = {}
-    for key, allowed in _mapping(value, path).items():
-        if key not in TARGETING_KEYS:
-            raise _Invalid(
-                f"{path}.{key}", f"unknown targeting attribute (allowed: {', '.join(sorted(TARGETING_KEYS))})"
-            )
-        items = _list(allowed, f"{path}.{key}")
-        if not items:
-            raise _Invalid(f"{path}.{key}", "must list at least one allowed value")
-        when[key] = frozenset(_text(item, f"{path}.{key}[{i}]") for i, item in enumerate(items))
-    return MappingProxyType(when)
-
-
-def _namespace(value: object, path: str) -> tuple[str, float, float]:
-    raw = _mapping(value, path, _NAMESPACE_FIELDS)
-    namespace_id = _text(raw.get("id"), f"{path}.id")
-    start = _number(raw.get("start", 0.0), f"{path}.start", 0, 1)
-    end = _number(raw.get("end", 1.0), f"{path}.end", 0, 1)
-    if start >= end:
-        raise _Invalid(path, f"start must be below end, got [{start:g}, {end:g})")
-    return (namespace_id, start, end)
-
-
-def _check_unique_keys(experiments: Sequence[Experiment]) -> None:
+def _check_unique_keys(check: FileChecks, experiments: Sequence[Experiment]) -> None:
     seen: dict[str, int] = {}
     for i, exp in enumerate(experiments):
         if exp.key in seen:
-            raise _Invalid(
+            check.fail(
                 f"experiments[{i}] ({exp.key}).key", f"duplicate experiment key (also experiments[{seen[exp.key]}])"
             )
         seen[exp.key] = i
 
 
-def _check_namespaces(experiments: Sequence[Experiment]) -> None:
+def _check_namespaces(check: FileChecks, experiments: Sequence[Experiment]) -> None:
     """Experiments sharing a namespace must hash the same unit and take disjoint slices of it."""
     for i, exp in enumerate(experiments):
         if exp.namespace is None:
@@ -405,75 +375,13 @@ def _check_namespaces(experiments: Sequence[Experiment]) -> None:
                 continue
             where = f"experiments[{i}] ({exp.key}).namespace"
             if other.unit != exp.unit:
-                raise _Invalid(
+                check.fail(
                     where, f"unit {exp.unit} differs from experiments[{j}] ({other.key}) in namespace {namespace_id!r}"
                 )
             if start < other.namespace[2] and other.namespace[1] < end:
-                raise _Invalid(
+                check.fail(
                     where, f"[{start:g}, {end:g}) overlaps experiments[{j}] ({other.key}) in namespace {namespace_id!r}"
                 )
-
-
-# --- primitive checks ---------------------------------------------------------------------------
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean (YAML reads unquoted yes/no/on/off as booleans: quote it)"
-    if value is None:
-        return "nothing"
-    return f"{type(value).__name__} {value!r}"
-
-
-def _mapping(value: object, path: str, allowed: frozenset[str] | None = None) -> Mapping[str, object]:
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise _Invalid(path, f"must be a mapping with string keys, got {_kind(value)}")
-    if allowed is not None:
-        _check_fields(value, allowed, path)
-    return value
-
-
-def _check_fields(raw: Mapping[str, object], allowed: frozenset[str], path: str) -> None:
-    for name in raw:
-        if name not in allowed:
-            raise _Invalid(f"{path}.{name}", f"unknown field (expected one of: {', '.join(sorted(allowed))})")
-
-
-def _list(value: object, path: str) -> list[object]:
-    if not isinstance(value, list):
-        raise _Invalid(path, f"must be a list, got {_kind(value)}")
-    return value
-
-
-def _text(value: object, path: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise _Invalid(path, f"must be a non-empty string, got {_kind(value)}")
-    return value
-
-
-def _key(value: object, path: str) -> str:
-    if not isinstance(value, str) or not _KEY_RE.fullmatch(value):
-        raise _Invalid(path, f"must be 1-64 characters of [A-Za-z0-9._:-], got {_kind(value)}")
-    return value
-
-
-def _unit(value: object, path: str) -> Unit:
-    for unit in UNITS:
-        if value == unit:
-            return unit
-    raise _Invalid(path, f"must be one of {', '.join(UNITS)}, got {_kind(value)}")
-
-
-def _number(value: object, path: str, lo: float, hi: float, *, expected: str = "") -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        raise _Invalid(path, f"must be {expected or f'a number in [{lo:g}, {hi:g}]'}, got {_kind(value)}")
-    return float(value)
-
-
-def _integer(value: object, path: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _Invalid(path, f"must be an integer >= {minimum}, got {_kind(value)}")
-    return value
 
 
 # --- description (to_json and the version hash) -------------------------------------------------

@@ -506,3 +506,92 @@ def pool_fast(
     if ease is not None:
         x[:, col + 4] = ease[candidates]
     return Pool(candidates, x, [source_reason[i] for i in reason_of.tolist()])
+
+
+def _block(first: np.ndarray, rows: Container[int], total: int) -> None:
+    """Mark `rows` (a set of catalog rows) as never proposed in `first`; other containers are checked later."""
+    if isinstance(rows, (set, frozenset)) and rows:
+        first[np.fromiter(rows, np.int64, len(rows))] = total
+
+
+def pool_small(
+    learned: Learned,
+    sources: Sequence[tuple[str, Source]],
+    blocked: tuple[Container[int], Container[int]],
+    history: Sequence[int],
+    category_codes: np.ndarray,
+    prices: np.ndarray,
+    weights: Mapping[str, float],
+    taste: tuple[np.ndarray, np.ndarray] | None = None,
+    ease: np.ndarray | None = None,
+) -> Pool:
+    """`pool`, the same answer bit for bit, in fewer steps (what a catalog of thousands of items serves with).
+
+    The blocked rows are struck out of the first-proposal array at once instead of row by row, each
+    entry's source is looked up once, and the features of the history are computed over the history.
+    """
+    width = len(SOURCE_KEYS)
+    lengths = [len(source.rows) for _, source in sources]
+    total = sum(lengths)
+    if total == 0:
+        return Pool(np.zeros(0, dtype=np.int64), np.zeros((0, len(FEATURES)), dtype=np.float64), [])
+    chain = itertools.chain.from_iterable
+    entry_row = np.fromiter(chain(source.rows for _, source in sources), np.int64, total)
+    entry_score = np.fromiter(chain(source.scores for _, source in sources), np.float64, total)
+    entry_source = np.repeat(np.arange(len(sources)), lengths)
+    n_items = len(learned.item_facts)
+    first = np.full(n_items, total, dtype=np.int64)
+    np.minimum.at(first, entry_row, np.arange(total))
+    first_blocked, second_blocked = blocked
+    _block(first, first_blocked, total)
+    _block(first, second_blocked, total)
+    candidates = np.flatnonzero(first < total)
+    others = [b for b in blocked if not isinstance(b, (set, frozenset))]
+    if others:
+        candidates = np.asarray(
+            [row for row in candidates.tolist() if all(row not in b for b in others)], dtype=np.int64
+        )
+    n = len(candidates)
+    if n == 0:
+        return Pool(np.zeros(0, dtype=np.int64), np.zeros((0, len(FEATURES)), dtype=np.float64), [])
+    candidates = candidates[np.argsort(first[candidates], kind="stable")]
+    slot = np.full(n_items, -1, dtype=np.int64)
+    slot[candidates] = np.arange(n)
+    entry_slot = slot[entry_row]
+    entries = np.flatnonzero(entry_slot >= 0)
+    at = entry_slot[entries]
+    source_of = entry_source[entries]
+    score = entry_score[entries]
+    source_code = np.asarray([_SOURCE_COLUMN[key] for key, _ in sources], dtype=np.int64)
+    source_weight = np.asarray([weights.get(SOURCE_REASON[key], 0.0) for key, _ in sources])
+    x = np.zeros((n, len(FEATURES)), dtype=np.float64)
+    source_scores = x[:, :width]  # a source's best score for the candidate, >= 0 (a view: written in place)
+    np.maximum.at(x.ravel(), at * len(FEATURES) + source_code[source_of], score)
+    # the shown reason: the proposer with the highest weighted score, the first proposer on a tie
+    weighted = score * source_weight[source_of]
+    best = np.full(n, -np.inf)
+    np.maximum.at(best, at, weighted)
+    winners = np.flatnonzero(weighted == best[at])
+    winner = np.full(n, total, dtype=np.int64)
+    np.minimum.at(winner, at[winners], entries[winners])
+    reason_of = entry_source[winner]
+    x[:, width] = np.count_nonzero(source_scores > 0, axis=1)
+    x[:, width + 1 : width + 1 + len(ITEM_FACTS)] = learned.item_facts[candidates]
+    col = width + 1 + len(ITEM_FACTS)
+    if history:
+        past = np.asarray(history, dtype=np.int64)
+        past_codes = category_codes[past]
+        shares = np.bincount(past_codes, minlength=int(past_codes.max()) + 1) / len(past)
+        candidate_codes = category_codes[candidates]
+        inside = candidate_codes < len(shares)
+        x[:, col] = np.where(inside, shares[np.minimum(candidate_codes, len(shares) - 1)], 0.0)
+        usual = _median(prices[past])
+        x[:, col + 1] = np.log((prices[candidates] + 0.01) / (usual + 0.01))
+        x[:, col + 2] = math.log1p(len(history))
+    if taste is not None:
+        item_vectors, vector = taste
+        x[:, col + 3] = item_vectors[candidates] @ vector
+    if ease is not None:
+        x[:, col + 4] = ease[candidates]
+    source_reason = [SOURCE_REASON[key] for key, _ in sources]
+    return Pool(candidates, x, [source_reason[i] for i in reason_of.tolist()])

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from edge.core.answers import VerdictReason
 from edge.core.content import Content, OfferRule, UniqueCode
 from edge.core.ledger import REDEEMED
 from edge.core.shapes import stamp
@@ -59,7 +60,7 @@ def code_maker(secret: str | None, user_id: str | None) -> UniqueCode | None:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     valid: bool
-    reason: str  # ok, unknown_code, other_customer, not_started, expired, redeemed
+    reason: VerdictReason
     offer: OfferRule | None = None
     expires_at: datetime | None = None
 

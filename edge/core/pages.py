@@ -99,7 +99,7 @@ def lead_candidates(model: Model, placements: Placements, context: PageContext, 
     for attribute, value in context.attributes.items():
         boost = placements.boosts.get(attribute, {}).get((value or "").lower())
         if boost is not None:
-            rows = _matching(model, boost.match)[: boost.max_items]
+            rows = _matching(model, boost)[: boost.max_items]
             lead.extend((LEAD + boost.boost, -r, code) for r in rows)
     lead.sort(reverse=True)
     return lead

@@ -7,8 +7,6 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
-import orjson
-
 from edge.core import shapes
 from edge.core import validation as v
 from edge.core.shapes import MAX_ITEMS, MAX_LEDGER, TIERS, Tier
@@ -209,8 +207,8 @@ def with_events(base: Profile | None, user_id: str, fields: Mapping[str, str]) -
         orders=profile.orders + int(fields.get("e:orders", 0)),
         spend=max(0.0, round(profile.spend + float(fields.get("e:spend", 0.0)), 2)),
         points=max(0, profile.points + int(fields.get("e:points", 0))),
-        purchased=latest_unique((*profile.purchased, *_list(fields.get("e:purchased"))), MAX_ITEMS),
-        wishlist=latest_unique((*profile.wishlist, *_list(fields.get("e:wishlist"))), MAX_ITEMS),
+        purchased=latest_unique((*profile.purchased, *shapes.json_strings(fields.get("e:purchased"))), MAX_ITEMS),
+        wishlist=latest_unique((*profile.wishlist, *shapes.json_strings(fields.get("e:wishlist"))), MAX_ITEMS),
         last_purchase_at=last,
         complaints_90d=profile.complaints_90d + int(fields.get("e:complaints", 0)),
         subscription=fields.get("e:subscription", profile.subscription),
@@ -227,7 +225,7 @@ def _loyalty_fields(profile: Profile, fields: Mapping[str, str]) -> dict[str, An
         for raw in _rows(fields.get("e:ledger"))
         if len(raw) >= 4 and (ts := _parse_ts(str(raw[0]))) is not None
     ]
-    complaints = [t for t in map(_parse_ts, _list(fields.get("e:complaints_at"))) if t is not None]
+    complaints = [t for t in map(_parse_ts, shapes.json_strings(fields.get("e:complaints_at"))) if t is not None]
     found: dict[str, Any] = {
         "ledger": (*profile.ledger, *ledger)[-MAX_LEDGER:],
         "complaints_at": (*profile.complaints_at, *complaints)[-MAX_LEDGER:],
@@ -238,20 +236,17 @@ def _loyalty_fields(profile: Profile, fields: Mapping[str, str]) -> dict[str, An
         "document_ledger": len(profile.ledger),
         "celebrated_tier": as_tier(fields.get("e:celebrated_tier")),
         "celebrated_milestone": int(fields.get("e:celebrated_milestone", 0)),
-        "cart": tuple(_list(fields.get("e:cart"))),
+        "cart": tuple(shapes.json_strings(fields.get("e:cart"))),
         "cart_updated_at": _parse_ts(fields.get("e:cart_at")),
     }
     for name, attr in (("categories", "preferred_categories"), ("shops_for", "shops_for"), ("style", "style")):
         if f"e:pref:{name}" in fields:
-            found[attr] = tuple(_list(fields[f"e:pref:{name}"]))
+            found[attr] = tuple(shapes.json_strings(fields[f"e:pref:{name}"]))
     return found
 
 
 def _rows(raw: str | None) -> list[list[Any]]:
-    if not raw:
-        return []
-    value = orjson.loads(raw)
-    return [row for row in value if isinstance(row, list)] if isinstance(value, list) else []
+    return [row for row in shapes.json_list(raw) if isinstance(row, list)]
 
 
 def as_tier(value: str | None) -> Tier | None:
@@ -264,13 +259,6 @@ def as_tier(value: str | None) -> Tier | None:
 
 def _rank(tier: Tier | None) -> int:
     return 0 if tier is None else TIERS.index(tier) + 1
-
-
-def _list(raw: str | None) -> list[str]:
-    if not raw:
-        return []
-    value = orjson.loads(raw)
-    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _parse_ts(raw: str | None) -> datetime | None:

@@ -18,7 +18,7 @@ import numpy as np
 
 from edge.core.catalog import Catalog, Item, Popularity
 from edge.core.derived import Derived
-from edge.core.learned import Learned, Pool, ease_scores, ease_source, pool, pool_fast, recent_source
+from edge.core.learned import Learned, Pool, ease_scores, ease_source, pool, pool_fast, pool_small, recent_source
 from edge.core.memo import Memo
 from edge.core.placements import Match
 from edge.core.ranking import (
@@ -85,15 +85,16 @@ class Model:
         default_factory=dict
     )
     _popular_lists: dict[tuple[str, tuple[float, ...], int, float], list[Ranked]] = field(default_factory=dict)
+    _led_lists: dict[Hashable, list[Ranked]] = field(default_factory=dict)  # `led_popular_list`'s memo
     derived: Derived = field(default_factory=Derived)  # per-profile values remembered (edge.core.derived)
     plain: bool = False  # the reference path: none of issue 10's shortcuts (tests/test_differential.py)
-    large_catalog: int = LARGE_CATALOG  # catalogs from this size build the learned pool with `pool_fast`
+    large_catalog: int = LARGE_CATALOG  # from this size the learned pool is `pool_fast`, below `pool_small`
 
     def as_plain(self) -> Model:
         """This build without the shortcuts (remembered per-profile values, the vectorized pool)."""
         return replace(
             self, derived=Derived(plain=True), plain=True, searches=Memo(self.searches.size), _blended={},
-            _popular_lists={}, matches={},
+            _popular_lists={}, _led_lists={}, matches={},
         )  # fmt: skip
 
     @classmethod
@@ -148,6 +149,28 @@ class Model:
             )  # fmt: skip
             if len(self._popular_lists) < 4096:
                 self._popular_lists[key] = found
+        return found
+
+    def led_popular_list(
+        self, country: str | None, params: RankingParams, limit: int, lead: Sequence[Candidate]
+    ) -> list[Ranked]:
+        """`recommend`'s list for a visitor with nothing personal and nothing blocked but the country's
+        stock, with `lead` (a campaign's, searches', context boosts' products) ahead: a function of the
+        country, the arm's knobs and the lead alone, so it is memoised on them (anonymous first pages)."""
+        weights = params.weights
+        key = (country or "", tuple(weights.get(r, 0.0) for r in POPULAR_REASONS), limit, params.max_category_share,
+               tuple(lead))  # fmt: skip
+        found = self._led_lists.get(key)
+        if found is None:
+            popular, _ = self.popular_candidates(country, weights)
+            nothing: frozenset[int] = frozenset()
+            blocked = (self.catalog.out_of_stock_rows.get(country or "", nothing), nothing)
+            found = fill(
+                itertools.chain(lead, popular), blocked, self.catalog.category_list, limit,
+                params.max_category_share, self.backfill, self.groups,
+            )  # fmt: skip
+            if len(self._led_lists) < 4096:
+                self._led_lists[key] = found
         return found
 
     def popular_candidates(
@@ -239,6 +262,37 @@ def _similar_source(
     return Source(reason, rows, scores)  # type: ignore[arg-type]
 
 
+def _similar_source_quick(
+    found: tuple[list[int], list[float]],
+    k: int,
+    reason: str,
+    blocked: tuple[Container[int], Container[int]],
+    categories: Sequence[int],
+    per_category: int,
+    skip: Container[int] = (),
+) -> Source:
+    """`_similar_source`, the same answer: the category cap is checked first (a found list runs deep
+    into categories already full, and a row skipped for either reason is not counted), and the scores
+    are clipped for the chosen rows only."""
+    first_blocked, second_blocked = blocked
+    counts: dict[int, int] = {}
+    get = counts.get
+    chosen: list[int] = []
+    found_rows, found_scores = found
+    for at, row in enumerate(found_rows):
+        category = categories[row]
+        seen = get(category, 0)
+        if seen >= per_category or row in first_blocked or row in second_blocked or row in skip:
+            continue
+        counts[category] = seen + 1
+        chosen.append(at)
+        if len(chosen) >= k:
+            break
+    rows = [found_rows[at] for at in chosen]
+    scores = [min(1.0, max(0.0, found_scores[at])) for at in chosen]
+    return Source(reason, rows, scores)  # type: ignore[arg-type]
+
+
 def _search(
     model: Model, key: Hashable, query: Callable[[], np.ndarray | None], n: int
 ) -> tuple[list[int], list[float]]:
@@ -289,19 +343,18 @@ def personal_sources(
     if params.strategy == "popular":
         return []
     categories = model.catalog.category_list
+    similar = _similar_source if model.plain else _similar_source_quick
     sources: list[Source | None] = []
     over_fetch = min(len(signals.purchased) + len(signals.exclude), MAX_OVER_FETCH)
     if signals.viewed:
         recent = tuple(signals.viewed[-RECENT_VIEWS:])
         n = k + len(signals.viewed) + over_fetch
         found = _search(model, ("viewed", recent), lambda: model.index.query_for_rows(list(recent)), n)
-        sources.append(
-            _similar_source(found, k, "similar_to_viewed", blocked, categories, per_category, set(signals.viewed))
-        )
+        sources.append(similar(found, k, "similar_to_viewed", blocked, categories, per_category, set(signals.viewed)))
     vector = signals.user_vector
     if vector is not None:
         found = _search(model, ("vector", vector.tobytes()), lambda: vector, k + over_fetch)
-        sources.append(_similar_source(found, k, "for_you", blocked, categories, per_category))
+        sources.append(similar(found, k, "for_you", blocked, categories, per_category))
     sources.append(_neighbour_source(model, signals.cart, "in_cart_complement"))
     anchors = [*signals.wishlist, *signals.purchased[-RECENT_PURCHASES:]]
     sources.append(_neighbour_source(model, anchors, "bought_together"))
@@ -339,7 +392,7 @@ def learned_pool(
     vector = signals.user_vector
     taste = (model.index.vectors, vector) if vector is not None else None
     categories, prices = model.catalog.category_codes, model.prices
-    make = pool_fast if not model.plain and len(model.catalog) >= model.large_catalog else pool
+    make = pool if model.plain else pool_fast if len(model.catalog) >= model.large_catalog else pool_small
     return make(learned, keyed, blocked, history, categories, prices, params.weights, taste, ease), blocked
 
 
@@ -375,6 +428,8 @@ def recommend(
     personal = personal_sources(model, signals, params, k, blocked, per_category)
     if not personal and not blocked[1] and not lead:
         return model.popular_list(signals.country, params, limit)
+    if not personal and not blocked[1] and not model.plain:
+        return model.led_popular_list(signals.country, params, limit, lead)
     popular, popular_score = model.popular_candidates(signals.country, params.weights)
     candidates: Iterable[Candidate] = popular
     if personal:  # both lists are best first: merge lazily, select stops after `limit` picks

@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
+from msgspec import Meta
+from msgspec.structs import force_setattr
+
+from edge.core.files import FileShape
 from edge.core.loyalty import recent
 from edge.core.profiles import Profile
 from edge.core.requests import SessionSignals
-from edge.core.shapes import TIERS, Segment
-from edge.errors import ConfigError
+from edge.core.shapes import Segment
 
 CLICK_IDS = ("utm_", "gclid=", "fbclid=", "msclkid=", "ttclid=")
 
 
-@dataclass(frozen=True, slots=True)
-class SegmentRules:
-    """The thresholds behind the default rules; marketers change them in the content file."""
+class SegmentRules(FileShape, frozen=True):
+    """The thresholds behind the default rules; marketers change them in the content file (`rules.segments`)."""
 
-    lost_days: int = 180
-    lapsed_days: int = 90
-    new_member_days: int = 30
-    new_member_max_orders: int = 1
-    ambassador_tiers: frozenset[str] = frozenset({"gold", "platinum"})
-    at_risk_days: int = 90  # a complaint, or returns/cancellations above the share below, count this long
-    at_risk_credit_share: float = 0.25  # returned or cancelled value over this share of the window's purchases
+    lost_days: Annotated[int, Meta(ge=1)] = 180
+    lapsed_days: Annotated[int, Meta(ge=1)] = 90  # below lost_days
+    new_member_days: Annotated[int, Meta(ge=0)] = 30
+    new_member_max_orders: Annotated[int, Meta(ge=0)] = 1
+    ambassador_tiers: frozenset[Literal["gold", "platinum"]] = frozenset({"gold", "platinum"})
+    at_risk_days: Annotated[int, Meta(ge=1)] = (
+        90  # a complaint, or returns/cancellations above the share below, count this long
+    )
+    at_risk_credit_share: Annotated[float, Meta(gt=0, le=1)] = (
+        0.25  # returned or cancelled value over this share of the window's purchases
+    )
     purchase_ends_cancellation: bool = True  # a purchase after a subscription cancellation reactivates
     campaign_referrers: tuple[str, ...] = (
         "facebook.com",
@@ -41,46 +45,10 @@ class SegmentRules:
         "outlook.live.com",
     )
 
-    @classmethod
-    def from_config(cls, data: Mapping[str, Any], where: str = "rules.segments") -> SegmentRules:
-        """Rules from the content file's `rules.segments` mapping; missing keys keep the defaults."""
-        defaults = cls()
-        unknown = sorted(set(data) - _RULE_KEYS)
-        if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}: unknown key; allowed: {', '.join(sorted(_RULE_KEYS))}")
-        try:
-            tiers = frozenset(data.get("ambassador_tiers", defaults.ambassador_tiers))
-            referrers = tuple(str(r).lower() for r in data.get("campaign_referrers", defaults.campaign_referrers))
-            rules = cls(
-                lost_days=int(data.get("lost_days", defaults.lost_days)),
-                lapsed_days=int(data.get("lapsed_days", defaults.lapsed_days)),
-                new_member_days=int(data.get("new_member_days", defaults.new_member_days)),
-                new_member_max_orders=int(data.get("new_member_max_orders", defaults.new_member_max_orders)),
-                ambassador_tiers=tiers,
-                campaign_referrers=referrers,
-                at_risk_days=int(data.get("at_risk_days", defaults.at_risk_days)),
-                at_risk_credit_share=float(data.get("at_risk_credit_share", defaults.at_risk_credit_share)),
-                purchase_ends_cancellation=bool(
-                    data.get("purchase_ends_cancellation", defaults.purchase_ends_cancellation)
-                ),
-            )
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{where}: {exc}") from exc
-        if not tiers <= set(TIERS) or not {"bronze", "silver"}.isdisjoint(tiers):
-            raise ConfigError(f"{where}.ambassador_tiers: only gold and platinum may be ambassador tiers")
-        if not 0 < rules.lapsed_days < rules.lost_days:
-            raise ConfigError(f"{where}: need 0 < lapsed_days < lost_days")
-        if rules.at_risk_days < 1:
-            raise ConfigError(f"{where}.at_risk_days: must be >= 1")
-        if not 0 < rules.at_risk_credit_share <= 1:
-            raise ConfigError(f"{where}.at_risk_credit_share: must be in (0, 1]")
-        return rules
-
-
-_RULE_KEYS = frozenset(
-    {"lost_days", "lapsed_days", "new_member_days", "new_member_max_orders", "ambassador_tiers",
-     "campaign_referrers", "at_risk_days", "at_risk_credit_share", "purchase_ends_cancellation"}
-)  # fmt: skip
+    def __post_init__(self) -> None:
+        if self.lapsed_days >= self.lost_days:
+            raise ValueError("lapsed_days: must be below lost_days")
+        force_setattr(self, "campaign_referrers", tuple(r.lower() for r in self.campaign_referrers))
 
 
 def is_campaign_arrival(session: SessionSignals, rules: SegmentRules) -> bool:

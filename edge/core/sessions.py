@@ -16,7 +16,7 @@ import orjson
 
 from edge.core.profiles import latest_unique
 from edge.core.requests import SessionSignals, Utm
-from edge.core.shapes import MAX_SIGNALS
+from edge.core.shapes import MAX_SIGNALS, json_strings
 from edge.core.writes import LINKS_TTL_S, Group, Op, register, session_unit, user_unit
 
 LIST_FIELDS = ("viewed", "cart", "searches", "purchased", "wishlist")
@@ -60,10 +60,7 @@ def session_owner(user_id: str | None, session_id: str) -> str:
 
 
 def _strings(raw: str | None) -> tuple[str, ...]:
-    if not raw:
-        return ()
-    value = orjson.loads(raw)
-    return tuple(str(v) for v in value) if isinstance(value, list) else ()
+    return tuple(json_strings(raw))
 
 
 def decode_session(fields: Mapping[str, str]) -> StoredSession | None:

@@ -14,7 +14,8 @@ know ... Decoding errors become `ValidationFailed` naming the field as `session.
 contract's error shape (`decode`, `convert`).
 
 The vocabularies (segments, tiers, reasons, event types), the identifier, locale and country
-patterns, the time range and RFC 3339 formatting (`stamp`) have their one home here.
+patterns, the time range, RFC 3339 formatting (`stamp`) and the decoding of stored JSON-array
+fields (`json_list`) have their one home here.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from functools import lru_cache
 from typing import Annotated, Any, Final, Literal, TypeVar, cast, get_args
 
 import msgspec
+import orjson
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from edge.errors import MalformedJSON, ValidationFailed
@@ -554,6 +556,31 @@ def stamp(ts: datetime) -> str:
 def stamp_ms(ts: datetime) -> str:
     """RFC 3339 in UTC with milliseconds (stream entries)."""
     return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+
+
+# --- stored JSON-array fields (profiles, sessions, the in-memory store) ----------------------------
+
+
+def json_list(raw: str | bytes | None, *, strict: bool = True) -> list[Any]:
+    """A stored JSON-array field: missing, empty or not an array reads as `[]`.
+
+    Unreadable JSON raises `orjson.JSONDecodeError` (the reader reports the record), or reads as
+    `[]` when not `strict` (the store's write scripts, which replace what they cannot read).
+    """
+    if not raw:
+        return []
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        if strict:
+            raise
+        return []
+    return value if isinstance(value, list) else []
+
+
+def json_strings(raw: str | bytes | None, *, strict: bool = True) -> list[str]:
+    """`json_list` with every item as text."""
+    return [str(v) for v in json_list(raw, strict=strict)]
 
 
 # --- what a schema cannot state (post-decode) -----------------------------------------------------

@@ -15,11 +15,9 @@ embedded store, never silently in a Redis deployment):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import msgspec
 import orjson
@@ -29,11 +27,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from edge.core.answers import Persona, Personas
 from edge.core.decide import decide_from_snapshot
 from edge.core.profiles import Profile
 from edge.core.requests import SessionSignals, decode_decide
 from edge.core.segments import SegmentRules, assign_segment
-from edge.core.shapes import stamp
+from edge.core.shapes import SegmentName, TierName, Utm
 from edge.core.snapshot import EMPTY
 from edge.errors import DependencyError, NotFound
 from edge.runtime import STALE_DATA, Runtime
@@ -43,32 +42,6 @@ STATIC = Path(__file__).parent / "static" / "demo"
 CAMPAIGN_UTM = {"source": "newsletter", "medium": "email", "campaign": "xmas"}
 PROFILE_SEGMENTS = ("new_member", "active", "ambassador", "at_risk", "lapsed", "lost")
 SCAN_LIMIT = 20_000  # profiles looked at for personas (enough for every segment of a real shop)
-
-
-@dataclass(frozen=True, slots=True)
-class Persona:
-    """A visitor the demo can be: a key, a label, and what the page sends for it."""
-
-    key: str
-    label: str
-    segment: str
-    user_id: str | None = None
-    first_name: str | None = None
-    tier: str | None = None
-    utm: Mapping[str, str] | None = None
-    consent: bool | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "label": self.label,
-            "segment": self.segment,
-            "user_id": self.user_id,
-            "first_name": self.first_name,
-            "tier": self.tier,
-            "utm": dict(self.utm) if self.utm else None,
-            "consent": self.consent,
-        }
 
 
 def demo_now(data_end: str | None, clock: datetime) -> datetime | None:
@@ -96,8 +69,8 @@ def pick_personas(profiles: Iterable[Profile], rules: SegmentRules, now: datetim
         if segment in PROFILE_SEGMENTS and (segment not in best or _score(profile) < _score(best[segment])):
             best[segment] = profile
     personas = [
-        Persona("new_visitor", "New visitor", "new_visitor"),
-        Persona("campaign", "Campaign arrival (UTM link)", "campaign", utm=CAMPAIGN_UTM),
+        _persona("new_visitor", "New visitor", "new_visitor"),
+        _persona("campaign", "Campaign arrival (UTM link)", "campaign", utm=Utm(**CAMPAIGN_UTM)),
     ]
     labels = {
         "new_member": "New member",
@@ -110,7 +83,7 @@ def pick_personas(profiles: Iterable[Profile], rules: SegmentRules, now: datetim
     for key in PROFILE_SEGMENTS:
         found = best.get(key)
         personas.append(
-            Persona(
+            _persona(
                 key,
                 labels[key],
                 key,
@@ -121,23 +94,35 @@ def pick_personas(profiles: Iterable[Profile], rules: SegmentRules, now: datetim
         )
     known = best.get("ambassador") or best.get("active")
     if known is not None:  # someone the shop knows well, who said no to personalization
-        personas.append(
-            Persona("consent_off", "Consent off", "new_visitor", user_id=known.user_id, consent=False, tier=None)
-        )
+        personas.append(_persona("consent_off", "Consent off", "new_visitor", user_id=known.user_id, consent=False))
     return personas
 
 
-def personas_document(runtime: Runtime, clock: datetime | None = None) -> dict[str, Any]:
+def _persona(
+    key: str,
+    label: str,
+    segment: str,
+    *,
+    user_id: str | None = None,
+    first_name: str | None = None,
+    tier: str | None = None,
+    utm: Utm | None = None,
+    consent: bool | None = None,
+) -> Persona:
+    """A persona with every field written out (null when unknown), as the page reads it."""
+    return Persona(
+        key=key, label=label, segment=SegmentName(segment), user_id=user_id, first_name=first_name,
+        tier=None if tier is None else TierName(tier), utm=utm, consent=consent,
+    )  # fmt: skip
+
+
+def personas_document(runtime: Runtime, clock: datetime | None = None) -> Personas:
     """What `/demo/personas.json` answers for the loaded build."""
     now = demo_now(runtime.data_end, clock or datetime.now(UTC))
     rules = runtime.engine.content.rules.segments
     profiles = profiles_from_records(runtime.profiles[:SCAN_LIMIT])
     personas = pick_personas(profiles, rules, now or datetime.now(UTC))
-    return {
-        "build": runtime.engine.model.version,
-        "now": None if now is None else stamp(now),
-        "personas": [p.to_json() for p in personas],
-    }
+    return Personas(build=runtime.engine.model.version, now=now, personas=personas)
 
 
 def _runtime(request: Request) -> Runtime:
@@ -157,7 +142,7 @@ async def personas(request: Request) -> Response:
     key = (runtime.engine.model.version, runtime.engine.content.version)
     cached = runtime.demo_cache.get(key)
     if cached is None:
-        cached = orjson.dumps(await asyncio.to_thread(personas_document, runtime))
+        cached = msgspec.json.encode(await asyncio.to_thread(personas_document, runtime))
         runtime.demo_cache.clear()
         runtime.demo_cache[key] = cached
     return Response(cached, media_type="application/json")

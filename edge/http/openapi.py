@@ -1,11 +1,11 @@
 """The HTTP contract (docs/api.md) as an OpenAPI 3.1 document, served at `GET /openapi.json`.
 
-The request, event, profile, decide-answer and error schemas are GENERATED from the msgspec
-Structs of edge/core/shapes.py (`msgspec.json.schema_components`), the classes the service decodes
-bodies into, so code and document cannot disagree. This module adds what cannot be generated:
-the paths with their examples, security and error responses, the prose of field descriptions, the
-`Event` union's name and its session-or-user rule, and the report and operations answers that are
-still built as plain dicts (hand-written below). Built once at import: `openapi_document(version)`
+Every schema is GENERATED from msgspec Structs (`msgspec.json.schema_components`): requests,
+events, profiles, the decide answer and errors from edge/core/shapes.py (the classes the service
+decodes bodies into), the report, operations and demo answers from edge/core/answers.py, so code
+and document cannot disagree. This module adds what cannot be generated: the paths with their
+examples, security and error responses, the prose of field descriptions, and the `Event` union's
+name and its session-or-user rule. Built once at import: `openapi_document(version)`
 returns a fresh deep copy with `info.version` filled in. Schemas use JSON Schema 2020-12 (the
 OpenAPI 3.1 dialect): nullability is `{"type": "null"}` in an `anyOf` (null means absent).
 """
@@ -17,7 +17,7 @@ from typing import Any, Final
 import msgspec
 import orjson
 
-from edge.core import shapes
+from edge.core import answers, shapes
 
 JSON = dict[str, object]
 
@@ -26,24 +26,8 @@ def _ref(name: str) -> JSON:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _nullable(schema: JSON) -> JSON:
-    return {"anyOf": [schema, {"type": "null"}]}
+_ID: Final[JSON] = msgspec.json.schema(shapes.Id)  # path and query parameters
 
-
-def _obj(properties: dict[str, JSON], required: tuple[str, ...] = (), **extra: object) -> JSON:
-    schema: JSON = {"type": "object", "properties": properties, **extra}
-    if required:
-        schema["required"] = list(required)
-    return schema
-
-
-_ID: Final[JSON] = {"type": "string", "minLength": 1, "maxLength": 128, "pattern": shapes.ID_REGEX}
-_DATE_TIME: Final[JSON] = {
-    "type": "string",
-    "format": "date-time",
-    "pattern": shapes.TIME_REGEX,
-    "description": "RFC 3339, years 1970-2200 (answered in UTC).",
-}
 
 _DECIDE_REQUEST_EXAMPLE: Final[JSON] = {
     "session_id": "s-8f2c01",
@@ -129,7 +113,7 @@ _PROFILE_EXAMPLE: Final[JSON] = {
 }
 
 
-# --- generated from edge/core/shapes.py -----------------------------------------------------------
+# --- generated from edge/core/shapes.py and edge/core/answers.py ----------------------------------
 
 _GENERATED: Final = (
     shapes.DecideRequest,
@@ -140,6 +124,13 @@ _GENERATED: Final = (
     shapes.Preferences,
     shapes.PreferencesRecorded,
     shapes.Error,
+    answers.ExperimentReport,
+    answers.PersonalizationReport,
+    answers.OfferVerdict,
+    answers.Status,
+    answers.Readiness,
+    answers.Reloaded,
+    answers.Personas,
 )
 _RENAMED: Final = {"SegmentName": "Segment", "TierName": "Tier", "ReasonName": "Reason"}
 _VOCABULARIES: Final = {"Segment": shapes.SEGMENTS, "Tier": shapes.TIERS, "Reason": shapes.REASONS}
@@ -244,148 +235,7 @@ def _generated_schemas() -> dict[str, Any]:
     return schemas
 
 
-# --- written by hand: answers still built as plain dicts (reports, operations, demo) --------------
-
-_HAND_WRITTEN: Final[dict[str, JSON]] = {
-    "ReportResult": _obj(
-        {
-            "metric": {"type": "string", "enum": ["conversion", "revenue", "add_to_cart", "click", "redemption"]},
-            "arm": {"type": "string"},
-            "baseline": {"type": "string"},
-            "baseline_units": {"type": "integer"},
-            "units": {"type": "integer"},
-            "baseline_mean": {"type": "number"},
-            "mean": {"type": "number"},
-            "uplift": _nullable({"type": "number", "description": "Relative: 0.10 = +10 %."}),
-            "ci": _nullable({"type": "array", "items": {"type": "number"}, "description": "95 %, relative."}),
-            "p_value": _nullable({"type": "number"}),
-            "significant": {"type": "boolean"},
-            "chance_to_win": _nullable({"type": "number"}),
-            "bayes_ci": _nullable({"type": "array", "items": {"type": "number"}}),
-            "risk": _nullable({"type": "array", "items": {"type": "number"}}),
-            "error": _nullable({"type": "string"}),
-        },
-        ("metric", "arm", "baseline", "baseline_mean", "mean", "uplift", "ci", "p_value", "chance_to_win"),
-    ),
-    "ExperimentReport": _obj(
-        {
-            "experiment": {"type": "string"},
-            "generated_at": _DATE_TIME,
-            "conversion_window_hours": {"type": "number"},
-            "weights": {"type": "object", "additionalProperties": {"type": "number"}},
-            "srm": _obj(
-                {"p_value": _nullable({"type": "number"}), "ok": {"type": "boolean"}, "threshold": {"type": "number"}},
-                ("p_value", "ok"),
-            ),
-            "arms": {
-                "type": "array",
-                "items": _obj(
-                    {"key": {"type": "string"}, "units": {"type": "integer"}, "metrics": {"type": "object"}},
-                    ("key", "units"),
-                ),
-            },
-            "results": {"type": "array", "items": _ref("ReportResult")},
-            "timeseries": {"type": "array", "items": {"type": "object"}},
-            "segments": {"type": "array", "items": {"type": "object"}},
-        },
-        ("experiment", "srm", "arms", "results"),
-    ),
-    "PersonalizationReport": _obj(
-        {
-            "generated_at": _DATE_TIME,
-            "holdout": {"type": "object"},
-            "baseline": {"type": "string"},
-            "srm": {"type": "object"},
-            "arms": {"type": "array", "items": {"type": "object"}},
-            "results": {"type": "array", "items": _ref("ReportResult")},
-            "timeseries": {"type": "array", "items": {"type": "object"}},
-            "segments": {"type": "array", "items": {"type": "object"}},
-            "incremental_revenue": {"type": "object"},
-            "offers": {"type": "array", "items": {"type": "object"}},
-            "attribution": {"type": "object"},
-        },
-        ("holdout", "arms", "results", "incremental_revenue", "offers", "attribution"),
-    ),
-    "OfferVerdict": _obj(
-        {
-            "code": {"type": "string"},
-            "user_id": _ID,
-            "valid": {"type": "boolean"},
-            "reason": {
-                "type": "string",
-                "enum": ["ok", "unknown_code", "other_customer", "not_started", "expired", "redeemed"],
-            },
-            "offer_id": _nullable({"type": "string"}),
-            "discount_pct": _nullable({"type": "integer"}),
-            "expires_at": _nullable(_DATE_TIME),
-        },
-        ("code", "user_id", "valid", "reason"),
-    ),
-    "Status": _obj({"status": {"type": "string", "examples": ["ok"]}}),
-    "Readiness": _obj(
-        {
-            "status": {"type": "string", "enum": ["ready", "not ready"]},
-            "checks": _obj(
-                {
-                    "index": {"type": "boolean", "description": "The item index is loaded and not empty."},
-                    "build": {"type": "boolean", "description": "Index, catalog and profile vectors agree."},
-                    "store": {"type": "boolean", "description": "The store (Redis) answers."},
-                },
-                ("index", "build", "store"),
-            ),
-            "build": {"type": "string", "description": "Version of the live build (artifacts)."},
-            "content": {"type": "string", "description": "Version (hash) of the live content file."},
-            "experiments": {"type": "string", "description": "Version (hash) of the live experiments."},
-            "data_end": _nullable({**_DATE_TIME, "description": "The last timestamp in the build's data."}),
-            "problem": {"type": "string", "description": "Why the build is inconsistent (only then)."},
-            "last_reload": _obj(
-                {
-                    "status": {"type": "string", "enum": ["ok", "failed"]},
-                    "trigger": {"type": "string", "enum": ["admin", "watch"]},
-                    "at": _DATE_TIME,
-                    "error": {"type": "string", "description": "Why it was refused (the old build is kept)."},
-                },
-                ("status", "trigger", "at"),
-                description="The last reload attempt since start-up (absent before the first).",
-            ),
-        },
-        ("status", "checks", "build", "content", "experiments"),
-    ),
-    "Reloaded": _obj(
-        {
-            "status": {"type": "string", "enum": ["reloaded"]},
-            "model": {"type": "string", "description": "Version of the live build."},
-            "content": {"type": "string"},
-            "experiments": {"type": "string"},
-        },
-        ("status", "model", "content", "experiments"),
-    ),
-    "Persona": _obj(
-        {
-            "key": {"type": "string", "examples": ["ambassador"]},
-            "label": {"type": "string"},
-            "segment": _ref("Segment"),
-            "user_id": _nullable(_ID),
-            "first_name": _nullable({"type": "string"}),
-            "tier": _nullable(_ref("Tier")),
-            "utm": _nullable(
-                _obj({"source": {"type": "string"}, "medium": {"type": "string"}, "campaign": {"type": "string"}})
-            ),
-            "consent": _nullable({"type": "boolean"}),
-        },
-        ("key", "label", "segment", "user_id"),
-    ),
-    "Personas": _obj(
-        {
-            "build": {"type": "string"},
-            "now": _nullable({**_DATE_TIME, "description": "Send as `now` (set when the build's data is old)."}),
-            "personas": {"type": "array", "items": _ref("Persona")},
-        },
-        ("build", "now", "personas"),
-    ),
-}
-
-_SCHEMAS: Final[dict[str, Any]] = {**_generated_schemas(), **_HAND_WRITTEN}
+_SCHEMAS: Final[dict[str, Any]] = _generated_schemas()
 
 _ERRORS: Final[dict[str, str]] = {
     "400": "Malformed JSON or an unusable request.",

@@ -18,6 +18,7 @@ from edge.core import attribution
 from edge.core.loyalty import TierThresholds, upgraded_tier
 from edge.core.profiles import EVENT_FIELDS, Profile, as_tier, with_events
 from edge.core.sessions import session_rel
+from edge.core.shapes import json_list, json_strings
 from edge.core.snapshot import EMPTY, Snapshot, snapshot_from
 from edge.core.writes import Applied, Group, Op, Program, erase_keys, session_unit, unit_id, user_unit
 from edge.errors import Conflict, StoreUnavailable
@@ -26,15 +27,6 @@ from edge.store.base import STREAMS
 
 STAMP = re.compile(r"\d{4}-")  # a readable stored timestamp starts with a four-digit year
 ATTRIBUTION_OPS = frozenset({"XK", "XE", "XM", "XC"})
-
-
-def _list(raw: str | None) -> list[str]:
-    """A JSON-array field; anything else reads as empty (as in the Lua script)."""
-    try:
-        value = orjson.loads(raw) if raw else []
-    except orjson.JSONDecodeError:
-        return []
-    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _put_list(target: dict[str, str], name: str, items: list[str], cap: int | None = None) -> None:
@@ -244,14 +236,15 @@ class MemoryStore:
             if name not in target or target[name] < args[1] or not STAMP.match(target[name]):
                 target[name] = args[1]
         elif code == "LA":
-            _put_list(target, name, [*(v for v in _list(target.get(name)) if v != args[1]), args[1]], int(args[2]))
+            current = json_strings(target.get(name), strict=False)
+            _put_list(target, name, [*(v for v in current if v != args[1]), args[1]], int(args[2]))
         elif code == "LR":
-            current = _list(target.get(name))
+            current = json_strings(target.get(name), strict=False)
             kept = [v for v in current if v != args[1]]
             if len(kept) != len(current):
                 _put_list(target, name, kept)
         elif code == "LM":
-            merged = [*_list(args[1]), *_list(target.get(name))]
+            merged = [*json_strings(args[1], strict=False), *json_strings(target.get(name), strict=False)]
             _put_list(target, name, list(reversed(dict.fromkeys(reversed(merged)))), int(args[2]))
         elif code == "TIER":
             self._upgrade_tier(unit, target, *(float(a) for a in args))
@@ -341,21 +334,13 @@ def _loyalty_op(target: dict[str, str], code: str, args: list[str]) -> None:
     """LP: append a JSON value to a list field; BONUS: credit points once, with a ledger row (edge/core/ledger.py)."""
     if code == "LP":
         target[args[0]] = orjson.dumps(
-            [*_json_list(target.get(args[0])), orjson.loads(args[1])][-int(args[2]) :]
+            [*json_list(target.get(args[0]), strict=False), orjson.loads(args[1])][-int(args[2]) :]
         ).decode()
     elif args[0] not in target:
         target[args[0]] = args[1]
         target["e:points"] = str(int(target.get("e:points", 0)) + int(args[2]))
-        rows = [*_json_list(target.get("e:ledger")), orjson.loads(args[3])][-int(args[4]) :]
+        rows = [*json_list(target.get("e:ledger"), strict=False), orjson.loads(args[3])][-int(args[4]) :]
         target["e:ledger"] = orjson.dumps(rows).decode()
-
-
-def _json_list(raw: str | None) -> list[Any]:
-    try:
-        value = orjson.loads(raw) if raw else []
-    except orjson.JSONDecodeError:
-        return []
-    return value if isinstance(value, list) else []
 
 
 def _belongs(fields: Mapping[str, str], user_id: str, sessions: set[str]) -> bool:

@@ -40,6 +40,7 @@ from edge.core.writes import Applied, Arg, Group, Op, Program, erase_keys, sessi
 from edge.errors import ConfigError, Conflict, StoreUnavailable, ValidationFailed
 from edge.store import repair, retention, tombstones
 from edge.store.base import STREAMS
+from edge.store.lean import LeanReader, lean_target
 from edge.store.outage import Outage
 
 PARTITIONS = 64  # part of every key name: changing it is a data migration (docs/redis-format.md)
@@ -195,6 +196,9 @@ class RedisStore:
         self._caps: dict[str, int] = {}  # stream -> global cap (edge.store.retention)
         self._balancer: asyncio.Task[None] | None = None
         self.profiles = ProfileCache()  # near cache of parsed profile hashes (set its size 0 to switch it off)
+        # without redis-py (edge/store/lean.py), when set: a decision's read and session reads; write programs
+        self.lean: LeanReader | None = None
+        self.lean_writer: LeanReader | None = None
 
     @classmethod
     def from_url(cls, url: str, prefix: str, timeout_ms: float, pool_size: int) -> RedisStore:
@@ -203,7 +207,12 @@ class RedisStore:
         reader = _client(url, timeout, timeout, pool_size, idempotent=True)
         # a busy event loop must not turn into spurious write failures: the caller's deadline decides
         writer = _client(url, max(WRITE_TIMEOUT_S, timeout), max(WRITE_TIMEOUT_S / 2, timeout), pool_size)
-        return cls(reader, prefix, writer, pool_size)
+        store = cls(reader, prefix, writer, pool_size)
+        target = lean_target(url)
+        if target is not None:
+            store.lean = LeanReader(target, timeout, timeout)
+            store.lean_writer = LeanReader(target, max(WRITE_TIMEOUT_S, timeout), max(WRITE_TIMEOUT_S / 2, timeout))
+        return store
 
     # keys -------------------------------------------------------------------------------------
     def key(self, unit: str, rel: str) -> str:
@@ -242,10 +251,13 @@ class RedisStore:
         if user_id:
             keys.insert(0, base + "profile")
         with self.failed_fetch:
-            await self._ready(self._redis)
-            if self._read_gate is None:
+            if self.lean is not None:
+                replies = await self._lean_read(self.lean, keys)
+            elif self._read_gate is None:
+                await self._ready(self._redis)
                 replies = await self._read(keys)
             else:
+                await self._ready(self._redis)
                 async with self._read_gate:
                     replies = await self._read(keys)
         self.outage.ok()
@@ -265,8 +277,17 @@ class RedisStore:
         except NoScriptError:
             return await self._redis.eval(READ, len(keys), *keys)
 
+    async def _lean_read(self, lean: LeanReader, keys: list[str]) -> Any:
+        try:
+            return await lean.call("EVALSHA", READ_SHA, len(keys), *keys)
+        except NoScriptError:
+            return await lean.call("EVAL", READ, len(keys), *keys)
+
     async def read_hash(self, unit: str, rel: str) -> dict[str, str]:
         with self.failed_read:
+            if self.lean_writer is not None:
+                flat = await self.lean_writer.call("HGETALL", self.key(unit, rel))
+                return _text(dict(zip(flat[::2], flat[1::2], strict=True)))
             await self._ready(self._writer)
             return _text(await self._writer.hgetall(self.key(unit, rel)))
 
@@ -368,6 +389,12 @@ class RedisStore:
     async def _script(self, keys: dict[str, int], argv: bytes) -> Any:
         if self.replicas:
             return await self._replicated(keys, argv)
+        lean = self.lean_writer
+        if lean is not None:
+            try:
+                return await lean.call_once("EVALSHA", SCRIPT_SHA, len(keys), *keys, argv)
+            except NoScriptError:
+                return await lean.call_once("EVAL", SCRIPT, len(keys), *keys, argv)
         try:
             return await self._writer.evalsha(SCRIPT_SHA, len(keys), *keys, argv)
         except NoScriptError:
@@ -510,6 +537,9 @@ class RedisStore:
     async def close(self) -> None:
         if self._balancer is not None:
             self._balancer.cancel()
+        for lean in (self.lean, self.lean_writer):
+            if lean is not None:
+                await lean.close()
         await self._redis.aclose()
         if self._writer is not self._redis:
             await self._writer.aclose()
