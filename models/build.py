@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -67,11 +68,12 @@ def popularity(ds: Dataset, now: np.datetime64 | None = None) -> dict[str, Any]:
         "by_country": {},
         "trending_by_country": {},
     }
-    countries, counts = np.unique(lines.country, return_counts=True)
-    for country, count in zip(countries.tolist(), counts.tolist(), strict=True):
+    countries, country_rows = lines.codes("country")
+    counts = np.bincount(country_rows, minlength=len(countries))
+    for row, (country, count) in enumerate(zip(countries.tolist(), counts.tolist(), strict=True)):
         if not country or count < MIN_COUNTRY_LINES:
             continue
-        in_country = lines.country == country
+        in_country = country_rows == row
         result["by_country"][country] = ranked(in_country)
         trending = ranked(in_country & recent)
         if len(trending) >= 10:
@@ -88,7 +90,7 @@ def co_purchase_counts(ds: Dataset) -> sparse.csr_matrix:
     """Item x item: in how many orders both were bought (the diagonal: orders per item)."""
     lines = ds.interactions
     n_items = len(ds.items)
-    orders, order_rows = np.unique(lines.order, return_inverse=True)
+    orders, order_rows = lines.codes("order")
     basket = sparse.csr_matrix(
         (np.ones(len(lines), dtype=np.float32), (order_rows, lines.item)), shape=(len(orders), n_items)
     )
@@ -121,8 +123,12 @@ def user_vectors_from_history(ds: Dataset, item_vectors: np.ndarray, users: Sequ
     """A taste vector per user: recency-weighted mean of the vectors of what they bought, normalised."""
     lines = ds.interactions
     position = {u: i for i, u in enumerate(users)}
-    known = np.array([u in position for u in lines.user.tolist()], dtype=bool)
-    rows = np.array([position[u] for u in lines.user[known].tolist()], dtype=np.int64)
+    ids, line_rows = lines.customer_rows()
+    # each customer's row in `users` (-1: not asked for); the appended -1 is where guest lines (row -1) land
+    row_of = np.array([*(position.get(u, -1) for u in ids.tolist()), position.get("", -1)], dtype=np.int64)
+    mapped = row_of[line_rows]
+    known = mapped >= 0
+    rows = mapped[known]
     age_days = (ds.end - lines.ts[known]).astype("timedelta64[D]").astype(np.float32)
     weights = np.power(0.5, age_days / 90.0).astype(np.float32)  # 90-day half-life
     out = np.zeros((len(users), item_vectors.shape[1]), dtype=np.float32)
@@ -134,13 +140,21 @@ def user_vectors_from_history(ds: Dataset, item_vectors: np.ndarray, users: Sequ
 
 
 def profiles(
-    ds: Dataset, thresholds: TierThresholds | None = None, tier_shares: Mapping[str, float] = TIER_SHARES
+    ds: Dataset,
+    thresholds: TierThresholds | None = None,
+    tier_shares: Mapping[str, float] = TIER_SHARES,
+    customers: Collection[str] | None = None,
 ) -> tuple[list[dict[str, Any]], TierThresholds]:
-    """One profile per customer with purchases or known facts, in the admin API's shape."""
+    """One profile per customer with purchases or known facts, in the admin API's shape.
+
+    With `customers`, only theirs (and tier thresholds, unless given, from their spend alone).
+    """
     lines = ds.interactions
-    customer_lines = lines.select(lines.user != "")
-    users = sorted(set(customer_lines.user.tolist()) | set(ds.customers))
-    grouped = _group_lines(customer_lines)
+    wanted = None if customers is None else set(customers)
+    users = sorted(set(lines.customer_rows()[0].tolist()) | set(ds.customers))
+    if wanted is not None:
+        users = [u for u in users if u in wanted]
+    grouped = _group_lines(lines, wanted)
     ledgers = {u: ledger.customer_ledger(grouped.get(u), ds.customers.get(u, {}).get("credits_at")) for u in users}
     spend = np.array([max(0.0, ledgers[u].spend) for u in users])  # net of returns and cancellations
     thresholds = thresholds or tier_thresholds(spend, tier_shares)
@@ -181,7 +195,8 @@ def aligned_user_vectors(
 
 def _purchase_facts(ds: Dataset, mine: Interactions) -> dict[str, Any]:
     first, last = mine.ts.min(), mine.ts.max()
-    countries, counts = np.unique(mine.country, return_counts=True)
+    counts = Counter(mine.country.tolist())
+    country = min(counts, key=lambda c: (-counts[c], c))  # the most lines; a tie goes to the first by name
     seen: dict[str, None] = {}
     for row in mine.item[np.argsort(mine.ts, kind="stable")].tolist():
         seen[ds.items[row].id] = None
@@ -190,19 +205,23 @@ def _purchase_facts(ds: Dataset, mine: Interactions) -> dict[str, Any]:
         "first_purchase_at": _rfc3339(first),
         "last_purchase_at": _rfc3339(last),
         "joined_at": _rfc3339(first),
-        "country": str(countries[int(np.argmax(counts))]) or None,
+        "country": str(country) or None,
         "purchased": list(seen),
     }
 
 
-def _group_lines(lines: Interactions) -> dict[str, Interactions]:
-    order = np.argsort(lines.user, kind="stable")
-    users = lines.user[order]
-    boundaries = np.flatnonzero(users[1:] != users[:-1]) + 1
+def _group_lines(lines: Interactions, only: Collection[str] | None = None) -> dict[str, Interactions]:
+    """Each customer's lines (of those in `only`, if given), in their original order; guests left out."""
+    ids, rows = lines.customer_rows()
+    order = np.argsort(rows, kind="stable")
+    ordered = rows[order]
+    boundaries = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
     groups: dict[str, Interactions] = {}
     for chunk in np.split(order, boundaries):
-        if len(chunk):
-            groups[str(lines.user[chunk[0]])] = lines.select(chunk)
+        if len(chunk) and rows[chunk[0]] >= 0:
+            user = str(ids[rows[chunk[0]]])
+            if only is None or user in only:
+                groups[user] = lines.select(chunk)
     return groups
 
 
@@ -227,13 +246,17 @@ def build(
     user_vectors: tuple[Sequence[str], np.ndarray] | None = None,
     tier_shares: Mapping[str, float] = TIER_SHARES,
     ranker: ranker_mod.Fitted | None = None,
+    customers: Collection[str] | None = None,
+    co_purchase: sparse.csr_matrix | None = None,
 ) -> Path:
     """Compute every artifact from `ds` and write them as the live version under `root`.
 
     `user_vectors` (ids, vectors), e.g. calibrated ALS customer factors, replace the purchase-history
     vectors of the customers they cover, unchanged (not normalised: their scale is the `for_you`
     score scale); `tier_shares` sets the top shares of customers per tier; `ranker` (trained by
-    `models.ranker.fit`) ships its trees with the build.
+    `models.ranker.fit`) ships its trees with the build. `customers` limits the profiles (and user
+    vectors) to those customers: a model built to score only them (the ranker's training, the
+    evaluation), not to serve. `co_purchase` is `co_purchase_counts(ds)` when the caller has it.
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
@@ -253,13 +276,14 @@ def build(
     recall = item_index.measure_recall(index, vectors)
     step("index", t)
     t = time.perf_counter()
-    neighbours = co_purchase_neighbours(ds)
+    counts = co_purchase.copy() if co_purchase is not None else co_purchase_counts(ds)
+    neighbours = neighbours_from_counts(counts)
     step("neighbours", t)
     t = time.perf_counter()
     lists = popularity(ds)
     step("popularity", t)
     t = time.perf_counter()
-    customer_profiles, thresholds = profiles(ds, tier_shares=tier_shares)
+    customer_profiles, thresholds = profiles(ds, tier_shares=tier_shares, customers=customers)
     users = [p["user_id"] for p in customer_profiles]
     customer_vectors = user_vectors_from_history(ds, vectors, users)
     if user_vectors is not None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import polars as pl
 
 from edge.core.catalog import Item
 
@@ -23,6 +24,10 @@ class Interactions:
     price: np.ndarray  # float32 unit price
     country: np.ndarray  # str (object), ISO alpha-2 or "" when unknown
     order: np.ndarray  # str (object) order / invoice id
+    # `codes` of the str columns, once computed
+    _codes: dict[str, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __len__(self) -> int:
         return int(self.item.shape[0])
@@ -38,6 +43,35 @@ class Interactions:
             self.country[which],
             self.order[which],
         )
+
+    def codes(self, column: StrColumn) -> tuple[np.ndarray, np.ndarray]:
+        """`codes` of one str column (`user`, `country` or `order`), computed once per `Interactions`.
+
+        The columns are not to be reassigned after the first call (`select` makes a new one).
+        """
+        found = self._codes.get(column)
+        if found is None:
+            found = self._codes[column] = codes(getattr(self, column))
+        return found
+
+    def customer_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The customers' ids, sorted (guests left out), and each line's row among them (-1: a guest's line)."""
+        names, rows = self.codes("user")
+        guest = 1 if len(names) and names[0] == "" else 0  # "" sorts first
+        return names[guest:], rows - guest
+
+
+StrColumn = Literal["user", "country", "order"]
+
+
+def codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.unique(values, return_inverse=True)` of str values: the sorted distinct values (object) and
+    each value's row among them (int64), by hashing in polars rather than sorting Python strings
+    (~10x faster on millions of lines; the order is the same: code point order)."""
+    series = pl.Series(values, dtype=pl.String)
+    uniques = series.unique().sort()
+    inverse = series.cast(pl.Enum(uniques)).to_physical().to_numpy().astype(np.int64)
+    return uniques.to_numpy().astype(object), inverse
 
 
 @dataclass(slots=True)

@@ -23,10 +23,11 @@ def fit(ds: Dataset, lam: float = LAMBDA, top_k: int = TOP_K) -> tuple[np.ndarra
     """Per item, its `top_k` strongest positive EASE weights: rows (int32, -1 padded) and weights (float32)."""
     lines = ds.interactions
     n_items = len(ds.items)
-    known = lines.user != ""
-    users, user_rows = np.unique(lines.user[known], return_inverse=True)
+    users, user_rows = lines.customer_rows()
+    known = user_rows >= 0
     x = sparse.csr_matrix(
-        (np.ones(int(known.sum()), dtype=np.float64), (user_rows, lines.item[known])), shape=(len(users), n_items)
+        (np.ones(int(known.sum()), dtype=np.float64), (user_rows[known], lines.item[known])),
+        shape=(len(users), n_items),
     )
     return from_bought(x, lam, top_k)
 

@@ -84,7 +84,7 @@ def evaluate_dataset(
     from models import ranker as ranker_mod  # ranker imports this module
 
     fitted = ranker_mod.fit(train, als)
-    with ranker_mod.served_model(train, als, fitted) as (model, art):
+    with ranker_mod.served_model(train, als, fitted, customers=users) as (model, art):
         recommended.update(served_lists(model, art, users, k, ranking or RankingParams()))
         vectors = art.item_vectors
         row_of = model.catalog.row_of
@@ -148,10 +148,14 @@ def held_out(train: Dataset, test: Dataset) -> dict[str, set[str]]:
 def bought_ids(ds: Dataset) -> dict[str, set[str]]:
     """Per customer (guests left out): the product ids bought."""
     lines = ds.interactions
+    users, rows = lines.customer_rows()
+    known = rows >= 0
+    n_items = max(len(ds.items), 1)
+    pairs = np.unique(rows[known] * n_items + lines.item[known])  # distinct (customer, item), by customer
+    ids = [item.id for item in ds.items]
     out: dict[str, set[str]] = {}
-    for user, row in zip(lines.user.tolist(), lines.item.tolist(), strict=True):
-        if user:
-            out.setdefault(user, set()).add(ds.items[row].id)
+    for user, row in zip((pairs // n_items).tolist(), (pairs % n_items).tolist(), strict=True):
+        out.setdefault(users[user], set()).add(ids[row])
     return out
 
 

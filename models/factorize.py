@@ -60,16 +60,15 @@ def order_counts(
     from the end of the data.
     """
     lines = ds.interactions
-    is_guest = lines.user == ""
-    users = tuple(sorted(set(lines.user[~is_guest].tolist())))
-    position = {u: i for i, u in enumerate(users)}
-    owner = np.array([position.get(u, -1) for u in lines.user.tolist()], dtype=np.int64)
+    names, owner = lines.customer_rows()  # owner: a new array, -1 on guest lines
+    users = tuple(names.tolist())
+    is_guest = owner < 0
+    orders = lines.codes("order")[1]
     if guests and is_guest.any():
-        _, guest_order = np.unique(lines.order[is_guest], return_inverse=True)
+        _, guest_order = np.unique(orders[is_guest], return_inverse=True)
         owner[is_guest] = len(users) + guest_order
     keep = owner >= 0
     n_rows = int(owner.max()) + 1 if keep.any() else 0
-    orders = _codes(lines.order)
     n_orders, n_items = int(orders.max()) + 1 if len(orders) else 1, len(ds.items)
     # one entry per (owner, order, item): an item bought twice in one order counts once
     keys, first = np.unique(
@@ -175,7 +174,3 @@ def serving_vectors(ds: Dataset, factors: Factors) -> Factors:
     if users != factors.user_ids:
         raise ValueError("factors were not fitted on this dataset's customers")
     return calibrate(inner_product_space(factors), counts)
-
-
-def _codes(values: np.ndarray) -> np.ndarray:
-    return np.unique(values, return_inverse=True)[1].astype(np.int64)

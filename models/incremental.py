@@ -43,17 +43,19 @@ STATE_FILE = "fold_state.npz"
 Log = Callable[[str], None]
 
 
-def write_state(ds: Dataset, path: Path, users: Sequence[str] | None = None) -> None:
-    """The counts a later `fold` continues from, written into the build version at `path`."""
+def write_state(
+    ds: Dataset, path: Path, users: Sequence[str] | None = None, co: sparse.csr_matrix | None = None
+) -> None:
+    """The counts a later `fold` continues from, written into the build version at `path` (`co`:
+    `models.build.co_purchase_counts(ds)` when the caller has it)."""
     lines = ds.interactions
-    countries = sorted(set(lines.country.tolist()))
-    country_row = {c: i for i, c in enumerate(countries)}
-    country_rows = np.array([country_row[c] for c in lines.country.tolist()], dtype=np.int64)
+    country_ids, country_rows = lines.codes("country")
+    countries = country_ids.tolist()
     cells = country_rows * len(ds.items) + lines.item
     by_country = np.bincount(cells, minlength=len(countries) * len(ds.items)).reshape(len(countries), -1)
     recent = lines.ts >= ds.end - np.timedelta64(model_build.TRENDING_DAYS, "D")
-    co = model_build.co_purchase_counts(ds).tocsr()
-    users = list(users) if users is not None else sorted(set(lines.user[lines.user != ""].tolist()))
+    co = (co if co is not None else model_build.co_purchase_counts(ds)).tocsr()
+    users = list(users) if users is not None else lines.customer_rows()[0].tolist()
     np.savez(
         path / STATE_FILE,
         item_ids=np.array([item.id for item in ds.items]),
@@ -212,7 +214,7 @@ def _fold_profiles(
     mine = lines.select(lines.user != "")
     groups = model_build._group_lines(mine)
     all_lines = everything.interactions
-    history = model_build._group_lines(all_lines.select(all_lines.user != ""))
+    history = model_build._group_lines(all_lines)
     old = {str(p["user_id"]): i for i, p in enumerate(base.profiles)}
     users = sorted(set(old) | set(groups) | set(everything.customers))
     fresh = [u for u in users if u not in old]

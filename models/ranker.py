@@ -241,7 +241,7 @@ def fit(ds: Dataset, als: Any, *, log: Log | None = None, name: str | None = Non
         truth = ev.held_out(before, window)
         if not truth:
             break
-        with served_model(before, als) as (model, art):
+        with served_model(before, als, customers=sampled_customers(sorted(truth))) as (model, art):
             samples.add(model, art, truth)
     return train(samples, ds.end, log=log, name=name)
 
@@ -293,10 +293,13 @@ def train(samples: Samples, end: np.datetime64, *, log: Log | None = None, name:
 
 
 class served_model:
-    """Build the served artifacts of `ds` in a temporary directory and load them as a `Model`."""
+    """Build the served artifacts of `ds` in a temporary directory and load them as a `Model`;
+    with `customers`, only their profiles (all a held-out evaluation or the ranker's training reads)."""
 
-    def __init__(self, ds: Dataset, als: Any, ranker: Fitted | None = None) -> None:
-        self.ds, self.als, self.ranker = ds, als, ranker
+    def __init__(
+        self, ds: Dataset, als: Any, ranker: Fitted | None = None, customers: Sequence[str] | None = None
+    ) -> None:
+        self.ds, self.als, self.ranker, self.customers = ds, als, ranker, customers
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     def __enter__(self) -> tuple[Any, artifacts.Artifacts]:
@@ -306,7 +309,14 @@ class served_model:
         prepared = prepare(self.ds, self.als)
         self._tmp = tempfile.TemporaryDirectory(prefix="edge-ranker-")
         root = Path(self._tmp.name)
-        write(prepared, root, log=lambda _: None, extra_manifest={"evaluation_train": True}, ranker=self.ranker)
+        write(
+            prepared,
+            root,
+            log=lambda _: None,
+            extra_manifest={"evaluation_train": True},
+            ranker=self.ranker,
+            customers=self.customers,
+        )
         art = artifacts.load(root)
         return Model.from_artifacts(art, ItemIndex.load(art.index_path, art.item_vectors)), art
 

@@ -9,13 +9,14 @@ the evaluation scores exactly the pipeline that builds the served artifacts.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from models import build as model_build
 from models import categories, incremental
@@ -58,9 +59,11 @@ def write(
     tier_shares: Mapping[str, float] = model_build.TIER_SHARES,
     extra_manifest: Mapping[str, Any] | None = None,
     ranker: ranker_mod.Fitted | None = None,
+    customers: Collection[str] | None = None,
+    co_purchase: sparse.csr_matrix | None = None,
 ) -> Path:
     """The artifacts of a prepared dataset, with ALS customer vectors (and a trained ranker), as the live
-    version under `root`."""
+    version under `root`; `customers` and `co_purchase` as in `models.build.build`."""
     factors = prepared.factors
     return model_build.build(
         prepared.ds,
@@ -72,6 +75,8 @@ def write(
         tier_shares=tier_shares,
         extra_manifest=dict(extra_manifest or {}),
         ranker=ranker,
+        customers=customers,
+        co_purchase=co_purchase,
     )
 
 
@@ -117,11 +122,19 @@ def build_real(
     if rebase_to is not None:  # after the evaluation, which splits on the data's real dates
         prepared = Prepared(rebase(prepared.ds, rebase_to), prepared.factors)
         log(f"  {'rebase':<12} timestamps shifted by {prepared.ds.report['rebased_days']} days")
+    co = model_build.co_purchase_counts(prepared.ds)  # for the neighbours and the fold state
     path = write(
-        prepared, root, log=log, index_kind=index_kind, tier_shares=tier_shares, extra_manifest=extra, ranker=fitted
+        prepared,
+        root,
+        log=log,
+        index_kind=index_kind,
+        tier_shares=tier_shares,
+        extra_manifest=extra,
+        ranker=fitted,
+        co_purchase=co,
     )
     t = time.perf_counter()
-    incremental.write_state(prepared.ds, path)  # what `edge build --since` continues from
+    incremental.write_state(prepared.ds, path, co=co)  # what `edge build --since` continues from
     log(f"  {'fold_state':<12} {time.perf_counter() - t:7.2f} s")
     log(f"real-data build done in {time.perf_counter() - started:.2f} s")
     return path

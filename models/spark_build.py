@@ -23,7 +23,7 @@ import pickle
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -359,13 +359,22 @@ def profiles(
     out: Path,
     at: datetime,
     tier_shares: Mapping[str, float] = model_build.TIER_SHARES,
+    customers: Collection[str] | None = None,
 ) -> ProfileParts:
     """`models.build.profiles`, written by the executors: one profile per customer (spend, points, orders and
     the ledger rows net of returns and cancellations, `models.ledger`), aggregated per customer in Spark,
     range-partitioned by id and written as part files (`edge.model.artifacts.PROFILE_PARTS`) under `out`, each
     with its customers' `vectors` rows. Two passes: the customers' spends (floats) set the tier thresholds
-    on the driver, then each partition writes its part and counts its segments."""
+    on the driver, then each partition writes its part and counts its segments. With `customers`, only
+    theirs (and the tier thresholds from their spend alone), as `models.build.profiles`."""
     mine = lines.filter("user != ''")
+    if customers is not None:
+        wanted = set(customers)
+        chosen = spark.createDataFrame([(u,) for u in sorted(wanted)], "user string")
+        mine = mine.join(F.broadcast(chosen), on="user")
+        facts = {u: f for u, f in facts.items() if u in wanted}
+        keep = [i for i, u in enumerate(vectors.user_ids) if u in wanted]
+        vectors = Factors(vectors.item_vectors, tuple(vectors.user_ids[i] for i in keep), vectors.user_vectors[keep])
     totals = mine.groupBy("user").agg(
         F.countDistinct("order").alias("orders"),
         F.min("ts").alias("first"),
@@ -604,7 +613,8 @@ def fit_ranker(
         if not before.catalog or not truth:
             break
         with tempfile.TemporaryDirectory(prefix="edge-spark-ranker-") as tmp:
-            build_lines(spark, before, Path(tmp), als=als, spark_als=spark_als, log=lambda _: None, served_only=True)
+            build_lines(spark, before, Path(tmp), als=als, spark_als=spark_als, log=lambda _: None, served_only=True,
+                        customers=ranker_mod.sampled_customers(sorted(truth)))  # fmt: skip
             art = artifacts.load(Path(tmp))
             samples.add(Model.from_artifacts(art, ItemIndex.load(art.index_path, art.item_vectors)), art, truth)
     return ranker_mod.train(samples, np.datetime64(end, "s"), log=log)
@@ -623,10 +633,12 @@ def build_lines(
     extra_manifest: Mapping[str, Any] | None = None,
     ranker: ranker_mod.Fitted | None = None,
     served_only: bool = False,
+    customers: Collection[str] | None = None,
 ) -> Path:
     """Every artifact from cleaned lines, written as the live version under `root`, with the `ranker`'s trees.
 
-    `served_only` (the evaluation's and the ranker's own builds) skips what only the manifest reports.
+    `served_only` (the evaluation's and the ranker's own builds) skips what only the manifest reports;
+    `customers` limits the profiles to theirs (`models.build.build`).
     """
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -664,7 +676,7 @@ def build_lines(
     at = datetime.fromtimestamp(end, UTC)
     (root / "versions").mkdir(parents=True, exist_ok=True)
     parts = Path(tempfile.mkdtemp(prefix=".profiles-", dir=root / "versions"))  # moved into the build by write
-    written = profiles(spark, lines, catalog, facts, served, parts, at, tier_shares)
+    written = profiles(spark, lines, catalog, facts, served, parts, at, tier_shares, customers)
     thresholds = written.thresholds
     step("profiles", t, f"{written.customers} profiles in parallel parts")
     t = time.perf_counter()
@@ -744,7 +756,7 @@ def evaluate(
     fitted = fit_ranker(spark, train, als, spark_als, log=lambda _: None)
     with tempfile.TemporaryDirectory(prefix="edge-spark-eval-") as tmp:
         build_lines(spark, train, Path(tmp), als=als, spark_als=spark_als, log=lambda _: None, ranker=fitted,
-                    served_only=True)  # fmt: skip
+                    served_only=True, customers=users)  # fmt: skip
         art = artifacts.load(Path(tmp))
         model = Model.from_artifacts(art, ItemIndex.load(art.index_path, art.item_vectors))
         recommended = served_lists(model, art, users, k, RankingParams())

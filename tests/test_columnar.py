@@ -120,3 +120,14 @@ def test_the_generic_format_is_readable(tmp_path: Path) -> None:
     generate.generate(tmp_path, 30_000, seed=1, n_months=3, fmt="generic")
     ds = sources.read_source(tmp_path)
     assert ds.source == "csv" and len(ds.interactions) > 25_000 and len(ds.items) > 1000
+
+
+def test_str_codes_are_numpys_sorted_uniques_and_inverse() -> None:
+    from models.dataset import codes
+
+    rng = np.random.default_rng(0)
+    values = np.array(["", "b", "a", "é", "Z", "10", "9", "a b"], dtype=object)[rng.integers(0, 8, 1000)]
+    for column in (values, values[:0], values[:1]):
+        uniques, inverse = codes(column)
+        expected, expected_inverse = np.unique(column, return_inverse=True)
+        assert uniques.tolist() == expected.tolist() and inverse.tolist() == expected_inverse.tolist()

@@ -11,6 +11,7 @@ import pytest
 from edge.model import artifacts
 from models.categories import CATEGORIES
 from models.evaluate import evaluate, held_out, score, split_dataset, to_markdown, top_unseen
+from models.factorize import DEFAULT_ALS
 from models.realdata import build_real
 from models.sources import read_source, write_generic
 from models.synthetic import generate
@@ -134,3 +135,20 @@ def test_build_real_from_the_generic_format(tmp_path: Path) -> None:
     assert "skipped" in art.manifest["evaluation"] or "methods" in art.manifest["evaluation"]
     assert any("rebase" in line for line in lines)
     assert {p["user_id"] for p in art.profiles} == {"12345", "13047", "17850"}
+
+
+def test_a_model_built_for_some_customers_scores_them_as_the_whole_build_does() -> None:
+    from models.evaluate import customer_pools
+    from models.ranker import served_model
+
+    ds = generate(n_items=300, n_customers=400, seed=3, anchor=date(2011, 12, 1))
+    users = sorted({u for u in ds.interactions.user.tolist() if u})
+    some = users[::7]
+    with served_model(ds, DEFAULT_ALS) as (model, art):
+        whole = customer_pools(model, art, some)
+        assert len(art.profiles) >= len(users)
+    with served_model(ds, DEFAULT_ALS, customers=some) as (model, art):
+        assert [p["user_id"] for p in art.profiles] == some  # the others' profiles are not built
+        part = customer_pools(model, art, some)
+    for a, b in zip(whole, part, strict=True):
+        assert np.array_equal(a.rows, b.rows) and np.array_equal(a.features, b.features)
