@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from scipy import sparse
 
-from edge.core.learned import Learned, ease_scores, from_arrays
+from edge.core.learned import Learned, ease_scores, ease_scores_sparse, ease_source, from_arrays
 from edge.errors import ArtifactError
 from models import build, ease, synthetic
 from models.dataset import Dataset
@@ -139,3 +139,21 @@ def test_ease_over_a_capped_catalog_fits_the_most_bought_items(small: Dataset) -
         from_arrays({**compact.arrays(), "ease_items": items[::-1].copy()}, n, None, "ranking.npz")
     with pytest.raises(ArtifactError, match="ease_rows"):
         from_arrays({**compact.arrays(), "ease_items": items[:-1].copy()}, n, None, "ranking.npz")
+
+
+def test_a_big_catalog_decision_reads_ease_scores_sparsely_with_the_same_values(small: Dataset) -> None:
+    rows, weights, items = ease.fit_top(small, max_items=300)
+    n = len(small.items)
+    learned = Learned(
+        rows, weights, np.zeros((n, 6), np.float32), np.arange(5, dtype=np.int32), np.full(n, -1), ease_items=items
+    )
+    assert items is not None
+    history = [int(r) for r in items[[3, 50, 3, 120, 7]]] + [int(np.setdiff1d(np.arange(n), items)[0])]
+    dense, sparse_scores = ease_scores(learned, history), ease_scores_sparse(learned, history)
+    assert dense is not None and sparse_scores is not None
+    assert np.array_equal(sparse_scores[np.arange(n)], dense)  # every row, bit for bit
+    assert len(sparse_scores.rows) < n and np.all(np.diff(sparse_scores.rows) > 0)
+    skip = {int(np.argmax(dense))}
+    a, b = ease_source(dense, 30, skip), ease_source(sparse_scores, 30, skip)
+    assert a is not None and b is not None and a.rows == b.rows and a.scores == b.scores
+    assert ease_scores_sparse(learned, []) is None and ease_source(None, 30, set()) is None

@@ -332,19 +332,57 @@ def ease_scores(learned: Learned, history: Sequence[int]) -> np.ndarray | None:
     return scores
 
 
-def ease_source(scores: np.ndarray | None, k: int, skip: Container[int]) -> Source | None:
-    """The EASE source: the best `k` rows by `ease_scores` not in `skip`, scores scaled to [0, 1]."""
+class SparseScores:
+    """Scores of a few rows, ascending (every other catalog row scores 0), read like the dense array
+    they stand for: `scores[rows]`. What a big catalog's decision works with instead of catalog-length arrays."""
+
+    __slots__ = ("rows", "scores")
+
+    def __init__(self, rows: np.ndarray, scores: np.ndarray) -> None:
+        self.rows, self.scores = rows, scores
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        if not len(self.rows):
+            return np.zeros(len(rows), dtype=np.float64)
+        at = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
+        out: np.ndarray = np.where(self.rows[at] == rows, self.scores[at], 0.0)
+        return out
+
+
+def ease_scores_sparse(learned: Learned, history: Sequence[int]) -> SparseScores | None:
+    """`ease_scores` as `SparseScores` (the same values, bit for bit): work that grows with the history."""
+    if not history:
+        return None
+    recent = np.asarray(history[-EASE_HISTORY:], dtype=np.int64)
+    decay = EASE_DECAY ** np.arange(len(recent) - 1, -1, -1, dtype=np.float32)
+    rows, weights = learned.ease_of(recent)
+    weights = weights * decay[:, None]
+    valid = rows >= 0
+    found, inverse = np.unique(rows[valid], return_inverse=True)
+    scores = np.bincount(inverse, weights=weights[valid], minlength=len(found))
+    scores[np.isin(found, recent)] = 0.0
+    return SparseScores(found, scores)
+
+
+def ease_source(scores: np.ndarray | SparseScores | None, k: int, skip: Container[int]) -> Source | None:
+    """The EASE source: the best `k` rows by `ease_scores` not in `skip`, scores scaled to [0, 1]
+    (from `SparseScores`, equal scores in row order)."""
     if scores is None:
         return None
-    n = min(len(scores), k + 64)
-    top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
-    top = top[np.argsort(-scores[top], kind="stable")]
-    best = float(scores[top[0]]) if len(top) else 0.0
+    if isinstance(scores, SparseScores):
+        order = np.argsort(-scores.scores, kind="stable")[: k + 64]
+        top, values = scores.rows[order], scores.scores[order]
+    else:
+        n = min(len(scores), k + 64)
+        top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        values = scores[top]
+    best = float(values[0]) if len(top) else 0.0
     if best <= 0:
         return None
     out_rows: list[int] = []
     out_scores: list[float] = []
-    for row, score in zip(top.tolist(), scores[top].tolist(), strict=True):
+    for row, score in zip(top.tolist(), values.tolist(), strict=True):
         if score <= 0:
             break
         if row in skip:
@@ -470,7 +508,7 @@ def pool_fast(
     prices: np.ndarray,
     weights: Mapping[str, float],
     taste: tuple[np.ndarray, np.ndarray] | None = None,
-    ease: np.ndarray | None = None,
+    ease: np.ndarray | SparseScores | None = None,
 ) -> Pool:
     """`pool`, the same answer bit for bit, in work that grows with the candidates, not the catalog.
 
