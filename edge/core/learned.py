@@ -360,7 +360,9 @@ def ease_scores_sparse(learned: Learned, history: Sequence[int]) -> SparseScores
     valid = rows >= 0
     found, inverse = np.unique(rows[valid], return_inverse=True)
     scores = np.bincount(inverse, weights=weights[valid], minlength=len(found))
-    scores[np.isin(found, recent)] = 0.0
+    if len(found):  # the history itself scores 0 (a sorted lookup: np.isin costs 4x more here)
+        at = np.minimum(np.searchsorted(found, recent), len(found) - 1)
+        scores[at[found[at] == recent]] = 0.0
     return SparseScores(found, scores)
 
 
