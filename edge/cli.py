@@ -152,6 +152,8 @@ def borrowed_ranker(root: Path) -> Fitted:
 def build(settings: Settings, args: argparse.Namespace) -> int:
     root = args.out or settings.artifacts
     data = args.data or (None if args.synthetic else settings.data)
+    if data is not None and args.ranker_from is not None:
+        raise ConfigError("--ranker-from is for synthetic builds (a real-data build trains one)", field="ranker_from")
     if data is not None:
         from models.realdata import build_real
 

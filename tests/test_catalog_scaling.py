@@ -6,13 +6,16 @@ from __future__ import annotations
 import hashlib
 import time
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import sparse
 
+from edge import cli
 from edge.core.learned import Learned, ease_scores, ease_scores_sparse, ease_source, from_arrays
-from edge.errors import ArtifactError
+from edge.errors import ArtifactError, ConfigError
+from edge.model import artifacts
 from models import build, ease, synthetic
 from models.dataset import Dataset
 
@@ -157,3 +160,20 @@ def test_a_big_catalog_decision_reads_ease_scores_sparsely_with_the_same_values(
     a, b = ease_source(dense, 30, skip), ease_source(sparse_scores, 30, skip)
     assert a is not None and b is not None and a.rows == b.rows and a.scores == b.scores
     assert ease_scores_sparse(learned, []) is None and ease_source(None, 30, set()) is None
+
+
+def test_a_synthetic_build_can_ship_the_ranker_of_another_build(
+    ranker_build: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli.build_synthetic(tmp_path / "plain", items=600, customers=100, anchor=date(2026, 1, 15))
+    with pytest.raises(ConfigError, match="no trained ranker"):
+        cli.build_synthetic(tmp_path / "x", items=600, customers=100, ranker_from=tmp_path / "plain")
+    cli.build_synthetic(tmp_path / "led", items=600, customers=100, anchor=date(2026, 1, 15), ranker_from=ranker_build)
+    built, donor = artifacts.load(tmp_path / "led"), artifacts.load(ranker_build)
+    assert built.learned is not None and built.learned.trees is not None and donor.learned is not None
+    assert donor.learned.trees is not None
+    assert np.array_equal(built.learned.trees.leaf, donor.learned.trees.leaf)
+    assert built.manifest["ranker"]["borrowed_from"] == donor.version
+    capsys.readouterr()
+    assert cli.main(["build", "--data", str(tmp_path), "--ranker-from", str(ranker_build), "--out", str(tmp_path)]) == 2
+    assert "--ranker-from is for synthetic builds" in capsys.readouterr().err
