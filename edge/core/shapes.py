@@ -448,6 +448,11 @@ class Error(Shape, frozen=True):
     error: ErrorDetail
 
 
+def error_body(code: str, message: str, field: str | None = None) -> Error:
+    """The contract's error body (`field` only when there is one)."""
+    return Error(error=ErrorDetail(code=code, message=message, field=UNSET if field is None else field))
+
+
 # --- files a deployment reads: the build's manifest (index_infos.json) ------------------------------
 
 
@@ -550,6 +555,17 @@ _PATTERN_MEANINGS: Final = {
 def stamp(ts: datetime) -> str:
     """Fixed-width RFC 3339 in UTC, seconds (`2011-11-02T09:30:00Z`): compares as text."""
     return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_stamp(raw: str | None) -> datetime | None:
+    """An RFC 3339 text as written in a build's manifest, as an aware datetime; None if absent or unreadable."""
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 @lru_cache(maxsize=4096)
