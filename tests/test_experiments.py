@@ -67,8 +67,8 @@ def test_valid_file_loads_into_frozen_values() -> None:
     b = hero.arms[1]
     assert (b.key, b.weight, b.variant) == ("b", 0.5, "home-lifestyle")
     assert b.content["nl"]["cta_text"] == "Shop de look"
-    assert b.ranking["strategy"] == "popular"
-    assert b.ranking["weights"] == {"similar_to_viewed": 2.0, "best_seller": 0.5}
+    assert b.ranking.strategy == "popular"
+    assert b.ranking.weights == {"similar_to_viewed": 2.0, "best_seller": 0.5}
     assert config.experiments[2].ranges == ((0.0, 0.25), (0.5, 0.75))
     with pytest.raises(TypeError):
         b.content["nl"]["cta_text"] = "changed"  # type: ignore[index]

@@ -200,8 +200,7 @@ def decide_from_snapshot(
     params = engine.params
     overrides = Overrides()
     for arm in assignment.arms:
-        if arm.ranking:
-            params = params.with_overrides(arm.ranking)
+        params = params.with_overrides(arm.ranking)
         texts = arm.content.get(lang) or {}
         overrides = Overrides(
             variant=arm.variant or overrides.variant,

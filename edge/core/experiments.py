@@ -3,7 +3,9 @@
 Pure: edge.model.config_files reads the file (`load_experiments`). The config is validated once at load
 (every problem raises `ConfigError` naming the file, the experiment and the field path) and
 compiled into frozen values with precomputed bucket ranges and seed hashes, so `assign` does no
-parsing and little allocation per request. Bucketing is GrowthBook-compatible (`edge.core.bucketing`);
+parsing and little allocation per request. An arm is served as the file declares it (`ArmFile`,
+its texts read-only); an experiment is compiled (`Experiment`: the hashing state and bucket ranges
+derived from its file entry). Bucketing is GrowthBook-compatible (`edge.core.bucketing`);
 docs/experiments.md describes the file format and the guarantees.
 """
 
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
+from msgspec.structs import force_setattr
 
 from edge.core.bucketing import bucket_ranges, choose_arm, fnv1a32, hash_v2_seeded, in_namespace
 from edge.core.files import FileChecks, FileShape, NonEmpty, convert_file
@@ -34,30 +37,17 @@ DEFAULT_WINDOW_HOURS: Final = 72.0  # a unit's metric events count for its arm t
 MAX_WINDOW_HOURS: Final = 24.0 * 366
 
 
-def _frozen_mapping() -> Mapping[str, Any]:
-    return MappingProxyType({})
-
-
-@dataclass(frozen=True, slots=True)
-class Arm:
-    """One arm: its traffic weight and what it changes (homepage variant, content, ranking)."""
-
-    key: str
-    weight: float
-    variant: str | None = None
-    content: Mapping[str, Mapping[str, str]] = field(default_factory=_frozen_mapping)
-    ranking: Mapping[str, object] = field(default_factory=_frozen_mapping)
-
-
 @dataclass(frozen=True, slots=True)
 class Experiment:
-    """A validated experiment. `seed` is the hashing seed actually used (`:v{version}` included)."""
+    """A validated experiment, compiled from its `ExperimentFile` entry for `assign`: the hashing seed
+    actually used (`:v{version}` included) and its FNV state, the targeting as frozensets, the
+    arms' bucket ranges and an index by arm key; the arms are the file's (`ArmFile`)."""
 
     key: str
     seed: str
     unit: Unit
     coverage: float
-    arms: tuple[Arm, ...]
+    arms: tuple[ArmFile, ...]
     when: Mapping[str, frozenset[str]]
     namespace: tuple[str, float, float] | None
     ranges: tuple[tuple[float, float], ...]
@@ -114,7 +104,7 @@ class ArmAssignment:
     bucket: float
     variant: str | None
     content: Mapping[str, Mapping[str, str]]
-    ranking: Mapping[str, object]
+    ranking: RankingFile
     forced: bool = False
 
     def to_json(self) -> dict[str, object]:
@@ -213,23 +203,44 @@ ContentField = Annotated[
 
 
 class RankingFile(FileShape, frozen=True):
-    """What an arm changes in the ranking; only the fields given apply."""
+    """What an arm changes in the ranking; only the fields given apply (`RankingParams.with_overrides`)."""
 
-    weights: dict[WeightedReason, Annotated[float, Meta(ge=0, description="a non-negative number")]] | UnsetType = UNSET
+    weights: Mapping[WeightedReason, Annotated[float, Meta(ge=0, description="a non-negative number")]] | (
+        UnsetType
+    ) = UNSET
     max_category_share: Annotated[float, Meta(gt=0, le=MAX_CATEGORY_SHARE, description="a number in (0, 1/3]")] | (
         UnsetType
     ) = UNSET
     strategy: Literal["blend", "learned", "popular"] | UnsetType = UNSET
     ranker: NonEmpty | UnsetType = UNSET
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.weights, UnsetType):
+            force_setattr(self, "weights", MappingProxyType(dict(self.weights)))
+
+    def given(self) -> dict[str, object]:
+        """The fields the file gives, by name (the arm's description)."""
+        found = {name: getattr(self, name) for name in self.__struct_fields__}
+        return {name: dict(v) if isinstance(v, Mapping) else v for name, v in found.items() if v is not UNSET}
+
 
 class ArmFile(FileShape, frozen=True):
+    """One arm: its traffic weight and what it changes (homepage variant, content texts, ranking).
+
+    Served as decoded: the content texts become read-only (post-decode, as are a ranking's weights);
+    post-decode, the texts' placeholders are checked (`parse_experiments`).
+    """
+
     key: Key
     weight: Fraction
     description: NonEmpty | None = None
     variant: NonEmpty | None = None
-    content: dict[ContentLocale, dict[ContentField, NonEmpty]] = msgspec.field(default_factory=dict)
+    content: Mapping[ContentLocale, Mapping[ContentField, NonEmpty]] = msgspec.field(default_factory=dict)
     ranking: RankingFile = RankingFile()
+
+    def __post_init__(self) -> None:
+        texts = {locale: MappingProxyType(dict(fields)) for locale, fields in self.content.items()}
+        force_setattr(self, "content", MappingProxyType(texts))
 
 
 class NamespaceFile(FileShape, frozen=True):
@@ -324,18 +335,11 @@ def _experiment(check: FileChecks, exp: ExperimentFile, path: str) -> Experiment
     )
 
 
-def _arm(check: FileChecks, arm: ArmFile, path: str) -> Arm:
-    content = {
-        locale: MappingProxyType(
-            {name: _template(check, text, f"{path}.content.{locale}.{name}") for name, text in texts.items()}
-        )
-        for locale, texts in arm.content.items()
-    }
-    ranking = {name: getattr(arm.ranking, name) for name in RankingFile.__struct_fields__}
-    ranking = {name: value for name, value in ranking.items() if value is not UNSET}
-    if "weights" in ranking:
-        ranking["weights"] = MappingProxyType(ranking["weights"])
-    return Arm(arm.key, arm.weight, arm.variant, MappingProxyType(content), MappingProxyType(ranking))
+def _arm(check: FileChecks, arm: ArmFile, path: str) -> ArmFile:
+    for locale, texts in arm.content.items():
+        for name, text in texts.items():
+            _template(check, text, f"{path}.content.{locale}.{name}")
+    return arm
 
 
 def _template(check: FileChecks, text: str, path: str) -> str:
@@ -412,7 +416,7 @@ def _describe_experiment(exp: Experiment) -> dict[str, Any]:
                 "weight": arm.weight,
                 "variant": arm.variant,
                 "content": {locale: dict(texts) for locale, texts in arm.content.items()},
-                "ranking": {k: dict(v) if isinstance(v, Mapping) else v for k, v in arm.ranking.items()},
+                "ranking": arm.ranking.given(),
             }
             for arm in exp.arms
         ],
