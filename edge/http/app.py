@@ -306,7 +306,7 @@ async def reports_page(request: Request) -> Response:
     await runtime.decider.flush_shown()
     experiments = [await load_experiment_report(runtime.store, config, e.key, query) for e in config.experiments]
     personalization = await load_personalization_report(runtime.store, config, query)
-    html = render_reports(msgspec.to_builtins(experiments), msgspec.to_builtins(personalization))
+    html = render_reports(experiments, personalization)
     return Response(html, media_type="text/html; charset=utf-8", headers={"cache-control": "no-store"})
 
 
