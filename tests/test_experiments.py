@@ -53,7 +53,7 @@ def _parse(data: dict[str, Any]) -> ExperimentsConfig:
 def test_valid_file_loads_into_frozen_values() -> None:
     config = load_experiments(DATA / "experiments_valid.yaml")
     assert config.source == str(DATA / "experiments_valid.yaml")
-    assert (config.holdout_percent, config.holdout_seed) == (5.0, "global-holdout")
+    assert (config.holdout.percent, config.holdout.seed) == (5.0, "global-holdout")
     assert [e.key for e in config.experiments] == ["hero-test", "cta-copy", "ranking-blend"]
     hero = config.experiments[0]
     assert (hero.seed, hero.unit, hero.coverage, hero.namespace) == (
@@ -103,7 +103,7 @@ def test_to_json_describes_the_config() -> None:
 
 def test_empty_config_assigns_nothing() -> None:
     config = ExperimentsConfig.empty()
-    assert config.experiments == () and config.holdout_percent == 0
+    assert config.experiments == () and config.holdout.percent == 0
     assert len(config.version) == 12
     assert assign(config, "u1", "s1", MATCHING) == Assignment(holdout=False, arms=())
 

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
+from edge.core.experiments import HoldoutFile
 from edge.core.shapes import Id, SegmentName, Shape, TierName, Time, Utm
 
 Metric = Literal["conversion", "revenue", "add_to_cart", "click", "redemption"]
@@ -98,14 +99,6 @@ class ExperimentReport(Shape, frozen=True):
     segments: Annotated[list[SegmentComparison], Meta(description="Absent with segments=false.")] | UnsetType = UNSET
 
 
-class HoldoutConfig(Shape, frozen=True):
-    """The holdout as configured (experiments file)."""
-
-    percent: float
-    seed: str
-    conversion_window_hours: float
-
-
 class IncrementalRevenue(Shape, frozen=True):
     value: float | None
     ci: list[float] | None
@@ -158,7 +151,7 @@ class Attribution(Shape, frozen=True):
 
 class PersonalizationReport(Shape, frozen=True, kw_only=True):
     generated_at: Time
-    holdout: HoldoutConfig
+    holdout: Annotated[HoldoutFile, Meta(description="The holdout as configured (experiments file).")]
     baseline: str
     srm: Srm
     arms: list[ArmStats]

@@ -66,20 +66,19 @@ class Experiment:
 
 @dataclass(frozen=True, slots=True)
 class ExperimentsConfig:
-    """All experiments plus the global holdout; `version` is a content hash of the normalized config."""
+    """All experiments plus the global holdout (the file's `HoldoutFile`); `version` is a content hash of the
+    normalized config; the holdout's hashing state and threshold are derived once for `assign`."""
 
     version: str
-    holdout_percent: float
-    holdout_seed: str
+    holdout: HoldoutFile
     experiments: tuple[Experiment, ...]
     source: str
-    holdout_window_hours: float = DEFAULT_WINDOW_HOURS
     holdout_state: int = field(init=False, repr=False, compare=False)
     holdout_threshold: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "holdout_state", fnv1a32(self.holdout_seed))
-        object.__setattr__(self, "holdout_threshold", self.holdout_percent / 100)
+        object.__setattr__(self, "holdout_state", fnv1a32(self.holdout.seed))
+        object.__setattr__(self, "holdout_threshold", self.holdout.percent / 100)
 
     @classmethod
     def empty(cls) -> ExperimentsConfig:
@@ -91,7 +90,7 @@ class ExperimentsConfig:
         return {
             "version": self.version,
             "source": self.source,
-            **_describe(self.holdout_percent, self.holdout_seed, self.experiments),
+            **_describe(self.holdout.percent, self.holdout.seed, self.experiments),
         }
 
 
@@ -304,9 +303,7 @@ def parse_experiments(data: object, source: str) -> ExperimentsConfig:
         canonical["holdout"]["conversion_window_hours"] = holdout.conversion_window_hours
     blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     version = hashlib.sha256(blob).hexdigest()[:12]
-    return ExperimentsConfig(
-        version, holdout.percent, holdout.seed, experiments, source, holdout.conversion_window_hours
-    )
+    return ExperimentsConfig(version, holdout, experiments, source)
 
 
 def _experiment(check: FileChecks, exp: ExperimentFile, path: str) -> Experiment:

@@ -24,7 +24,6 @@ from edge.core.answers import (
     AttributionRow,
     DayPoint,
     ExperimentReport,
-    HoldoutConfig,
     IncrementalRevenue,
     Metric,
     MetricStats,
@@ -313,7 +312,7 @@ def personalization_report(
     """Holdout against everyone else (overall and per segment), offers, and decision-level attribution."""
     stats = parse_arms(merged(holdout))
     arms = list(HOLDOUT_ARMS)
-    pct = config.holdout_percent
+    pct = config.holdout.percent
     compared = _comparison(stats, arms, [pct, 100 - pct] if pct > 0 else [1.0, 1.0], query)
     control = stats.metric(HOLDOUT_ARMS[0], ALL, "revenue")
     treated = stats.metric(HOLDOUT_ARMS[1], ALL, "revenue")
@@ -322,9 +321,7 @@ def personalization_report(
     da = merged(decisions)
     return PersonalizationReport(
         generated_at=generated_at(),
-        holdout=HoldoutConfig(
-            percent=pct, seed=config.holdout_seed, conversion_window_hours=config.holdout_window_hours
-        ),
+        holdout=config.holdout,
         baseline=HOLDOUT_ARMS[0],
         srm=compared.srm,
         arms=compared.arms,

@@ -132,7 +132,7 @@ _GENERATED: Final = (
     answers.Reloaded,
     answers.Personas,
 )
-_RENAMED: Final = {"SegmentName": "Segment", "TierName": "Tier", "ReasonName": "Reason"}
+_RENAMED: Final = {"SegmentName": "Segment", "TierName": "Tier", "ReasonName": "Reason", "HoldoutFile": "Holdout"}
 _VOCABULARIES: Final = {"Segment": shapes.SEGMENTS, "Tier": shapes.TIERS, "Reason": shapes.REASONS}
 
 # Prose of the fields (`Struct.field`; `EventShape.x` is every event's `x`): what the type cannot say.
