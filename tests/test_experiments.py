@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 from scipy.stats import chisquare
@@ -89,9 +90,9 @@ def test_version_is_a_content_hash_independent_of_format_and_path(tmp_path: Path
     assert parse_experiments(data, source="x").version != from_yaml.version
 
 
-def test_to_json_describes_the_config() -> None:
+def test_the_listing_describes_the_config() -> None:
     config = load_experiments(DATA / "experiments_valid.yaml")
-    body = json.loads(json.dumps(config.to_json()))
+    body = json.loads(msgspec.json.encode(config.listing()))
     assert body["version"] == config.version
     assert body["holdout"] == {"percent": 5.0, "seed": "global-holdout"}
     hero = body["experiments"][0]

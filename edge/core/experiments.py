@@ -27,6 +27,7 @@ from msgspec.structs import force_setattr
 from edge.core.bucketing import bucket_ranges, choose_arm, fnv1a32, hash_v2_seeded, in_namespace
 from edge.core.files import FileChecks, FileShape, NonEmpty, convert_file
 from edge.core.ranking import DEFAULT_WEIGHTS, MAX_CATEGORY_SHARE
+from edge.core.shapes import Shape
 
 Unit = Literal["user_id", "session_id"]
 
@@ -85,13 +86,14 @@ class ExperimentsConfig:
         """No holdout, no experiments (no experiments file configured)."""
         return parse_experiments({}, source="")
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON-able description for `GET /v1/experiments`."""
-        return {
-            "version": self.version,
-            "source": self.source,
-            **_describe(self.holdout.percent, self.holdout.seed, self.experiments),
-        }
+    def listing(self) -> ExperimentsListing:
+        """The answer of `GET /v1/experiments`."""
+        return ExperimentsListing(
+            version=self.version,
+            source=self.source,
+            holdout=ListedHoldout(percent=self.holdout.percent, seed=self.holdout.seed),
+            experiments=[_listed(exp) for exp in self.experiments],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,23 +206,12 @@ ContentField = Annotated[
 class RankingFile(FileShape, frozen=True):
     """What an arm changes in the ranking; only the fields given apply (`RankingParams.with_overrides`)."""
 
-    weights: Mapping[WeightedReason, Annotated[float, Meta(ge=0, description="a non-negative number")]] | (
-        UnsetType
-    ) = UNSET
+    weights: dict[WeightedReason, Annotated[float, Meta(ge=0, description="a non-negative number")]] | UnsetType = UNSET
     max_category_share: Annotated[float, Meta(gt=0, le=MAX_CATEGORY_SHARE, description="a number in (0, 1/3]")] | (
         UnsetType
     ) = UNSET
     strategy: Literal["blend", "learned", "popular"] | UnsetType = UNSET
     ranker: NonEmpty | UnsetType = UNSET
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.weights, UnsetType):
-            force_setattr(self, "weights", MappingProxyType(dict(self.weights)))
-
-    def given(self) -> dict[str, object]:
-        """The fields the file gives, by name (the arm's description)."""
-        found = {name: getattr(self, name) for name in self.__struct_fields__}
-        return {name: dict(v) if isinstance(v, Mapping) else v for name, v in found.items() if v is not UNSET}
 
 
 class ArmFile(FileShape, frozen=True):
@@ -298,7 +289,10 @@ def parse_experiments(data: object, source: str) -> ExperimentsConfig:
     _check_unique_keys(check, experiments)
     _check_namespaces(check, experiments)
     holdout = file.holdout
-    canonical = _describe(holdout.percent, holdout.seed, experiments)
+    canonical: dict[str, Any] = {
+        "holdout": {"percent": holdout.percent, "seed": holdout.seed},
+        "experiments": msgspec.to_builtins([_listed(exp) for exp in experiments]),
+    }
     if holdout.conversion_window_hours != DEFAULT_WINDOW_HOURS:
         canonical["holdout"]["conversion_window_hours"] = holdout.conversion_window_hours
     blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
@@ -385,37 +379,68 @@ def _check_namespaces(check: FileChecks, experiments: Sequence[Experiment]) -> N
                 )
 
 
-# --- description (to_json and the version hash) -------------------------------------------------
+# --- the description: GET /v1/experiments, and the version hash -----------------------------------
 
 
-def _describe(percent: float, seed: str, experiments: Sequence[Experiment]) -> dict[str, Any]:
-    return {
-        "holdout": {"percent": percent, "seed": seed},
-        "experiments": [_describe_experiment(exp) for exp in experiments],
-    }
+class ListedArm(Shape, frozen=True):
+    key: str
+    weight: float
+    variant: str | None
+    content: dict[str, dict[str, str]]
+    ranking: RankingFile
 
 
-def _describe_experiment(exp: Experiment) -> dict[str, Any]:
-    namespace = None
-    if exp.namespace is not None:
-        namespace = {"id": exp.namespace[0], "start": exp.namespace[1], "end": exp.namespace[2]}
-    return {
-        "key": exp.key,
-        "seed": exp.seed,
-        "version": exp.version,
-        "unit": exp.unit,
-        "coverage": exp.coverage,
-        "namespace": namespace,
-        "when": {key: sorted(allowed) for key, allowed in exp.when.items()},
-        "arms": [
-            {
-                "key": arm.key,
-                "weight": arm.weight,
-                "variant": arm.variant,
-                "content": {locale: dict(texts) for locale, texts in arm.content.items()},
-                "ranking": arm.ranking.given(),
-            }
-            for arm in exp.arms
-        ],
-        "ranges": [list(r) for r in exp.ranges],
-    } | ({"conversion_window_hours": exp.window_hours} if exp.window_hours != DEFAULT_WINDOW_HOURS else {})
+class ListedExperiment(Shape, frozen=True):
+    """An experiment as compiled: `seed` is the hashing seed used, `ranges` each arm's share of the buckets."""
+
+    key: str
+    seed: str
+    version: int
+    unit: Unit
+    coverage: float
+    namespace: NamespaceFile | None
+    when: dict[str, list[str]]
+    arms: list[ListedArm]
+    ranges: list[tuple[float, float]]
+    conversion_window_hours: Annotated[float, Meta(description="Absent at the default, 72.")] | UnsetType = UNSET
+
+
+class ListedHoldout(Shape, frozen=True):
+    percent: float
+    seed: str
+
+
+class ExperimentsListing(Shape, frozen=True):
+    """`GET /v1/experiments`: the loaded experiments (docs/experiments.md)."""
+
+    version: Annotated[str, Meta(description="A hash of the normalized config.")]
+    source: Annotated[str, Meta(description="The experiments file.")]
+    holdout: ListedHoldout
+    experiments: list[ListedExperiment]
+
+
+def _listed(exp: Experiment) -> ListedExperiment:
+    namespace = None if exp.namespace is None else NamespaceFile(id=exp.namespace[0], start=exp.namespace[1],
+                                                                 end=exp.namespace[2])  # fmt: skip
+    arms = [
+        ListedArm(
+            key=arm.key,
+            weight=arm.weight,
+            variant=arm.variant,
+            content={locale: dict(texts) for locale, texts in arm.content.items()},
+            ranking=arm.ranking,
+        )
+        for arm in exp.arms
+    ]
+    return ListedExperiment(
+        key=exp.key,
+        seed=exp.seed,
+        version=exp.version,
+        unit=exp.unit,
+        coverage=exp.coverage,
+        namespace=namespace,
+        when={key: sorted(allowed) for key, allowed in exp.when.items()},
+        arms=arms,
+        ranges=list(exp.ranges),
+        conversion_window_hours=UNSET if exp.window_hours == DEFAULT_WINDOW_HOURS else exp.window_hours,
+    )

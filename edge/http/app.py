@@ -255,7 +255,7 @@ async def openapi(request: Request) -> Response:
 
 async def experiments(request: Request) -> Response:
     require_admin(request)
-    return json_response(runtime_of(request).engine.experiments.to_json())
+    return json_response(runtime_of(request).engine.experiments.listing())
 
 
 async def reload(request: Request) -> Response:
