@@ -25,7 +25,7 @@ import pytest
 
 from edge.core.decide import Engine, decide_from_snapshot
 from edge.core.derived import Derived
-from edge.core.loyalty import TierThresholds, as_of
+from edge.core.loyalty import DEFAULT_TIERS, as_of
 from edge.core.profiles import LedgerEntry, Profile, profile_json
 from edge.core.requests import Utm, parse_decide
 from edge.core.sessions import StoredSession
@@ -253,7 +253,7 @@ def test_an_unreadable_stored_part_is_reported_on_every_read_with_the_cache() ->
 
 
 def test_a_remembered_loyalty_view_is_the_fresh_one_and_an_erasure_forgets_it() -> None:
-    derived, rules = Derived(), TierThresholds()
+    derived, rules = Derived(), DEFAULT_TIERS
     bought = LedgerEntry(NOW - timedelta(days=3), "purchase", 600.0, 600)
     anna = Profile(user_id="u1", ledger=(bought,), spend=600.0, points=600, orders=1, document_ledger=1)
     view = derived.as_of(anna, NOW, rules)

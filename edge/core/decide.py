@@ -22,7 +22,7 @@ from edge.core.content import Content, Overrides, Visitor, language_for
 from edge.core.experiments import ArmAssignment, Assignment, ExperimentsConfig, assign
 from edge.core.exposures import Exposure
 from edge.core.ledger import FIRST_SHOWN
-from edge.core.loyalty import TierThresholds
+from edge.core.loyalty import DEFAULT_TIERS, TierThresholds
 from edge.core.offers import code_maker
 from edge.core.pages import PageContext, place
 from edge.core.profiles import Profile
@@ -55,7 +55,7 @@ class Engine:
     experiments: ExperimentsConfig
     params: RankingParams = field(default_factory=RankingParams)
     ttl_s: int = 60
-    tiers: TierThresholds = field(default_factory=TierThresholds)  # the build's (edge.model.artifacts.thresholds_for)
+    tiers: TierThresholds = DEFAULT_TIERS  # the build's (edge.model.artifacts.thresholds_for)
     offer_secret: str | None = None  # EDGE_OFFER_SECRET: per-person offer codes (edge.core.offers)
 
 
@@ -200,8 +200,7 @@ def decide_from_snapshot(
     params = engine.params
     overrides = Overrides()
     for arm in assignment.arms:
-        if arm.ranking:
-            params = params.with_overrides(arm.ranking)
+        params = params.with_overrides(arm.ranking)
         texts = arm.content.get(lang) or {}
         overrides = Overrides(
             variant=arm.variant or overrides.variant,
