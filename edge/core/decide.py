@@ -47,6 +47,21 @@ COUNTRY_ZONES = {
 
 
 @dataclass(frozen=True, slots=True)
+class Decided:
+    """One decision: the answer's body and what the I/O shell writes for it (never sent).
+
+    `body` is the JSON tree of `edge.core.shapes.DecideResponse` (the served shape, checked against that
+    Struct by tests/test_shapes_conformance.py); it is built as a tree because its products are the
+    catalog's items serialized once per build (`Catalog.item_json`), not re-made per decision."""
+
+    body: dict[str, Any]
+    offer_code: str | None  # what the offer's frequency cap counts, when an offer is shown
+    arms: list[ArmAssignment]  # the experiment arms to expose (forced arms are not exposures)
+    profile_ops: list[Op]  # what the profile remembers of this page (first time an offer was shown, ...)
+    holdout: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Engine:
     """Everything a decision reads that is built at start-up; swapped whole on reload."""
 
@@ -166,7 +181,7 @@ def decide_from_snapshot(
     now: datetime,
     failure: str | None = None,
     forced_arms: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
+) -> Decided:
     """The decision given what the store answered; pure apart from the decision id."""
     content = engine.content
     model = engine.model
@@ -275,10 +290,6 @@ def decide_from_snapshot(
         "experiments": assignment.to_json(),
         "ttl_s": engine.ttl_s,
         "took_ms": 0.0,
-        "_offer_code": page.counter_code,
-        "_arms": [arm for arm in assignment.arms if not arm.forced],
-        "_profile_ops": profile_ops,
-        "_holdout": assignment.holdout,
     }
     if request.debug:
         body["explain"] = {
@@ -315,4 +326,5 @@ def decide_from_snapshot(
             },
             "scores": [{"id": item_json[r.row]["id"], "score": r.score, "reason": r.reason} for r in ranked],
         }
-    return body
+    arms = [arm for arm in assignment.arms if not arm.forced]
+    return Decided(body, page.counter_code, arms, profile_ops, assignment.holdout)
