@@ -59,6 +59,21 @@ def test_a_served_build_is_frozen_out_of_the_collectors_sight(served: TestClient
     assert not in_collectors_sight(model.catalog)
 
 
+def test_what_decisions_remember_is_out_of_the_collectors_sight_too(served: TestClient) -> None:
+    """Index answers and purchased rows are remembered per build; kept as tuples of numbers, the collector
+    stops tracking them at its first look, so a long-running worker's full collections do not grow with them."""
+    for i in range(20):
+        decide(served, session_id=f"s-heap-m{i}", user_id=str(20000 + i), session={"viewed": [f"SYN{10001 + i}"]})
+    model = runtime_of(served).engine.model
+    gc.collect()
+    gc.collect()  # a tuple of tuples is untracked at the collection after the one that untracked its parts
+    answers = list(model.searches._data.values())
+    rows = list(model.derived._rows.values())
+    assert answers and rows  # the decisions remembered something of both kinds
+    assert not any(gc.is_tracked(answer) for answer in answers)
+    assert not any(gc.is_tracked(entry[1]) for entry in rows)
+
+
 def test_a_reload_frees_the_old_build_and_freezes_the_new_one(served: TestClient, own_root: Path) -> None:
     serve_some(served)
     runtime = runtime_of(served)
