@@ -10,11 +10,13 @@ collection), a stall for whichever decisions are in flight.
 everything frozen before back into view, collects (so a cycle left by loading, or by the previous
 build, is freed, not frozen), and freezes what survives (`gc.freeze`). The collector never walks
 frozen objects again; reference counting still frees them the moment nothing refers to them, which
-is how a replaced build goes (tests/test_heap.py checks that it does).
+is how a replaced build goes (tests/test_heap.py checks that it does). What decisions remember
+later (index answers, rows per profile) is kept as tuples of numbers, which the collector stops
+tracking at its first look (`edge.core.recommend._search`, `edge.core.derived.Derived.rows`).
 
 The thresholds stay CPython's (700, 10, 10): decisions leave few objects behind (a young collection
 every ~270 `known` decisions, 0.25 ms), and a gen0 threshold of 10,000 made each young collection
-~5 ms and a middle one ~75 ms of CPU (loadtest/README.md, "Garbage collector").
+~5 ms and a middle one ~75 ms of CPU (loadtest/README.md, "Garbage collector pauses").
 """
 
 from __future__ import annotations
