@@ -121,15 +121,12 @@ class Decider:
         else:
             snapshot, failure = await self._fetch(request, day)
         fetched = time.perf_counter()
-        body = decide_from_snapshot(engine, request, snapshot, now, failure, forced_arms)
-        code = body.pop("_offer_code")
-        arms = body.pop("_arms")
-        holdout = body.pop("_holdout")
-        if code is not None:
-            self.writes.add(offer_shown(request.unit_key, day, code))
-        remembered = body.pop("_profile_ops")
-        if remembered and request.user_id and failure is None:
-            self.writes.add((Group(request.unit_key, tuple(remembered)),))
+        decided = decide_from_snapshot(engine, request, snapshot, now, failure, forced_arms)
+        body, arms = decided.body, decided.arms
+        if decided.offer_code is not None:
+            self.writes.add(offer_shown(request.unit_key, day, decided.offer_code))
+        if decided.profile_ops and request.user_id and failure is None:
+            self.writes.add((Group(request.unit_key, tuple(decided.profile_ops)),))
         if failure is None and request.user_id and snapshot.session is None and consented(request, snapshot):
             self._promote(request.user_id, request.session_id)
         if arms:
@@ -138,7 +135,7 @@ class Decider:
         if request.consent is not False:  # attribution (edge/core/attribution.py): enrolments, the decision record
             forced = bool(forced_arms)
             attribution = decision_attribution(
-                engine.experiments, request.unit_key, body, arms, holdout, forced, now, self.enrolled
+                engine.experiments, request.unit_key, body, arms, decided.holdout, forced, now, self.enrolled
             )
             if attribution:  # a repeat visitor's decision enrols nowhere new
                 self.writes.add(attribution)

@@ -15,7 +15,7 @@
 
 Third-party exceptions are translated once, where the third party is called
 (`raise StoreUnavailable(...) from exc`); the app renders any `RequestError` or
-`DependencyError` as `{"error": {"code", "message", "field"}}`.
+`DependencyError` as `{"error": {"code", "message", "field"}}` (edge.core.shapes.Error).
 """
 
 from __future__ import annotations
@@ -31,13 +31,6 @@ class EdgeError(Exception):
         super().__init__(message)
         self.message = message
         self.field = field
-
-    def to_json(self) -> dict[str, dict[str, str]]:
-        """The contract's error body."""
-        body = {"code": self.code, "message": self.message}
-        if self.field is not None:
-            body["field"] = self.field
-        return {"error": body}
 
 
 class RequestError(EdgeError):

@@ -22,7 +22,7 @@ from typing import Any
 from edge.core import consent, ledger, shapes
 from edge.core import validation as v
 from edge.core.attribution import DECISION_METRICS, event_ops
-from edge.core.loyalty import TierThresholds, points_for
+from edge.core.loyalty import DEFAULT_TIERS, TierThresholds, points_for
 from edge.core.requests import SessionSignals, landing_utm
 from edge.core.sessions import SessionPolicy, landing_ops, session_rel, touch_ops
 from edge.core.shapes import MAX_CLOCK_SKEW, stamp, stamp_ms
@@ -77,7 +77,7 @@ class EventPolicy:
     """What applying events needs besides the events: session limits, tiers, stream retention."""
 
     session: SessionPolicy = field(default_factory=SessionPolicy)
-    tiers: TierThresholds = field(default_factory=TierThresholds)
+    tiers: TierThresholds = DEFAULT_TIERS
     stream_maxlen: int = 200_000  # events kept over all partitions (XADD MAXLEN ~)
     max_items: int = 5000  # purchased / wishlist kept on a profile
     activities: tuple[tuple[str, int, str], ...] = ()  # (activity, points, per) from the content file

@@ -8,15 +8,15 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from edge import heap
+from edge.core.answers import LastReload
 from edge.core.content import Content
 from edge.core.decide import Engine
 from edge.core.experiments import ExperimentsConfig
 from edge.core.guards import check_experiments
 from edge.core.recommend import Model
-from edge.core.shapes import stamp
 from edge.decider import Decider
 from edge.errors import ArtifactError, ConfigError
 from edge.http.metrics import Metrics
@@ -72,22 +72,6 @@ def warn_if_stale(manifest: Any, now: datetime | None = None) -> str | None:
     return message
 
 
-@dataclass(frozen=True, slots=True)
-class ReloadOutcome:
-    """What the last reload attempt did, as `/readyz` reports it."""
-
-    ok: bool
-    trigger: str
-    at: str
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"status": "ok" if self.ok else "failed", "trigger": self.trigger, "at": self.at}
-        if self.error is not None:
-            body["error"] = self.error
-        return body
-
-
 @dataclass
 class Runtime:
     """One worker's live state; `engine` is replaced whole, so a request keeps the one it started with."""
@@ -101,7 +85,7 @@ class Runtime:
     reload_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     profiles: tuple[dict[str, Any], ...] = ()  # the loaded build's profile records (the demo's personas)
     data_end: str | None = None  # the loaded build's last data timestamp (manifest `data_end`)
-    last_reload: ReloadOutcome | None = None
+    last_reload: LastReload | None = None  # what the last reload attempt did, as `/readyz` reports it
     demo_cache: dict[tuple[str, str], bytes] = field(default_factory=dict)  # /demo/personas.json per build
 
     @classmethod
@@ -139,23 +123,23 @@ class Runtime:
         heap.settle()
         return runtime
 
-    async def reload(self, trigger: str = "admin") -> Engine:
+    async def reload(self, trigger: Literal["admin", "watch"] = "admin") -> Engine:
         """Re-read content, experiments and artifacts; on any error the old engine stays and the error propagates.
 
         A new build comes with its own profiles: the embedded store takes them in the same swap; with
         Redis, a sample of the build's customers is read back and a vector that does not fit the new
         model refuses the swap (run `edge load`). Every attempt is counted and kept for `/readyz`.
         """
-        at = stamp(datetime.now(UTC))
+        at = datetime.now(UTC).replace(microsecond=0)
         try:
             engine = await self._reload()
         except ConfigError as exc:
             self.metrics.reload(trigger, ok=False)
-            self.last_reload = ReloadOutcome(False, trigger, at, exc.message)
+            self.last_reload = LastReload(status="failed", trigger=trigger, at=at, error=exc.message)
             log.error("reload (%s) refused, old build and config kept: %s", trigger, exc.message)
             raise
         self.metrics.reload(trigger, ok=True)
-        self.last_reload = ReloadOutcome(True, trigger, at)
+        self.last_reload = LastReload(status="ok", trigger=trigger, at=at)
         return engine
 
     async def _reload(self) -> Engine:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from edge.core.loyalty import TierThresholds
+from edge.core.loyalty import DEFAULT_TIERS, TierThresholds
 from edge.core.sessions import SessionPolicy
 from edge.errors import ConfigError
 from edge.http.auth import parse_keys
@@ -43,7 +43,7 @@ class Settings:
     exposures_maxlen: int = 200_000  # exposure log entries kept (likewise)
     events_timeout_ms: float = 1000.0  # how long POST /v1/events waits for the store before answering 503
     events_max_body_bytes: int = 262144  # body limit of POST /v1/events (500 events of ~500 bytes)
-    tier_thresholds: tuple[float, float, float] = (500.0, 2000.0, 5000.0)  # spend for silver,gold,platinum
+    tier_thresholds: tuple[float, float, float] = DEFAULT_TIERS.as_args()  # spend for silver, gold, platinum
     watch_s: float = 2.0  # poll content/experiments/artifacts for changes this often; 0 = only on reload
     redis_wait_replicas: int = 0  # writes wait (WAIT) for this many replicas before a 202; 0 = the primary alone
     max_header_bytes: int = 16384  # request line + headers over this are a 431 (`edge serve`, edge/http/limits.py)

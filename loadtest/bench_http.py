@@ -215,7 +215,7 @@ def open_loop(
 
 
 def prepare_redis(url: str, env: dict[str, str], log_dir: Path) -> None:
-    """Bulk-load the profiles under the bench key prefix (`edge load`)."""
+    """Bulk-load the profiles under `env`'s key prefix (`edge load`)."""
     with (log_dir / "edge-load.log").open("wb") as out:
         code = subprocess.call(
             [str(VENV_BIN / "edge"), "load", "--redis", url], cwd=ROOT, env=env, stdout=out, stderr=out
@@ -224,13 +224,13 @@ def prepare_redis(url: str, env: dict[str, str], log_dir: Path) -> None:
         raise SystemExit(f"bench: `edge load --redis {url}` failed; see {log_dir / 'edge-load.log'}")
 
 
-def clean_redis(url: str) -> int:
+def clean_redis(url: str, prefix: str = REDIS_PREFIX) -> int:
     """Delete the keys written under the bench prefix (profiles, offer counters)."""
     import redis
 
     client = redis.Redis.from_url(url)
     try:
-        keys = list(client.scan_iter(match=f"{REDIS_PREFIX}:*", count=1000))
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
         for start in range(0, len(keys), 500):
             client.delete(*keys[start : start + 500])
         return len(keys)

@@ -83,11 +83,11 @@ async def run(args: argparse.Namespace) -> None:
             started = time.perf_counter()
             await load_personalization_report(store, config)
             personal.append(time.perf_counter() - started)
-        units = sum(a["units"] for a in report["arms"])
-        conversion = next(r for r in report["results"] if r["metric"] == "conversion")
+        units = sum(a.units for a in report.arms)
+        conversion = next(r for r in report.results if r.metric == "conversion")
         print(f"experiment report over {units:,} units: median {statistics.median(timings) * 1000:.1f} ms")
         print(f"personalization report: median {statistics.median(personal) * 1000:.1f} ms")
-        print(f"conversion uplift {conversion['uplift']:+.4f} ci {conversion['ci']} (true +0.10)")
+        print(f"conversion uplift {conversion.uplift or 0.0:+.4f} ci {conversion.ci} (true +0.10)")
         if args.redis:
             await memory(args.redis, prefix)
     finally:

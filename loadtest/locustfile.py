@@ -284,9 +284,9 @@ class Visitor(FastHttpUser):
         del self.viewed[:-10]
         return list(self.viewed)
 
-    def decide(self, body: dict[str, Any], name: str, check: Any = None) -> None:
+    def decide(self, body: dict[str, Any], name: str, check: Any = None, headers: dict[str, str] | None = None) -> None:
         with self.client.post(
-            DECIDE, data=orjson.dumps(body), headers=JSON_HEADERS, name=name, catch_response=True
+            DECIDE, data=orjson.dumps(body), headers=headers or JSON_HEADERS, name=name, catch_response=True
         ) as response:
             if response.status_code != 200:
                 response.failure(f"status {response.status_code}: {(response.text or '')[:200]}")
@@ -354,7 +354,12 @@ class Visitor(FastHttpUser):
         body["user_id"] = self.rng.choice(Catalog.users)
         body["session"] = {"viewed": self.browse()}
         body["debug"] = True
-        self.decide(body, "decide: debug", lambda d: None if isinstance(d.get("explain"), dict) else "no explain")
+        if ADMIN_TOKEN:  # the admin may ask why; anyone else gets the plain decision (debug is admin-only)
+            headers = JSON_HEADERS | {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            self.decide(body, "decide: debug", lambda d: None if isinstance(d.get("explain"), dict) else "no explain",
+                        headers)  # fmt: skip
+        else:
+            self.decide(body, "decide: debug", lambda d: "explain without the admin token" if "explain" in d else None)
 
     @task(12)
     def view_events(self) -> None:
@@ -393,6 +398,7 @@ class Visitor(FastHttpUser):
 
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+ADMIN_TOKEN = os.environ.get("EDGE_ADMIN_TOKEN")  # the server's; ./scripts/loadtest sets one for both
 BAD_REQUESTS: list[tuple[str, int, bytes, dict[str, str]]] = [
     ("no session_id", 422, orjson.dumps({"page": "home"}), JSON_HEADERS),
     ("bad session_id", 422, orjson.dumps({"session_id": "not valid!"}), JSON_HEADERS),

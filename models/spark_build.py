@@ -90,6 +90,8 @@ def session(master: str = DEFAULT_MASTER, app: str = "edge-build") -> SparkSessi
         )
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors write the profile parts with this code
+    # MLlib's native BLAS (scripts/java installs it) solves many small systems: one thread each, not a pool per call
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     spark = (
         SparkSession.builder.master(master)
         .appName(app)

@@ -14,6 +14,7 @@ import yaml
 from starlette.testclient import TestClient
 
 from edge.cli import load
+from edge.core.answers import ExperimentReport, PersonalizationReport
 from edge.core.experiments import assign, parse_experiments
 from edge.core.reports import experiment_report
 from edge.core.writes import session_unit, user_unit
@@ -170,7 +171,7 @@ def test_a_known_uplift_is_recovered_from_the_write_programs() -> None:
     revenue: dict[str, float] = {}
     body = {"segment": "new_visitor", "cta": {}}
 
-    async def run() -> dict[str, Any]:
+    async def run() -> ExperimentReport:
         for n in range(20_000):
             session = f"pure-{n}"
             assignment = assign(config, None, session, {})
@@ -189,19 +190,19 @@ def test_a_known_uplift_is_recovered_from_the_write_programs() -> None:
         return experiment_report(config, "hero-test", await store.read_aggregate("xa:hero-test"))
 
     report_body = asyncio.run(run())
-    arms = {a["key"]: a for a in report_body["arms"]}
+    arms = {a.key: a for a in report_body.arms}
     for arm in ("control", "b"):
-        assert arms[arm]["units"] == units[arm]
-        assert arms[arm]["metrics"]["conversion"]["sum"] == converted[arm]
-        assert arms[arm]["metrics"]["revenue"]["sum"] == pytest.approx(revenue[arm])
+        assert arms[arm].units == units[arm]
+        assert arms[arm].metrics["conversion"].sum == converted[arm]
+        assert arms[arm].metrics["revenue"].sum == pytest.approx(revenue[arm])
     assert 0.08 < units["holdout"] / 20_000 < 0.12
-    conversion = result(report_body, "conversion")
-    assert conversion["uplift"] == pytest.approx(
+    conversion = next(r for r in report_body.results if r.metric == "conversion")
+    assert conversion.uplift == pytest.approx(
         (converted["b"] / units["b"]) / (converted["control"] / units["control"]) - 1, abs=1e-6
     )
-    assert conversion["ci"][0] < 0.10 < conversion["ci"][1], conversion
-    assert conversion["chance_to_win"] > 0.9
-    assert report_body["srm"]["ok"]
+    assert conversion.ci is not None and conversion.ci[0] < 0.10 < conversion.ci[1], conversion
+    assert conversion.chance_to_win is not None and conversion.chance_to_win > 0.9
+    assert report_body.srm.ok
 
 
 def test_window_unknown_decisions_and_retries(sim_client: TestClient) -> None:
@@ -262,7 +263,7 @@ def test_a_skewed_split_trips_srm(sim_client: TestClient) -> None:
         source="",
     )
     skewed = experiment_report(claimed, "hero-test", partitions)
-    assert not skewed["srm"]["ok"] and skewed["srm"]["p_value"] < 0.001
+    assert not skewed.srm.ok and skewed.srm.p_value is not None and skewed.srm.p_value < 0.001
 
 
 def test_erasure_removes_the_units_records(sim_client: TestClient) -> None:
@@ -332,7 +333,7 @@ def test_offers_redemption_discount_and_incremental_revenue() -> None:
     window = 72 * 3600
     impressions = ShownCounts()
 
-    async def run() -> dict[str, Any]:
+    async def run() -> PersonalizationReport:
         for n in range(10):  # 5 held out spending 10 each; 5 shown GOLD10, 2 of them redeem for 90 each
             unit = user_unit(f"offer-{n}")
             shown = n >= 5
@@ -354,14 +355,14 @@ def test_offers_redemption_discount_and_incremental_revenue() -> None:
         return await load_personalization_report(store, config)
 
     body = asyncio.run(run())
-    (offer,) = body["offers"]
-    assert offer["code"] == "GOLD10" and offer["discount_pct"] == 10 and offer["units"] == 5 and offer["shown"] == 5
-    assert offer["redemptions"] == 2 and offer["redemption_rate"] == pytest.approx(0.4)
-    assert offer["discount_given"] == pytest.approx(180 * 10 / 90)
-    assert offer["incremental_revenue"] == pytest.approx((180 / 5 - 10) * 5)
-    assert body["incremental_revenue"]["value"] == pytest.approx((180 / 5 - 10) * 5)
-    assert body["attribution"]["offer"][0]["redemption"] == 2
-    assert [s["segment"] for s in body["segments"]] == ["active"]
+    (offer,) = body.offers
+    assert offer.code == "GOLD10" and offer.discount_pct == 10 and offer.units == 5 and offer.shown == 5
+    assert offer.redemptions == 2 and offer.redemption_rate == pytest.approx(0.4)
+    assert offer.discount_given == pytest.approx(180 * 10 / 90)
+    assert offer.incremental_revenue == pytest.approx((180 / 5 - 10) * 5)
+    assert body.incremental_revenue.value == pytest.approx((180 / 5 - 10) * 5)
+    assert body.attribution.offer[0].redemption == 2
+    assert isinstance(body.segments, list) and [s.segment for s in body.segments] == ["active"]
 
 
 def test_decision_ids_describe_their_decision() -> None:

@@ -54,6 +54,7 @@ def test_explain_is_the_decision_with_its_reasons_and_writes_nothing(client: Tes
     decided = client.post("/v1/decide", json=body).json()
     assert decided["cta"]["offer"] is not None and decided["cta"]["offer"] == result["cta"]["offer"]
     assert "explain" not in decided
+    assert set(result) == set(decided) | {"explain"}  # the served answer's fields and its reasons, nothing private
     bad = client.post("/demo/explain", json={"session_id": "s 1"})
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "session_id"
 

@@ -23,9 +23,9 @@ import numpy as np
 import orjson
 import pytest
 
-from edge.core.decide import Engine, decide_from_snapshot
+from edge.core.decide import Decided, Engine, decide_from_snapshot
 from edge.core.derived import Derived
-from edge.core.loyalty import TierThresholds, as_of
+from edge.core.loyalty import DEFAULT_TIERS, as_of
 from edge.core.profiles import LedgerEntry, Profile, profile_json
 from edge.core.requests import Utm, parse_decide
 from edge.core.sessions import StoredSession
@@ -170,9 +170,10 @@ def snapshot_for(rng: random.Random, profile: Profile | None, vector: np.ndarray
     return Snapshot(profile, vector if profile is not None else None, shown, session, consent, first)
 
 
-def comparable(body: dict[str, Any]) -> dict[str, Any]:
-    """The decision without what differs per call by design (its id, the time taken)."""
-    return {k: v for k, v in body.items() if k not in ("decision_id", "took_ms")}
+def comparable(decided: Decided) -> dict[str, Any]:
+    """The decision and what it writes, without what differs per call by design (its id, the time taken)."""
+    body = {k: v for k, v in decided.body.items() if k not in ("decision_id", "took_ms")}
+    return body | {"writes": (decided.offer_code, decided.arms, decided.profile_ops, decided.holdout)}
 
 
 def test_optimized_decisions_equal_the_plain_reference(engines: tuple[Engine, Engine, Engine, Runtime]) -> None:
@@ -202,9 +203,9 @@ def test_optimized_decisions_equal_the_plain_reference(engines: tuple[Engine, En
         assert comparable(got) == comparable(expected), f"request {i}: {body}"
         served = decide_from_snapshot(serving, request, snapshot, now)
         assert comparable(served) == comparable(expected), f"request {i} (pool_small): {body}"
-        segments.add(got["segment"])
-        reasons.update(p["reason"] for p in got["products"])
-        learned += any(r in ("for_you", "similar_to_viewed") for r in (p["reason"] for p in got["products"]))
+        segments.add(got.body["segment"])
+        reasons.update(p["reason"] for p in got.body["products"])
+        learned += any(r in ("for_you", "similar_to_viewed") for r in (p["reason"] for p in got.body["products"]))
     assert serving.model._led_lists, "anonymous pages with a lead list (campaign, boosts) were decided from the memo"
     assert {"new_visitor", "campaign", "active", "lapsed", "lost"} <= segments, segments
     assert learned > REQUESTS // 10
@@ -253,7 +254,7 @@ def test_an_unreadable_stored_part_is_reported_on_every_read_with_the_cache() ->
 
 
 def test_a_remembered_loyalty_view_is_the_fresh_one_and_an_erasure_forgets_it() -> None:
-    derived, rules = Derived(), TierThresholds()
+    derived, rules = Derived(), DEFAULT_TIERS
     bought = LedgerEntry(NOW - timedelta(days=3), "purchase", 600.0, 600)
     anna = Profile(user_id="u1", ledger=(bought,), spend=600.0, points=600, orders=1, document_ledger=1)
     view = derived.as_of(anna, NOW, rules)

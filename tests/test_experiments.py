@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import yaml
 from scipy.stats import chisquare
@@ -53,7 +54,7 @@ def _parse(data: dict[str, Any]) -> ExperimentsConfig:
 def test_valid_file_loads_into_frozen_values() -> None:
     config = load_experiments(DATA / "experiments_valid.yaml")
     assert config.source == str(DATA / "experiments_valid.yaml")
-    assert (config.holdout_percent, config.holdout_seed) == (5.0, "global-holdout")
+    assert (config.holdout.percent, config.holdout.seed) == (5.0, "global-holdout")
     assert [e.key for e in config.experiments] == ["hero-test", "cta-copy", "ranking-blend"]
     hero = config.experiments[0]
     assert (hero.seed, hero.unit, hero.coverage, hero.namespace) == (
@@ -67,8 +68,8 @@ def test_valid_file_loads_into_frozen_values() -> None:
     b = hero.arms[1]
     assert (b.key, b.weight, b.variant) == ("b", 0.5, "home-lifestyle")
     assert b.content["nl"]["cta_text"] == "Shop de look"
-    assert b.ranking["strategy"] == "popular"
-    assert b.ranking["weights"] == {"similar_to_viewed": 2.0, "best_seller": 0.5}
+    assert b.ranking.strategy == "popular"
+    assert b.ranking.weights == {"similar_to_viewed": 2.0, "best_seller": 0.5}
     assert config.experiments[2].ranges == ((0.0, 0.25), (0.5, 0.75))
     with pytest.raises(TypeError):
         b.content["nl"]["cta_text"] = "changed"  # type: ignore[index]
@@ -89,9 +90,9 @@ def test_version_is_a_content_hash_independent_of_format_and_path(tmp_path: Path
     assert parse_experiments(data, source="x").version != from_yaml.version
 
 
-def test_to_json_describes_the_config() -> None:
+def test_the_listing_describes_the_config() -> None:
     config = load_experiments(DATA / "experiments_valid.yaml")
-    body = json.loads(json.dumps(config.to_json()))
+    body = json.loads(msgspec.json.encode(config.listing()))
     assert body["version"] == config.version
     assert body["holdout"] == {"percent": 5.0, "seed": "global-holdout"}
     hero = body["experiments"][0]
@@ -103,7 +104,7 @@ def test_to_json_describes_the_config() -> None:
 
 def test_empty_config_assigns_nothing() -> None:
     config = ExperimentsConfig.empty()
-    assert config.experiments == () and config.holdout_percent == 0
+    assert config.experiments == () and config.holdout.percent == 0
     assert len(config.version) == 12
     assert assign(config, "u1", "s1", MATCHING) == Assignment(holdout=False, arms=())
 

@@ -82,6 +82,8 @@ def test_merged_lists_stay_best_first_and_unique() -> None:
 
 
 def test_overrides_cannot_loosen_the_diversity_rule() -> None:
-    params = RankingParams().with_overrides({"max_category_share": 0.9, "weights": {"for_you": 2.0}})
+    from edge.core.experiments import RankingFile
+
+    params = RankingParams().with_overrides(RankingFile(max_category_share=0.9, weights={"for_you": 2.0}))
     assert params.max_category_share <= 1 / 3
     assert params.weights["for_you"] == 2.0 and params.weights["best_seller"] == 0.45

@@ -25,6 +25,7 @@ from referencing.jsonschema import DRAFT202012
 from starlette.testclient import TestClient
 
 from edge.core import answers, shapes
+from edge.core.experiments import ExperimentsListing
 from edge.http.app import create_app
 from edge.settings import Settings
 from tests.conftest import ADMIN, AUTH
@@ -271,7 +272,8 @@ def test_answers_conform_to_the_declared_shapes(client: TestClient, doc: dict[st
 
 
 def test_report_operations_and_demo_answers_conform_to_their_declared_shapes(artifacts_dir: Path) -> None:
-    """Each served answer whose schema is generated from edge/core/answers.py matches it, and decodes as the struct."""
+    """Each served answer whose schema is generated from edge/core/answers.py (and the experiments listing) matches
+    it, and decodes as the struct."""
     experiments = Path(__file__).parent / "data" / "experiments_valid.yaml"
     settings = Settings(artifacts=artifacts_dir, admin_token=ADMIN, build_if_missing=False, experiments=experiments)
     with TestClient(create_app(settings)) as client:
@@ -291,9 +293,11 @@ def test_report_operations_and_demo_answers_conform_to_their_declared_shapes(art
             "PersonalizationReport": client.get("/v1/reports/personalization", headers=AUTH),
             "OfferVerdict": client.get("/v1/offers/verify/WELCOME10-x-y", params={"user_id": "u1"}, headers=AUTH),
             "Personas": client.get("/demo/personas.json"),
+            "ExperimentsListing": client.get("/v1/experiments", headers=AUTH),
         }
     for name, answer in served.items():
         assert answer.status_code == 200, (name, answer.text)
         assert not list(validator(doc, name).iter_errors(answer.json())), name
-        msgspec.convert(answer.json(), getattr(answers, name))  # the struct, not only the schema
+        struct = ExperimentsListing if name == "ExperimentsListing" else getattr(answers, name)
+        msgspec.convert(answer.json(), struct)  # the struct, not only the schema
     assert "last_reload" in served["Readiness"].json() and served["ExperimentReport"].json()["results"]

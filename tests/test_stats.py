@@ -46,6 +46,10 @@ def test_agrees_with_gbstats(index: int) -> None:
 def test_undefined_comparisons_say_why() -> None:
     assert compare(Moments(0, 0), Moments(10, 1), "proportion").error == "not enough units"
     assert compare(Moments(100, 0), Moments(100, 5), "proportion").error == "zero control mean"
+    # an arm that has not converted yet beside a control that has: no interval, and no crash (the reports
+    # answered 500 while a new arm had no conversion)
+    assert compare(Moments(30, 2.0, 2.0), Moments(30, 0.0), "proportion").error == "zero variance"
+    assert compare(Moments(30, 2.0, 2.0), Moments(30, 0.0), "mean").error == "zero variance"
 
 
 def _proportion_arm(rng: random.Random, n: int, p: float) -> Moments:

@@ -1,22 +1,24 @@
 """Answers of the report, operations and demo endpoints, declared once as msgspec Structs.
 
-edge/http/openapi.py generates their schemas from these classes (as it does for the decide
-answer in edge/core/shapes.py); the service builds the answers as plain JSON and
-tests/test_shapes_conformance.py checks that what it serves decodes as these shapes. A report's
-per-arm tables (`timeseries`, `segments`, `attribution` ...) stay free-form objects, as in docs/reports.md.
+The service builds these answers as the Structs and encodes them with msgspec (a misspelt or
+missing field fails mypy or the constructor, not a client); edge/http/openapi.py generates their
+schemas from the same classes (as it does for the decide answer in edge/core/shapes.py), and
+tests/test_shapes_conformance.py decodes what is served with both. Field order is the wire order.
+docs/reports.md describes every report field.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from datetime import date
+from typing import Annotated, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
+from edge.core.experiments import HoldoutFile
 from edge.core.shapes import Id, SegmentName, Shape, TierName, Time, Utm
 
 Metric = Literal["conversion", "revenue", "add_to_cart", "click", "redemption"]
 VerdictReason = Literal["ok", "unknown_code", "other_customer", "not_started", "expired", "redeemed"]
-Table = dict[str, Any]  # a free-form report table
 
 # --- reports (edge/core/reports.py) ---------------------------------------------------------------
 
@@ -27,18 +29,18 @@ class ReportResult(Shape, frozen=True):
     metric: Metric
     arm: str
     baseline: str
+    baseline_units: int
+    units: int
     baseline_mean: float
     mean: float
     uplift: Annotated[float, Meta(description="Relative: 0.10 = +10 %.")] | None
     ci: Annotated[list[float], Meta(description="95 %, relative.")] | None
     p_value: float | None
+    significant: Annotated[bool, Meta(description="p_value < 0.05.")]
     chance_to_win: float | None
-    baseline_units: int | UnsetType = UNSET
-    units: int | UnsetType = UNSET
-    significant: bool | UnsetType = UNSET
-    bayes_ci: list[float] | UnsetType | None = UNSET
-    risk: list[float] | UnsetType | None = UNSET
-    error: str | UnsetType | None = UNSET
+    bayes_ci: list[float] | None
+    risk: list[float] | None
+    error: Annotated[str, Meta(description="Why the comparison is undefined; the numbers are null then.")] | None
 
 
 class Srm(Shape, frozen=True):
@@ -46,39 +48,119 @@ class Srm(Shape, frozen=True):
 
     p_value: float | None
     ok: bool
-    threshold: float | UnsetType = UNSET
+    threshold: float
+
+
+class MetricStats(Shape, frozen=True):
+    """One metric of one arm: sum, mean and variance of the per-unit values."""
+
+    sum: float
+    mean: float
+    variance: float
 
 
 class ArmStats(Shape, frozen=True):
     key: str
     units: int
-    metrics: Table | UnsetType = UNSET
+    metrics: dict[Metric, MetricStats]
+
+
+class DayPoint(Shape, frozen=True):
+    """One UTC day of an arm: cumulative units enrolled and converted, and their ratio."""
+
+    date: date
+    units: int
+    conversions: int
+    conversion_rate: float | None
+
+
+class ArmSeries(Shape, frozen=True):
+    arm: str
+    points: list[DayPoint]
+
+
+class SegmentComparison(Shape, frozen=True):
+    """The arms and results of the units whose segment at first exposure was `segment`."""
+
+    segment: str
+    arms: list[ArmStats]
+    results: list[ReportResult]
 
 
 class ExperimentReport(Shape, frozen=True):
     experiment: str
+    generated_at: Time
+    conversion_window_hours: float
+    weights: dict[str, float]
     srm: Srm
     arms: list[ArmStats]
     results: list[ReportResult]
-    generated_at: Time | UnsetType = UNSET
-    conversion_window_hours: float | UnsetType = UNSET
-    weights: dict[str, float] | UnsetType = UNSET
-    timeseries: list[Table] | UnsetType = UNSET
-    segments: list[Table] | UnsetType = UNSET
+    timeseries: list[ArmSeries]
+    segments: Annotated[list[SegmentComparison], Meta(description="Absent with segments=false.")] | UnsetType = UNSET
 
 
-class PersonalizationReport(Shape, frozen=True):
-    holdout: Table
-    arms: list[Table]
+class IncrementalRevenue(Shape, frozen=True):
+    value: float | None
+    ci: list[float] | None
+
+
+class OfferResult(Shape, frozen=True):
+    """One offer code: shown, redeemed, the discount given and the revenue beyond the holdout."""
+
+    code: str
+    discount_pct: float
+    shown: int
+    units: int
+    redemptions: int
+    redemption_rate: float
+    redeemed_revenue: float
+    discount_given: float
+    revenue_per_unit: float
+    incremental_revenue: float | None
+
+
+class AttributionRow(Shape, frozen=True):
+    """What one variant, reason, slot or offer showed and earned (decisions crediting it)."""
+
+    key: str
+    shown: int
+    click: int
+    add_to_cart: int
+    purchase: int
+    revenue: float
+    redemption: int
+    click_rate: float | None
+
+
+class Unattributed(Shape, frozen=True):
+    """Events with a decision_id Edge did not make, or too late after the decision."""
+
+    click: int
+    add_to_cart: int
+    purchase: int
+    revenue: float
+
+
+class Attribution(Shape, frozen=True):
+    variant: list[AttributionRow]
+    reason: list[AttributionRow]
+    slot: list[AttributionRow]
+    offer: list[AttributionRow]
+    unattributed: Unattributed
+
+
+class PersonalizationReport(Shape, frozen=True, kw_only=True):
+    generated_at: Time
+    holdout: Annotated[HoldoutFile, Meta(description="The holdout as configured (experiments file).")]
+    baseline: str
+    srm: Srm
+    arms: list[ArmStats]
     results: list[ReportResult]
-    incremental_revenue: Table
-    offers: list[Table]
-    attribution: Table
-    generated_at: Time | UnsetType = UNSET
-    baseline: str | UnsetType = UNSET
-    srm: Table | UnsetType = UNSET
-    timeseries: list[Table] | UnsetType = UNSET
-    segments: list[Table] | UnsetType = UNSET
+    timeseries: list[ArmSeries]
+    segments: Annotated[list[SegmentComparison], Meta(description="Absent with segments=false.")] | UnsetType = UNSET
+    incremental_revenue: IncrementalRevenue
+    offers: list[OfferResult]
+    attribution: Attribution
 
 
 class OfferVerdict(Shape, frozen=True):
@@ -88,9 +170,9 @@ class OfferVerdict(Shape, frozen=True):
     user_id: Id
     valid: bool
     reason: VerdictReason
-    offer_id: str | UnsetType | None = UNSET
-    discount_pct: int | UnsetType | None = UNSET
-    expires_at: Time | UnsetType | None = UNSET
+    offer_id: str | None
+    discount_pct: int | None
+    expires_at: Time | None
 
 
 # --- operations (edge/http/app.py) ----------------------------------------------------------------
@@ -121,7 +203,7 @@ class Readiness(Shape, frozen=True):
     build: Annotated[str, Meta(description="Version of the live build (artifacts).")]
     content: Annotated[str, Meta(description="Version (hash) of the live content file.")]
     experiments: Annotated[str, Meta(description="Version (hash) of the live experiments.")]
-    data_end: Annotated[Time, Meta(description="The last timestamp in the build's data.")] | UnsetType | None = UNSET
+    data_end: Annotated[Time, Meta(description="The last timestamp in the build's data.")] | None
     problem: Annotated[str, Meta(description="Why the build is inconsistent (only then).")] | UnsetType = UNSET
     last_reload: LastReload | UnsetType = UNSET
     warnings: Annotated[list[str], Meta(description="What is unsafe, such as no API key.")] | UnsetType = UNSET

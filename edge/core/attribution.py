@@ -144,9 +144,9 @@ _WINDOWS: list[_Windows] = []  # the last configuration's (one entry)
 def _windows(config: ExperimentsConfig) -> _Windows:
     if _WINDOWS and _WINDOWS[0].config is config:
         return _WINDOWS[0]
-    default_s = round(config.holdout_window_hours * 3600)
+    default_s = round(config.holdout.conversion_window_hours * 3600)
     by_experiment = {exp.key: round(exp.window_hours * 3600) for exp in config.experiments}
-    _WINDOWS[:] = [_Windows(config, by_experiment, default_s, config.holdout_percent > 0)]
+    _WINDOWS[:] = [_Windows(config, by_experiment, default_s, config.holdout.percent > 0)]
     return _WINDOWS[0]
 
 

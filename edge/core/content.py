@@ -48,50 +48,10 @@ CELEBRATING = frozenset({"new_member", "active", "ambassador", "lapsed"})
 
 
 @dataclass(frozen=True, slots=True)
-class OfferRule:
-    """An offer and its validity: a fixed window (`valid_from`/`valid_until`), else `valid_days` from first shown."""
-
-    code: str  # may contain {TIER} and {discount_pct}
-    discount_pct: int = 0
-    tier_discount: bool = False  # the discount comes from the visitor's tier: a standing benefit, not a promotion
-    id: str = ""  # where it is defined: `lost`, `occasion.birthday`, `holdout_member`
-    valid_days: int | None = None  # days from when this person first saw it (remembered per person)
-    valid_from: datetime | None = None
-    valid_until: datetime | None = None
-    unique_codes: bool = False  # a per-person code (edge.core.offers), verifiable at checkout
-
-    @property
-    def promotional(self) -> bool:
-        """Promotions are frequency-capped and expire; a tier's standing discount is neither."""
-        return not self.tier_discount
-
-    def window(
-        self, first_shown: datetime | None, now: datetime, default_days: int
-    ) -> tuple[datetime, datetime] | None:
-        """The validity window that applies at `now`, or None when the offer is not (or no longer) valid."""
-        if self.valid_from is not None and now < self.valid_from:
-            return None
-        if self.valid_days is None and self.valid_until is not None:
-            start = self.valid_from or first_shown or now
-            end = self.valid_until
-        else:
-            start = first_shown or now
-            end = start + timedelta(days=self.valid_days or default_days)
-            if self.valid_until is not None:
-                end = min(end, self.valid_until)
-        return (start, end) if start <= now < end else None
-
-    def longest_days(self, default_days: int) -> float:
-        """The longest a window of this offer can last, in days (for copy that promises a deadline)."""
-        if self.valid_days is None and self.valid_until is not None and self.valid_from is not None:
-            return (self.valid_until - self.valid_from).total_seconds() / 86400.0
-        if self.valid_days is None and self.valid_until is not None:
-            return float("inf")
-        return float(self.valid_days or default_days)
-
-
-@dataclass(frozen=True, slots=True)
 class Cta:
+    """A CTA as served: the file's `CtaFile` with its offer's `id` (`OfferRule`) and the text without
+    the offer resolved (the file's, else the text itself)."""
+
     id: str
     url: str
     text: Texts
@@ -100,16 +60,11 @@ class Cta:
 
 
 @dataclass(frozen=True, slots=True)
-class Greeting:
-    anonymous: Texts
-    named: Texts | None = None
-    progress: Texts | None = None  # used instead when the visitor has a next tier ({points_to_next_tier}, {next_tier})
-
-
-@dataclass(frozen=True, slots=True)
 class SegmentContent:
-    variant: str
-    greeting: Greeting
+    """A segment's (or an occasion's) page as served: the file's greeting, its CTAs compiled (`Cta`)."""
+
+    variant: str  # an occasion's is "" (the segment's variant is shown)
+    greeting: GreetingFile
     cta: Cta
     exclusive: bool = False  # ambassador-only: never shown below the lowest ambassador tier
     cta_after_quiz: Cta | None = None  # new members who answered the preference quiz see this instead
@@ -156,6 +111,10 @@ class Activity(FileShape, frozen=True):
 
 @dataclass(frozen=True, slots=True)
 class Content:
+    """The content file compiled for `choose`: its version (the file's hash), the day parts and tier
+    names as lookups by name, every offer with its id, and the placements with their defaults; the
+    rules, activities and greetings are the file's own Structs."""
+
     version: str
     source: str
     languages: tuple[str, ...]
@@ -255,6 +214,43 @@ class OfferFile(FileShape, frozen=True):
             raise ValueError("unique_codes: a tier's standing discount has the tier's code, not per-person codes")
         if self.tier_discount and (self.valid_days is not None or self.valid_until is not None):
             raise ValueError("valid_days: a tier's standing discount lasts as long as the tier: no window")
+
+
+class OfferRule(OfferFile, frozen=True, kw_only=True):
+    """An offer as served: the file's `OfferFile` and where the file defines it, `id` (`lost`,
+    `occasion.birthday`, `holdout_member`), which keys this person's first-shown time and per-person codes."""
+
+    id: str
+
+    @property
+    def promotional(self) -> bool:
+        """Promotions are frequency-capped and expire; a tier's standing discount is neither."""
+        return not self.tier_discount
+
+    def window(
+        self, first_shown: datetime | None, now: datetime, default_days: int
+    ) -> tuple[datetime, datetime] | None:
+        """The validity window that applies at `now`, or None when the offer is not (or no longer) valid."""
+        if self.valid_from is not None and now < self.valid_from:
+            return None
+        end: datetime
+        if self.valid_days is None and self.valid_until is not None:
+            start = self.valid_from or first_shown or now
+            end = self.valid_until
+        else:
+            start = first_shown or now
+            end = start + timedelta(days=self.valid_days or default_days)
+            if self.valid_until is not None:
+                end = min(end, self.valid_until)
+        return (start, end) if start <= now < end else None
+
+    def longest_days(self, default_days: int) -> float:
+        """The longest a window of this offer can last, in days (for copy that promises a deadline)."""
+        if self.valid_days is None and self.valid_until is not None and self.valid_from is not None:
+            return (self.valid_until - self.valid_from).total_seconds() / 86400.0
+        if self.valid_days is None and self.valid_until is not None:
+            return float("inf")
+        return float(self.valid_days or default_days)
 
 
 class CtaFile(FileShape, frozen=True):
@@ -433,10 +429,7 @@ class _Checks(FileChecks):
 
 
 def _offer(offer: OfferFile, offer_id: str) -> OfferRule:
-    return OfferRule(
-        offer.code, offer.discount_pct, offer.tier_discount, offer_id, offer.valid_days,
-        offer.valid_from, offer.valid_until, offer.unique_codes,
-    )  # fmt: skip
+    return OfferRule(id=offer_id, **msgspec.structs.asdict(offer))
 
 
 def _cta(check: _Checks, cta: CtaFile, where: str, offer_id: str) -> Cta:
@@ -450,17 +443,14 @@ def _cta(check: _Checks, cta: CtaFile, where: str, offer_id: str) -> Cta:
 
 def _segment(check: _Checks, body: OccasionFile, where: str, offer_id: str) -> SegmentContent:
     greeting, segment = body.greeting, body if isinstance(body, SegmentFile) else None
-    named = None if isinstance(greeting.named, UnsetType) else check.texts(greeting.named, f"{where}.greeting.named")
-    progress = greeting.progress
+    check.texts(greeting.anonymous, f"{where}.greeting.anonymous")
+    if not isinstance(greeting.named, UnsetType):
+        check.texts(greeting.named, f"{where}.greeting.named")
+    if not isinstance(greeting.progress, UnsetType):
+        check.texts(greeting.progress, f"{where}.greeting.progress", progress=True)
     return SegmentContent(
         variant="" if segment is None else segment.variant,
-        greeting=Greeting(
-            anonymous=check.texts(greeting.anonymous, f"{where}.greeting.anonymous"),
-            named=named,
-            progress=None
-            if isinstance(progress, UnsetType)
-            else check.texts(progress, f"{where}.greeting.progress", progress=True),
-        ),
+        greeting=greeting,
         cta=_cta(check, body.cta, f"{where}.cta", offer_id),
         exclusive=segment is not None and segment.exclusive,
         cta_after_quiz=None
@@ -586,7 +576,7 @@ def _render(
     over: Overrides,
     *,
     variant: str,
-    greeting: Greeting,
+    greeting: GreetingFile,
     cta: Cta,
     occasion: str | None,
     first_shown: Mapping[str, datetime],
@@ -622,15 +612,15 @@ def _render(
         "next_tier": content.tier_names[lang].get(next_tier or "", ""),
         "points_to_next_tier": format_number(visitor.points_to_next_tier or 0, lang),
     }
-    named = greeting.named
+    named, progress = greeting.named, greeting.progress
     over_greeting = over.greeting.get(lang) or over.greeting.get(content.default_language) if over.greeting else None
     if over_greeting and next_tier is None and _uses(over_greeting, PROGRESS_PLACEHOLDERS):
         over_greeting = None  # guard: an arm's progress text for a visitor without a next tier
     if over_greeting:
         greeting_template = over_greeting
-    elif greeting.progress is not None and next_tier is not None:
-        greeting_template = greeting.progress[lang]
-    elif named is not None and visitor.first_name:
+    elif not isinstance(progress, UnsetType) and next_tier is not None:
+        greeting_template = progress[lang]
+    elif not isinstance(named, UnsetType) and visitor.first_name:
         greeting_template = named[lang]
     else:
         greeting_template = greeting.anonymous[lang]

@@ -22,7 +22,7 @@ from edge.core.content import Content, Overrides, Visitor, language_for
 from edge.core.experiments import ArmAssignment, Assignment, ExperimentsConfig, assign
 from edge.core.exposures import Exposure
 from edge.core.ledger import FIRST_SHOWN
-from edge.core.loyalty import TierThresholds
+from edge.core.loyalty import DEFAULT_TIERS, TierThresholds
 from edge.core.offers import code_maker
 from edge.core.pages import PageContext, place
 from edge.core.profiles import Profile
@@ -47,6 +47,21 @@ COUNTRY_ZONES = {
 
 
 @dataclass(frozen=True, slots=True)
+class Decided:
+    """One decision: the answer's body and what the I/O shell writes for it (never sent).
+
+    `body` is the JSON tree of `edge.core.shapes.DecideResponse` (the served shape, checked against that
+    Struct by tests/test_shapes_conformance.py); it is built as a tree because its products are the
+    catalog's items serialized once per build (`Catalog.item_json`), not re-made per decision."""
+
+    body: dict[str, Any]
+    offer_code: str | None  # what the offer's frequency cap counts, when an offer is shown
+    arms: list[ArmAssignment]  # the experiment arms to expose (forced arms are not exposures)
+    profile_ops: list[Op]  # what the profile remembers of this page (first time an offer was shown, ...)
+    holdout: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Engine:
     """Everything a decision reads that is built at start-up; swapped whole on reload."""
 
@@ -55,7 +70,7 @@ class Engine:
     experiments: ExperimentsConfig
     params: RankingParams = field(default_factory=RankingParams)
     ttl_s: int = 60
-    tiers: TierThresholds = field(default_factory=TierThresholds)  # the build's (edge.model.artifacts.thresholds_for)
+    tiers: TierThresholds = DEFAULT_TIERS  # the build's (edge.model.artifacts.thresholds_for)
     offer_secret: str | None = None  # EDGE_OFFER_SECRET: per-person offer codes (edge.core.offers)
 
 
@@ -166,7 +181,7 @@ def decide_from_snapshot(
     now: datetime,
     failure: str | None = None,
     forced_arms: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
+) -> Decided:
     """The decision given what the store answered; pure apart from the decision id."""
     content = engine.content
     model = engine.model
@@ -200,8 +215,7 @@ def decide_from_snapshot(
     params = engine.params
     overrides = Overrides()
     for arm in assignment.arms:
-        if arm.ranking:
-            params = params.with_overrides(arm.ranking)
+        params = params.with_overrides(arm.ranking)
         texts = arm.content.get(lang) or {}
         overrides = Overrides(
             variant=arm.variant or overrides.variant,
@@ -276,10 +290,6 @@ def decide_from_snapshot(
         "experiments": assignment.to_json(),
         "ttl_s": engine.ttl_s,
         "took_ms": 0.0,
-        "_offer_code": page.counter_code,
-        "_arms": [arm for arm in assignment.arms if not arm.forced],
-        "_profile_ops": profile_ops,
-        "_holdout": assignment.holdout,
     }
     if request.debug:
         body["explain"] = {
@@ -316,4 +326,5 @@ def decide_from_snapshot(
             },
             "scores": [{"id": item_json[r.row]["id"], "score": r.score, "reason": r.reason} for r in ranked],
         }
-    return body
+    arms = [arm for arm in assignment.arms if not arm.forced]
+    return Decided(body, page.counter_code, arms, profile_ops, assignment.holdout)

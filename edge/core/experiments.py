@@ -3,7 +3,9 @@
 Pure: edge.model.config_files reads the file (`load_experiments`). The config is validated once at load
 (every problem raises `ConfigError` naming the file, the experiment and the field path) and
 compiled into frozen values with precomputed bucket ranges and seed hashes, so `assign` does no
-parsing and little allocation per request. Bucketing is GrowthBook-compatible (`edge.core.bucketing`);
+parsing and little allocation per request. An arm is served as the file declares it (`ArmFile`,
+its texts read-only); an experiment is compiled (`Experiment`: the hashing state and bucket ranges
+derived from its file entry). Bucketing is GrowthBook-compatible (`edge.core.bucketing`);
 docs/experiments.md describes the file format and the guarantees.
 """
 
@@ -20,10 +22,12 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
+from msgspec.structs import force_setattr
 
 from edge.core.bucketing import bucket_ranges, choose_arm, fnv1a32, hash_v2_seeded, in_namespace
 from edge.core.files import FileChecks, FileShape, NonEmpty, convert_file
 from edge.core.ranking import DEFAULT_WEIGHTS, MAX_CATEGORY_SHARE
+from edge.core.shapes import Shape
 
 Unit = Literal["user_id", "session_id"]
 
@@ -34,30 +38,17 @@ DEFAULT_WINDOW_HOURS: Final = 72.0  # a unit's metric events count for its arm t
 MAX_WINDOW_HOURS: Final = 24.0 * 366
 
 
-def _frozen_mapping() -> Mapping[str, Any]:
-    return MappingProxyType({})
-
-
-@dataclass(frozen=True, slots=True)
-class Arm:
-    """One arm: its traffic weight and what it changes (homepage variant, content, ranking)."""
-
-    key: str
-    weight: float
-    variant: str | None = None
-    content: Mapping[str, Mapping[str, str]] = field(default_factory=_frozen_mapping)
-    ranking: Mapping[str, object] = field(default_factory=_frozen_mapping)
-
-
 @dataclass(frozen=True, slots=True)
 class Experiment:
-    """A validated experiment. `seed` is the hashing seed actually used (`:v{version}` included)."""
+    """A validated experiment, compiled from its `ExperimentFile` entry for `assign`: the hashing seed
+    actually used (`:v{version}` included) and its FNV state, the targeting as frozensets, the
+    arms' bucket ranges and an index by arm key; the arms are the file's (`ArmFile`)."""
 
     key: str
     seed: str
     unit: Unit
     coverage: float
-    arms: tuple[Arm, ...]
+    arms: tuple[ArmFile, ...]
     when: Mapping[str, frozenset[str]]
     namespace: tuple[str, float, float] | None
     ranges: tuple[tuple[float, float], ...]
@@ -76,33 +67,33 @@ class Experiment:
 
 @dataclass(frozen=True, slots=True)
 class ExperimentsConfig:
-    """All experiments plus the global holdout; `version` is a content hash of the normalized config."""
+    """All experiments plus the global holdout (the file's `HoldoutFile`); `version` is a content hash of the
+    normalized config; the holdout's hashing state and threshold are derived once for `assign`."""
 
     version: str
-    holdout_percent: float
-    holdout_seed: str
+    holdout: HoldoutFile
     experiments: tuple[Experiment, ...]
     source: str
-    holdout_window_hours: float = DEFAULT_WINDOW_HOURS
     holdout_state: int = field(init=False, repr=False, compare=False)
     holdout_threshold: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "holdout_state", fnv1a32(self.holdout_seed))
-        object.__setattr__(self, "holdout_threshold", self.holdout_percent / 100)
+        object.__setattr__(self, "holdout_state", fnv1a32(self.holdout.seed))
+        object.__setattr__(self, "holdout_threshold", self.holdout.percent / 100)
 
     @classmethod
     def empty(cls) -> ExperimentsConfig:
         """No holdout, no experiments (no experiments file configured)."""
         return parse_experiments({}, source="")
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON-able description for `GET /v1/experiments`."""
-        return {
-            "version": self.version,
-            "source": self.source,
-            **_describe(self.holdout_percent, self.holdout_seed, self.experiments),
-        }
+    def listing(self) -> ExperimentsListing:
+        """The answer of `GET /v1/experiments`."""
+        return ExperimentsListing(
+            version=self.version,
+            source=self.source,
+            holdout=ListedHoldout(percent=self.holdout.percent, seed=self.holdout.seed),
+            experiments=[_listed(exp) for exp in self.experiments],
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +105,7 @@ class ArmAssignment:
     bucket: float
     variant: str | None
     content: Mapping[str, Mapping[str, str]]
-    ranking: Mapping[str, object]
+    ranking: RankingFile
     forced: bool = False
 
     def to_json(self) -> dict[str, object]:
@@ -213,7 +204,7 @@ ContentField = Annotated[
 
 
 class RankingFile(FileShape, frozen=True):
-    """What an arm changes in the ranking; only the fields given apply."""
+    """What an arm changes in the ranking; only the fields given apply (`RankingParams.with_overrides`)."""
 
     weights: dict[WeightedReason, Annotated[float, Meta(ge=0, description="a non-negative number")]] | UnsetType = UNSET
     max_category_share: Annotated[float, Meta(gt=0, le=MAX_CATEGORY_SHARE, description="a number in (0, 1/3]")] | (
@@ -224,12 +215,22 @@ class RankingFile(FileShape, frozen=True):
 
 
 class ArmFile(FileShape, frozen=True):
+    """One arm: its traffic weight and what it changes (homepage variant, content texts, ranking).
+
+    Served as decoded: the content texts become read-only (post-decode, as are a ranking's weights);
+    post-decode, the texts' placeholders are checked (`parse_experiments`).
+    """
+
     key: Key
     weight: Fraction
     description: NonEmpty | None = None
     variant: NonEmpty | None = None
-    content: dict[ContentLocale, dict[ContentField, NonEmpty]] = msgspec.field(default_factory=dict)
+    content: Mapping[ContentLocale, Mapping[ContentField, NonEmpty]] = msgspec.field(default_factory=dict)
     ranking: RankingFile = RankingFile()
+
+    def __post_init__(self) -> None:
+        texts = {locale: MappingProxyType(dict(fields)) for locale, fields in self.content.items()}
+        force_setattr(self, "content", MappingProxyType(texts))
 
 
 class NamespaceFile(FileShape, frozen=True):
@@ -288,14 +289,15 @@ def parse_experiments(data: object, source: str) -> ExperimentsConfig:
     _check_unique_keys(check, experiments)
     _check_namespaces(check, experiments)
     holdout = file.holdout
-    canonical = _describe(holdout.percent, holdout.seed, experiments)
+    canonical: dict[str, Any] = {
+        "holdout": {"percent": holdout.percent, "seed": holdout.seed},
+        "experiments": msgspec.to_builtins([_listed(exp) for exp in experiments]),
+    }
     if holdout.conversion_window_hours != DEFAULT_WINDOW_HOURS:
         canonical["holdout"]["conversion_window_hours"] = holdout.conversion_window_hours
     blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     version = hashlib.sha256(blob).hexdigest()[:12]
-    return ExperimentsConfig(
-        version, holdout.percent, holdout.seed, experiments, source, holdout.conversion_window_hours
-    )
+    return ExperimentsConfig(version, holdout, experiments, source)
 
 
 def _experiment(check: FileChecks, exp: ExperimentFile, path: str) -> Experiment:
@@ -324,18 +326,11 @@ def _experiment(check: FileChecks, exp: ExperimentFile, path: str) -> Experiment
     )
 
 
-def _arm(check: FileChecks, arm: ArmFile, path: str) -> Arm:
-    content = {
-        locale: MappingProxyType(
-            {name: _template(check, text, f"{path}.content.{locale}.{name}") for name, text in texts.items()}
-        )
-        for locale, texts in arm.content.items()
-    }
-    ranking = {name: getattr(arm.ranking, name) for name in RankingFile.__struct_fields__}
-    ranking = {name: value for name, value in ranking.items() if value is not UNSET}
-    if "weights" in ranking:
-        ranking["weights"] = MappingProxyType(ranking["weights"])
-    return Arm(arm.key, arm.weight, arm.variant, MappingProxyType(content), MappingProxyType(ranking))
+def _arm(check: FileChecks, arm: ArmFile, path: str) -> ArmFile:
+    for locale, texts in arm.content.items():
+        for name, text in texts.items():
+            _template(check, text, f"{path}.content.{locale}.{name}")
+    return arm
 
 
 def _template(check: FileChecks, text: str, path: str) -> str:
@@ -384,37 +379,68 @@ def _check_namespaces(check: FileChecks, experiments: Sequence[Experiment]) -> N
                 )
 
 
-# --- description (to_json and the version hash) -------------------------------------------------
+# --- the description: GET /v1/experiments, and the version hash -----------------------------------
 
 
-def _describe(percent: float, seed: str, experiments: Sequence[Experiment]) -> dict[str, Any]:
-    return {
-        "holdout": {"percent": percent, "seed": seed},
-        "experiments": [_describe_experiment(exp) for exp in experiments],
-    }
+class ListedArm(Shape, frozen=True):
+    key: str
+    weight: float
+    variant: str | None
+    content: dict[str, dict[str, str]]
+    ranking: RankingFile
 
 
-def _describe_experiment(exp: Experiment) -> dict[str, Any]:
-    namespace = None
-    if exp.namespace is not None:
-        namespace = {"id": exp.namespace[0], "start": exp.namespace[1], "end": exp.namespace[2]}
-    return {
-        "key": exp.key,
-        "seed": exp.seed,
-        "version": exp.version,
-        "unit": exp.unit,
-        "coverage": exp.coverage,
-        "namespace": namespace,
-        "when": {key: sorted(allowed) for key, allowed in exp.when.items()},
-        "arms": [
-            {
-                "key": arm.key,
-                "weight": arm.weight,
-                "variant": arm.variant,
-                "content": {locale: dict(texts) for locale, texts in arm.content.items()},
-                "ranking": {k: dict(v) if isinstance(v, Mapping) else v for k, v in arm.ranking.items()},
-            }
-            for arm in exp.arms
-        ],
-        "ranges": [list(r) for r in exp.ranges],
-    } | ({"conversion_window_hours": exp.window_hours} if exp.window_hours != DEFAULT_WINDOW_HOURS else {})
+class ListedExperiment(Shape, frozen=True):
+    """An experiment as compiled: `seed` is the hashing seed used, `ranges` each arm's share of the buckets."""
+
+    key: str
+    seed: str
+    version: int
+    unit: Unit
+    coverage: float
+    namespace: NamespaceFile | None
+    when: dict[str, list[str]]
+    arms: list[ListedArm]
+    ranges: list[tuple[float, float]]
+    conversion_window_hours: Annotated[float, Meta(description="Absent at the default, 72.")] | UnsetType = UNSET
+
+
+class ListedHoldout(Shape, frozen=True):
+    percent: float
+    seed: str
+
+
+class ExperimentsListing(Shape, frozen=True):
+    """`GET /v1/experiments`: the loaded experiments (docs/experiments.md)."""
+
+    version: Annotated[str, Meta(description="A hash of the normalized config.")]
+    source: Annotated[str, Meta(description="The experiments file.")]
+    holdout: ListedHoldout
+    experiments: list[ListedExperiment]
+
+
+def _listed(exp: Experiment) -> ListedExperiment:
+    namespace = None if exp.namespace is None else NamespaceFile(id=exp.namespace[0], start=exp.namespace[1],
+                                                                 end=exp.namespace[2])  # fmt: skip
+    arms = [
+        ListedArm(
+            key=arm.key,
+            weight=arm.weight,
+            variant=arm.variant,
+            content={locale: dict(texts) for locale, texts in arm.content.items()},
+            ranking=arm.ranking,
+        )
+        for arm in exp.arms
+    ]
+    return ListedExperiment(
+        key=exp.key,
+        seed=exp.seed,
+        version=exp.version,
+        unit=exp.unit,
+        coverage=exp.coverage,
+        namespace=namespace,
+        when={key: sorted(allowed) for key, allowed in exp.when.items()},
+        arms=arms,
+        ranges=list(exp.ranges),
+        conversion_window_hours=UNSET if exp.window_hours == DEFAULT_WINDOW_HOURS else exp.window_hours,
+    )

@@ -12,6 +12,7 @@ the whole file, a check in the file's module (`FileChecks.fail`).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from types import NoneType, UnionType
 from typing import (
@@ -241,6 +242,6 @@ def _expected(tp: Any, message: str) -> str:
         return "a date or an RFC 3339 timestamp"
     if get_origin(bare) in (list, tuple):
         return "a list"
-    if get_origin(bare) is dict or _fields(bare):
+    if get_origin(bare) in (dict, Mapping) or _fields(bare):
         return "a mapping"
     return message[0].lower() + message[1:] if message else "valid"

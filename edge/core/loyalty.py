@@ -7,38 +7,18 @@ spend distribution) when it has them, else from `EDGE_TIER_THRESHOLDS`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
 
-from edge.core import shapes
 from edge.core.profiles import LedgerEntry, Profile
+from edge.core.shapes import DEFAULT_TIERS as DEFAULT_TIERS  # declared with the manifest's shapes; re-exported
 from edge.core.shapes import TIERS, Tier
+from edge.core.shapes import TierThresholds as TierThresholds  # likewise
 
 RANK: dict[str | None, int] = {None: 0, **{tier: i + 1 for i, tier in enumerate(TIERS)}}
-
-
-@dataclass(frozen=True, slots=True)
-class TierThresholds:
-    """Total spend from which a customer reaches silver, gold and platinum."""
-
-    silver: float = 500.0
-    gold: float = 2000.0
-    platinum: float = 5000.0
-
-    def tier(self, spend: float) -> Tier:
-        if spend >= self.platinum:
-            return "platinum"
-        if spend >= self.gold:
-            return "gold"
-        if spend >= self.silver:
-            return "silver"
-        return "bronze"
-
-    def as_args(self) -> tuple[float, float, float]:
-        return (self.silver, self.gold, self.platinum)
 
 
 def points_for(amount: float) -> int:
@@ -57,11 +37,10 @@ def upgraded_tier(current: Tier | None, spend_before: float, spend_after: float,
 def thresholds_in(manifest: Any, default: TierThresholds) -> TierThresholds:
     """The thresholds a build's manifest names (`tier_thresholds`), else `default`."""
     try:
-        found = msgspec.convert(manifest["tier_thresholds"], shapes.TierShares)
+        found = msgspec.convert(manifest["tier_thresholds"], TierThresholds)
     except (KeyError, TypeError, msgspec.ValidationError):
         return default
-    rules = TierThresholds(found.silver, found.gold, found.platinum)
-    return rules if 0 <= rules.silver <= rules.gold <= rules.platinum else default
+    return found if 0 <= found.silver <= found.gold <= found.platinum else default
 
 
 # --- the ledger at a moment (pure) ----------------------------------------------------------------

@@ -15,12 +15,10 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
-from edge.core.answers import VerdictReason
+from edge.core.answers import OfferVerdict, VerdictReason
 from edge.core.content import Content, OfferRule, UniqueCode
 from edge.core.ledger import REDEEMED
-from edge.core.shapes import stamp
 
 MAC_CHARS = 10
 
@@ -64,16 +62,17 @@ class Verdict:
     offer: OfferRule | None = None
     expires_at: datetime | None = None
 
-    def to_json(self, code: str, user_id: str) -> dict[str, Any]:
-        return {
-            "code": code,
-            "user_id": user_id,
-            "valid": self.valid,
-            "reason": self.reason,
-            "offer_id": self.offer.id if self.offer else None,
-            "discount_pct": self.offer.discount_pct if self.offer else None,
-            "expires_at": None if self.expires_at is None else stamp(self.expires_at),
-        }
+    def answer(self, code: str, user_id: str) -> OfferVerdict:
+        """The answer of `GET /v1/offers/verify/{code}` (times to the second, in UTC)."""
+        return OfferVerdict(
+            code=code,
+            user_id=user_id,
+            valid=self.valid,
+            reason=self.reason,
+            offer_id=self.offer.id if self.offer else None,
+            discount_pct=self.offer.discount_pct if self.offer else None,
+            expires_at=None if self.expires_at is None else self.expires_at.astimezone(UTC).replace(microsecond=0),
+        )
 
 
 def verify(

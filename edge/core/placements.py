@@ -79,6 +79,9 @@ BoostAttribute = Annotated[BoostName, Meta(description="unknown attribute")]
 
 @dataclass(frozen=True, slots=True)
 class Placements:
+    """The placement sections compiled for lookups: every strategy's page present (with its default rule),
+    each page's strategy filled in, boost values lowercased; the rules themselves are the file's Structs."""
+
     pages: Mapping[str, PageRule] = field(default_factory=lambda: {s: PageRule(strategy=s) for s in STRATEGIES})
     boosts: Mapping[str, Mapping[str, Boost]] = field(default_factory=dict)  # attribute -> value -> boost
     campaigns: Mapping[str, Match] = field(default_factory=dict)

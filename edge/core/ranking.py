@@ -16,9 +16,14 @@ from __future__ import annotations
 import math
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
+
+from msgspec import UnsetType
 
 from edge.core.shapes import REASONS, Reason
+
+if TYPE_CHECKING:
+    from edge.core.experiments import RankingFile
 
 REASON_CODE = {reason: code for code, reason in enumerate(REASONS)}
 DEFAULT_WEIGHTS: Mapping[str, float] = {
@@ -49,18 +54,17 @@ class RankingParams:
     per_source: int = 60  # most candidates fetched per source
     ranker: str | None = None  # pin a ranker version: a build whose ranker has another name serves the blend
 
-    def with_overrides(self, overrides: Mapping[str, Any]) -> RankingParams:
-        """A copy with an arm's `ranking` overrides applied (validated when the config loads)."""
+    def with_overrides(self, overrides: RankingFile) -> RankingParams:
+        """A copy with an arm's `ranking` overrides applied: the fields the file gives (validated at load)."""
         params = self
-        if "weights" in overrides:
-            params = replace(params, weights={**params.weights, **overrides["weights"]})
-        if "max_category_share" in overrides:
-            share = min(float(overrides["max_category_share"]), MAX_CATEGORY_SHARE)
-            params = replace(params, max_category_share=share)
-        if "strategy" in overrides:
-            params = replace(params, strategy=overrides["strategy"])
-        if "ranker" in overrides:
-            params = replace(params, ranker=str(overrides["ranker"]))
+        if not isinstance(overrides.weights, UnsetType):
+            params = replace(params, weights={**params.weights, **overrides.weights})
+        if not isinstance(overrides.max_category_share, UnsetType):
+            params = replace(params, max_category_share=min(overrides.max_category_share, MAX_CATEGORY_SHARE))
+        if not isinstance(overrides.strategy, UnsetType):
+            params = replace(params, strategy=overrides.strategy)
+        if not isinstance(overrides.ranker, UnsetType):
+            params = replace(params, ranker=overrides.ranker)
         return params
 
 

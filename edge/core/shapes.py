@@ -448,15 +448,37 @@ class Error(Shape, frozen=True):
     error: ErrorDetail
 
 
+def error_body(code: str, message: str, field: str | None = None) -> Error:
+    """The contract's error body (`field` only when there is one)."""
+    return Error(error=ErrorDetail(code=code, message=message, field=UNSET if field is None else field))
+
+
 # --- files a deployment reads: the build's manifest (index_infos.json) ------------------------------
 
 
-class TierShares(Shape, frozen=True):
-    """Spend thresholds of the tiers, from the build's customers (post-decode: 0 <= silver <= gold <= platinum)."""
+class TierThresholds(Struct, frozen=True):
+    """Total spend from which a customer reaches silver, gold and platinum: a build's manifest
+    `tier_thresholds` (from its customers' spend), else `EDGE_TIER_THRESHOLDS`. Post-decode:
+    0 <= silver <= gold <= platinum (edge.core.loyalty.thresholds_in)."""
 
     silver: Annotated[float, Meta(ge=0)]
     gold: Annotated[float, Meta(ge=0)]
     platinum: Annotated[float, Meta(ge=0)]
+
+    def tier(self, spend: float) -> Tier:
+        if spend >= self.platinum:
+            return "platinum"
+        if spend >= self.gold:
+            return "gold"
+        if spend >= self.silver:
+            return "silver"
+        return "bronze"
+
+    def as_args(self) -> tuple[float, float, float]:
+        return (self.silver, self.gold, self.platinum)
+
+
+DEFAULT_TIERS: Final = TierThresholds(500.0, 2000.0, 5000.0)
 
 
 class Manifest(Shape, frozen=True):
@@ -469,7 +491,7 @@ class Manifest(Shape, frozen=True):
     n_items: Annotated[int, Meta(ge=0)]
     n_users: Annotated[int, Meta(ge=0)]
     metric: str = "inner_product"
-    tier_thresholds: TierShares | None = None
+    tier_thresholds: TierThresholds | None = None
 
 
 # --- decoding -------------------------------------------------------------------------------------
@@ -550,6 +572,17 @@ _PATTERN_MEANINGS: Final = {
 def stamp(ts: datetime) -> str:
     """Fixed-width RFC 3339 in UTC, seconds (`2011-11-02T09:30:00Z`): compares as text."""
     return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_stamp(raw: str | None) -> datetime | None:
+    """An RFC 3339 text as written in a build's manifest, as an aware datetime; None if absent or unreadable."""
+    if not raw:
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 @lru_cache(maxsize=4096)

@@ -94,7 +94,7 @@ def relative_delta(control: Moments, treatment: Moments, kind: Kind) -> Delta | 
     if mean_c == 0:
         return "zero control mean"
     var_c, var_t = control.variance(kind), treatment.variance(kind)
-    if var_c <= 0 and var_t <= 0:
+    if var_c <= 0 or var_t <= 0:  # as gbstats: either arm without variance has no interval (and no 500)
         return "zero variance"
     variance = var_t / (treatment.n * mean_c**2) + var_c * mean_t**2 / (control.n * mean_c**4)
     a, b = var_c / control.n, var_t / treatment.n

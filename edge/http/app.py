@@ -25,9 +25,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from edge import __version__, counters
+from edge.core.answers import Readiness, ReadinessChecks, Reloaded, Status
 from edge.core.profiles import parse_profile, profile_json
 from edge.core.reports import load_experiment_report, load_personalization_report, parse_query
 from edge.core.requests import decode_decide
+from edge.core.shapes import EventsAccepted, error_body, parse_stamp
 from edge.core.validation import identifier
 from edge.errors import (
     ConfigError,
@@ -57,7 +59,9 @@ FORCE_ARM_HEADER = "x-edge-force-arm"
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=JSON_TYPE)
+    """`body` as JSON: a declared answer (a msgspec Struct) encoded by msgspec, a plain dict by orjson."""
+    raw = msgspec.json.encode(body) if isinstance(body, msgspec.Struct) else orjson.dumps(body)
+    return Response(raw, status_code=status, media_type=JSON_TYPE)
 
 
 PRIVATE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}  # answers about one person
@@ -152,7 +156,7 @@ async def events(request: Request) -> Response:
     activities = tuple(sorted((k, a.points, a.per) for k, a in runtime.engine.content.activities.items()))
     policy = with_activities(policy, activities)  # review points per the content file
     await ingest(runtime.store, batch, policy, key, settings.events_timeout_ms / 1000.0, fingerprint(body))
-    return json_response({"accepted": len(batch)}, 202)
+    return json_response(EventsAccepted(accepted=len(batch)), 202)
 
 
 async def profile(request: Request) -> Response:
@@ -208,7 +212,7 @@ def record_erasure(settings: Settings, user_id: str) -> None:
 
 
 async def healthz(request: Request) -> Response:
-    return json_response({"status": "ok"})
+    return json_response(Status(status="ok"))
 
 
 async def readyz(request: Request) -> Response:
@@ -216,22 +220,19 @@ async def readyz(request: Request) -> Response:
     runtime = runtime_of(request)
     engine = runtime.engine
     problem = runtime.consistency()
-    checks = {"index": engine.model.index.size > 0, "build": problem is None, "store": await runtime.store.ping()}
-    ready = all(checks.values())
-    body: dict[str, Any] = {
-        "status": "ready" if ready else "not ready",
-        "checks": checks,
-        "build": engine.model.version,
-        "content": engine.content.version,
-        "experiments": engine.experiments.version,
-        "data_end": runtime.data_end,
-    }
-    if problem is not None:
-        body["problem"] = problem
-    if runtime.last_reload is not None:
-        body["last_reload"] = runtime.last_reload.to_json()
-    if guard_of(request).open:
-        body["warnings"] = [NO_KEYS_WARNING]
+    checks = ReadinessChecks(index=engine.model.index.size > 0, build=problem is None, store=await runtime.store.ping())
+    ready = checks.index and checks.build and checks.store
+    body = Readiness(
+        status="ready" if ready else "not ready",
+        checks=checks,
+        build=engine.model.version,
+        content=engine.content.version,
+        experiments=engine.experiments.version,
+        data_end=parse_stamp(runtime.data_end),
+        problem=msgspec.UNSET if problem is None else problem,
+        last_reload=msgspec.UNSET if runtime.last_reload is None else runtime.last_reload,
+        warnings=[NO_KEYS_WARNING] if guard_of(request).open else msgspec.UNSET,
+    )
     return json_response(body, 200 if ready else 503)
 
 
@@ -254,7 +255,7 @@ async def openapi(request: Request) -> Response:
 
 async def experiments(request: Request) -> Response:
     require_admin(request)
-    return json_response(runtime_of(request).engine.experiments.to_json())
+    return json_response(runtime_of(request).engine.experiments.listing())
 
 
 async def reload(request: Request) -> Response:
@@ -265,12 +266,12 @@ async def reload(request: Request) -> Response:
     except ConfigError as exc:  # logged and counted by the runtime
         raise ValidationFailed(f"reload refused, old config kept: {exc.message}", exc.field) from exc
     return json_response(
-        {
-            "status": "reloaded",
-            "model": engine.model.version,
-            "content": engine.content.version,
-            "experiments": engine.experiments.version,
-        }
+        Reloaded(
+            status="reloaded",
+            model=engine.model.version,
+            content=engine.content.version,
+            experiments=engine.experiments.version,
+        )
     )
 
 
@@ -319,14 +320,14 @@ def count_error(request: Request, code: str, status: int) -> None:
 async def edge_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EdgeError)
     count_error(request, exc.code, exc.status)
-    return json_response(exc.to_json(), exc.status)
+    return json_response(error_body(exc.code, exc.message, exc.field), exc.status)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     count_error(request, code, exc.status_code)
-    response = json_response({"error": {"code": code, "message": str(exc.detail)}}, exc.status_code)
+    response = json_response(error_body(code, str(exc.detail)), exc.status_code)
     response.headers.update(exc.headers or {})  # e.g. Allow on a 405
     return response
 
@@ -334,7 +335,7 @@ async def http_error(request: Request, exc: Exception) -> Response:
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     count_error(request, "internal_error", 500)
-    return json_response({"error": {"code": "internal_error", "message": "internal error"}}, 500)
+    return json_response(error_body("internal_error", "internal error"), 500)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:

@@ -168,10 +168,8 @@ async def explain(request: Request) -> Response:
             failure = "store timeout"
         except DependencyError as exc:
             failure = exc.message
-    result = decide_from_snapshot(runtime.engine, decision_request, snapshot, now, failure)
-    result.pop("_offer_code", None)
-    result.pop("_arms", None)
-    return Response(orjson.dumps(result), media_type="application/json")
+    decided = decide_from_snapshot(runtime.engine, decision_request, snapshot, now, failure)
+    return Response(orjson.dumps(decided.body), media_type="application/json")
 
 
 class DemoFiles:

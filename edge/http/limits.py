@@ -21,10 +21,11 @@ from functools import lru_cache
 from typing import Any
 
 import h11
-import orjson
+import msgspec
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from edge.core.shapes import error_body
 from edge.settings import Settings
 
 log = logging.getLogger("edge.limits")
@@ -40,7 +41,7 @@ def configured() -> tuple[int, float]:
 
 
 def _answer(status: int, reason: str, message: str) -> bytes:
-    body = orjson.dumps({"error": {"code": reason.lower().replace(" ", "_"), "message": message}})
+    body = msgspec.json.encode(error_body(reason.lower().replace(" ", "_"), message))
     head = (
         f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"

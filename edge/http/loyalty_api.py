@@ -20,7 +20,7 @@ from edge.core import validation as v
 from edge.core.ledger import bonus
 from edge.core.offers import verify
 from edge.core.profiles import parse_profile, profile_json
-from edge.core.shapes import Preferences, decode
+from edge.core.shapes import Preferences, PreferencesRecorded, decode
 from edge.core.writes import Group, Op, user_unit
 from edge.errors import NotFound, Unauthorized, ValidationFailed
 
@@ -45,8 +45,10 @@ def _runtime(request: Request) -> Any:
     return request.state.runtime
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+def _json(body: Any) -> Response:
+    from edge.http.app import json_response  # the HTTP shell's one encoder of answers
+
+    return json_response(body)
 
 
 async def preferences(request: Request) -> Response:
@@ -74,16 +76,16 @@ async def preferences(request: Request) -> Response:
     found = await runtime.store.get_profile(user_id)
     profile = found[0] if found else None
     return _json(
-        {
-            "user_id": user_id,
-            "preferences": {
-                "categories": list(profile.preferred_categories) if profile else [],
-                "shops_for": list(profile.shops_for) if profile else [],
-                "style": list(profile.style) if profile else [],
-            },
-            "bonus_points": quiz.points if credited and quiz is not None else 0,
-            "points": profile.points if profile else 0,
-        }
+        PreferencesRecorded(
+            user_id=user_id,
+            preferences=Preferences(
+                categories=tuple(profile.preferred_categories) if profile else (),
+                shops_for=tuple(profile.shops_for) if profile else (),
+                style=tuple(profile.style) if profile else (),
+            ),
+            bonus_points=quiz.points if credited and quiz is not None else 0,
+            points=profile.points if profile else 0,
+        )
     )
 
 
@@ -117,4 +119,4 @@ async def verify_offer(request: Request) -> Response:
     user_id = v.identifier(request.query_params.get("user_id"), "user_id")
     fields = await runtime.store.read_hash(user_unit(user_id), "profile")
     verdict = verify(runtime.engine.content, runtime.settings.offer_secret, code, user_id, datetime.now(UTC), fields)
-    return _json(verdict.to_json(code, user_id))
+    return _json(verdict.answer(code, user_id))

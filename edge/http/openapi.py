@@ -2,10 +2,11 @@
 
 Every schema is GENERATED from msgspec Structs (`msgspec.json.schema_components`): requests,
 events, profiles, the decide answer and errors from edge/core/shapes.py (the classes the service
-decodes bodies into), the report, operations and demo answers from edge/core/answers.py, so code
-and document cannot disagree. This module adds what cannot be generated: the paths with their
-examples, security and error responses, the prose of field descriptions, and the `Event` union's
-name and its session-or-user rule. Built once at import: `openapi_document(version)`
+decodes bodies into), the report, operations and demo answers from edge/core/answers.py, the
+experiments listing from edge/core/experiments.py, so code and document cannot disagree. This
+module adds what cannot be generated: the paths with their examples, security and error
+responses, the prose of field descriptions, and the `Event` union's name and its session-or-user
+rule. Built once at import: `openapi_document(version)`
 returns a fresh deep copy with `info.version` filled in. Schemas use JSON Schema 2020-12 (the
 OpenAPI 3.1 dialect): nullability is `{"type": "null"}` in an `anyOf` (null means absent).
 """
@@ -17,7 +18,7 @@ from typing import Any, Final
 import msgspec
 import orjson
 
-from edge.core import answers, shapes
+from edge.core import answers, experiments, shapes
 
 JSON = dict[str, object]
 
@@ -131,8 +132,9 @@ _GENERATED: Final = (
     answers.Readiness,
     answers.Reloaded,
     answers.Personas,
+    experiments.ExperimentsListing,
 )
-_RENAMED: Final = {"SegmentName": "Segment", "TierName": "Tier", "ReasonName": "Reason"}
+_RENAMED: Final = {"SegmentName": "Segment", "TierName": "Tier", "ReasonName": "Reason", "HoldoutFile": "Holdout"}
 _VOCABULARIES: Final = {"Segment": shapes.SEGMENTS, "Tier": shapes.TIERS, "Reason": shapes.REASONS}
 
 # Prose of the fields (`Struct.field`; `EventShape.x` is every event's `x`): what the type cannot say.
@@ -403,7 +405,7 @@ _PATHS: Final[JSON] = {
         "get": _operation(
             "listExperiments",
             "The experiments currently loaded.",
-            {"200": _ok("Loaded experiments.", {"type": "object"}), **_errors("401")},
+            {"200": _ok("Loaded experiments.", _ref("ExperimentsListing")), **_errors("401")},
             security=_ADMIN,
         )
     },
