@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from edge import heap
 from edge.core.answers import LastReload
 from edge.core.content import Content
 from edge.core.decide import Engine
@@ -116,9 +117,11 @@ class Runtime:
         )  # fmt: skip
         warn_if_stale(art.manifest)
         data_end = art.manifest.get("data_end")
-        return cls(
+        runtime = cls(
             settings, engine, store, decider, art.path, profiles=art.profiles, data_end=data_end and str(data_end)
         )
+        heap.settle()
+        return runtime
 
     async def reload(self, trigger: Literal["admin", "watch"] = "admin") -> Engine:
         """Re-read content, experiments and artifacts; on any error the old engine stays and the error propagates.
@@ -163,6 +166,8 @@ class Runtime:
             tiers = artifacts.thresholds_for(build_path, settings.default_tiers())
             self.engine = replace(self.engine, model=model, content=content, experiments=experiments, tiers=tiers)
             self.build_path = build_path
+            if new_build is not None:
+                heap.settle()  # the old build is gone (reference counting); freeze the new one
             return self.engine
 
     async def _check_profiles_fit(self, model: Model, build: artifacts.Artifacts) -> None:

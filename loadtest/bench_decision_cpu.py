@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import os
 import pstats
 import statistics
@@ -58,29 +59,80 @@ def synthetic_requests(n: int) -> list[DecideRequest]:
     return requests
 
 
+class GcPauses:
+    """The garbage collector's pauses, timed with `gc.callbacks` (wall and CPU time), per generation."""
+
+    def __init__(self) -> None:
+        self.started = (0.0, 0.0)
+        self.pauses: dict[int, list[tuple[float, float]]] = {0: [], 1: [], 2: []}
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = (time.perf_counter(), time.thread_time())
+        else:
+            wall, cpu = self.started
+            self.pauses[info["generation"]].append((time.perf_counter() - wall, time.thread_time() - cpu))
+
+    def report(self, decisions: int) -> str:
+        """Count, total, median and max pause per generation (wall time; CPU time in brackets), per 10,000 decisions."""
+        scale = 10_000 / decisions
+        lines = [f"gc pauses per 10,000 decisions ({decisions} decided; thresholds {gc.get_threshold()}, "
+                 f"{gc.get_freeze_count()} objects frozen), wall ms (cpu ms):"]  # fmt: skip
+        for generation, pauses in self.pauses.items():
+            walls = sorted(wall for wall, _ in pauses) or [0.0]
+            cpus = sorted(cpu for _, cpu in pauses) or [0.0]
+            lines.append(
+                f"  gen{generation}: {len(pauses) * scale:7.1f} pauses, in all {sum(walls) * scale * 1e3:7.1f} "
+                f"({sum(cpus) * scale * 1e3:7.1f}), median {walls[len(walls) // 2] * 1e3:6.3f} "
+                f"({cpus[len(cpus) // 2] * 1e3:6.3f}), max {walls[-1] * 1e3:6.2f} ({cpus[-1] * 1e3:6.2f})"
+            )
+        return "\n".join(lines)
+
+
 async def measure(
-    settings: Settings, requests: list[DecideRequest], rounds: int, profile: cProfile.Profile | None = None
+    settings: Settings,
+    requests: list[DecideRequest],
+    rounds: int,
+    profile: cProfile.Profile | None = None,
+    gc_pauses: GcPauses | None = None,
 ) -> float:
-    """Median CPU µs per decision over `rounds` rounds of the requests (after a warm-up)."""
+    """Median CPU µs per decision over `rounds` rounds of the requests (after a warm-up).
+
+    With `gc_pauses`, the collector's pauses during the rounds are recorded there and the
+    wall time of each decision (write-behind left out) is summarised on stdout.
+    """
     runtime = Runtime.open(settings)
     n = len(requests)
+    walls: list[float] = []
     try:
         for request in requests[: n // 4]:
             await runtime.decider.decide(runtime.engine, request)
         await runtime.decider.drain()
         per_round = []
+        if gc_pauses is not None:
+            gc.callbacks.append(gc_pauses)
         for _ in range(rounds):
             if profile is not None:
                 profile.enable()
             cpu = time.process_time()
             for request in requests:
+                started = time.perf_counter()
                 await runtime.decider.decide(runtime.engine, request)
+                walls.append(time.perf_counter() - started)
             await runtime.decider.drain()
             per_round.append((time.process_time() - cpu) / n * 1e6)
             if profile is not None:
                 profile.disable()
     finally:
+        if gc_pauses is not None and gc_pauses in gc.callbacks:
+            gc.callbacks.remove(gc_pauses)
         await runtime.close()
+    if gc_pauses is not None:
+        walls.sort()
+        quantiles = "  ".join(f"p{q:g} {walls[min(len(walls) - 1, int(len(walls) * q / 100))] * 1e3:.2f}"
+                              for q in (50, 99, 99.9))  # fmt: skip
+        print(f"decision wall ms: {quantiles}  max {walls[-1] * 1e3:.2f}")
+        print(gc_pauses.report(len(walls)))
     return statistics.median(per_round)
 
 
@@ -128,12 +180,12 @@ async def compare_plain(settings: Settings, requests: list[DecideRequest], round
     return spent["serving"] / n * 1e6, spent["plain"] / n * 1e6
 
 
-def clean_redis(url: str) -> None:
+def clean_redis(url: str, prefix: str) -> None:
     import redis
 
     client = redis.Redis.from_url(url)
     try:
-        keys = list(client.scan_iter(match=f"{REDIS_PREFIX}:*", count=1000))
+        keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
         for start in range(0, len(keys), 500):
             client.delete(*keys[start : start + 500])
     finally:
@@ -146,9 +198,15 @@ def main() -> None:
     parser.add_argument("--experiments", type=Path, help="an experiments file (default: none)")
     parser.add_argument("--mix", choices=["storefront", "known"], help="the benchmark of record's bodies")
     parser.add_argument("--redis", metavar="URL", help="read from this Redis (prefix edge-cpu)")
+    parser.add_argument(
+        "--redis-prefix", default=REDIS_PREFIX, help=f"its key prefix, deleted afterwards (default {REDIS_PREFIX})"
+    )
     parser.add_argument("--profile", type=int, default=0, metavar="TOP", help="cProfile; print the top functions")
     parser.add_argument(
         "--compare-plain", action="store_true", help="interleave the serving path and the plain reference path"
+    )
+    parser.add_argument(
+        "--gc-stats", action="store_true", help="time the garbage collector's pauses and each decision's wall time"
     )
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=7)
@@ -160,10 +218,10 @@ def main() -> None:
             build_if_missing=False,
             experiments=args.experiments,
             redis_url=args.redis,
-            redis_prefix=REDIS_PREFIX,
+            redis_prefix=args.redis_prefix,
             redis_timeout_ms=1000,
         )
-        env = dict(os.environ, EDGE_ARTIFACTS=str(args.artifacts), EDGE_REDIS_PREFIX=REDIS_PREFIX)
+        env = dict(os.environ, EDGE_ARTIFACTS=str(args.artifacts), EDGE_REDIS_PREFIX=args.redis_prefix)
         edge = Path(sys.executable).parent / "edge"
         subprocess.run([str(edge), "load", "--redis", args.redis], env=env, check=True, stdout=subprocess.DEVNULL)
     if args.mix:
@@ -177,10 +235,11 @@ def main() -> None:
             serving, plain = asyncio.run(compare_plain(settings, requests, args.rounds))
             print(f"serving {serving:.1f} µs, plain {plain:.1f} µs per decision: {plain / serving:.2f}x")
         else:
-            print(f"{asyncio.run(measure(settings, requests, args.rounds, profile)):.1f}")
+            gc_pauses = GcPauses() if args.gc_stats else None
+            print(f"{asyncio.run(measure(settings, requests, args.rounds, profile, gc_pauses)):.1f}")
     finally:
         if args.redis:
-            clean_redis(args.redis)
+            clean_redis(args.redis, args.redis_prefix)
     if profile is not None:
         stats = pstats.Stats(profile)
         stats.sort_stats("tottime").print_stats(args.profile)

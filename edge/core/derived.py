@@ -43,7 +43,7 @@ class Derived:
         self.size = size
         self.plain = plain
         self._views: dict[int, tuple[Profile, TierThresholds, datetime | None, Profile]] = {}
-        self._rows: dict[int, tuple[tuple[str, ...], list[int]]] = {}
+        self._rows: dict[int, tuple[tuple[str, ...], tuple[int, ...]]] = {}
 
     def _room(self, memo: dict[int, object]) -> None:
         if len(memo) >= self.size:
@@ -74,10 +74,11 @@ class Derived:
             del self._views[key]
         self._rows.clear()
 
-    def rows(self, catalog: Catalog, ids: tuple[str, ...], extra: Sequence[str] = ()) -> list[int]:
+    def rows(self, catalog: Catalog, ids: tuple[str, ...], extra: Sequence[str] = ()) -> Sequence[int]:
         """`catalog.rows((*ids, *extra))`; the rows of `ids` (a profile's list) remembered by identity.
 
-        The answer may be shared between decisions: callers only read it.
+        The answer may be shared between decisions: callers only read it. Remembered as a tuple of
+        ints, which the garbage collector stops tracking (edge/heap.py).
         """
         if self.plain or len(ids) < SHORT:
             return catalog.rows((*ids, *extra)) if extra else catalog.rows(ids)
@@ -85,7 +86,7 @@ class Derived:
         if found is not None and found[0] is ids:
             rows = found[1]
         else:
-            rows = catalog.rows(ids)
+            rows = tuple(catalog.rows(ids))
             self._room(self._rows)  # type: ignore[arg-type]
             self._rows[id(ids)] = (ids, rows)
         return [*rows, *catalog.rows(extra)] if extra else rows
