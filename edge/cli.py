@@ -9,13 +9,16 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge import __version__, report_cli
 from edge.errors import ConfigError
 from edge.model import artifacts
 from edge.settings import Settings
 from edge.store import tombstones
+
+if TYPE_CHECKING:
+    from models.ranker import Fitted
 
 
 class DefaultsHelp(argparse.HelpFormatter):
@@ -55,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--items", type=int, default=3000, help="synthetic: number of products")
     build.add_argument("--customers", type=int, default=3000, help="synthetic: number of customers")
     build.add_argument("--anchor", type=date.fromisoformat, help="synthetic: last day of history (default today)")
+    build.add_argument(
+        "--ranker-from",
+        type=Path,
+        metavar="DIR",
+        help="synthetic: ship the ranker trees of this build (e.g. a real-data one) so that decisions take the "
+        "learned path (benchmarks of big catalogs, loadtest/README.md)",
+    )
     build.add_argument("--redis", metavar="URL", help="also bulk-load the profiles into this Redis")
     build.add_argument(
         "--rebase-to",
@@ -109,19 +119,41 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_synthetic(
-    root: Path, seed: int = 7, items: int = 3000, customers: int = 3000, anchor: date | None = None
+    root: Path,
+    seed: int = 7,
+    items: int = 3000,
+    customers: int = 3000,
+    anchor: date | None = None,
+    ranker_from: Path | None = None,
 ) -> Path:
-    """Generate the demo store and build its artifacts under `root`."""
+    """Generate the demo store and build its artifacts under `root` (with the ranker of the build
+    `ranker_from`, when given)."""
     from models import build as model_build
     from models import synthetic
 
+    ranker = borrowed_ranker(ranker_from) if ranker_from is not None else None
     dataset = synthetic.generate(n_items=items, n_customers=customers, seed=seed, anchor=anchor)
-    return model_build.build(dataset, root, log=print)
+    return model_build.build(dataset, root, log=print, ranker=ranker)
+
+
+def borrowed_ranker(root: Path) -> Fitted:
+    """The trained ranker (trees and report) of the live build under `root`, as `models.ranker.Fitted`."""
+    from edge.model import build_files
+    from models.ranker import Fitted
+
+    path = artifacts.resolve(root)
+    manifest = artifacts.read_manifest(path)
+    learned = build_files.load_learned(path, int(manifest["n_items"]), manifest.get("ranker"))
+    if learned is None or learned.trees is None:
+        raise ConfigError(f"--ranker-from {root}: the build {path.name} has no trained ranker", field="ranker_from")
+    return Fitted(learned.trees, {**manifest["ranker"], "borrowed_from": path.name})
 
 
 def build(settings: Settings, args: argparse.Namespace) -> int:
     root = args.out or settings.artifacts
     data = args.data or (None if args.synthetic else settings.data)
+    if data is not None and args.ranker_from is not None:
+        raise ConfigError("--ranker-from is for synthetic builds (a real-data build trains one)", field="ranker_from")
     if data is not None:
         from models.realdata import build_real
 
@@ -139,7 +171,7 @@ def build(settings: Settings, args: argparse.Namespace) -> int:
         else:
             path = build_real(data, root, log=print, rebase_to=args.rebase_to, evaluate_split=split)
     else:
-        path = build_synthetic(root, args.seed, args.items, args.customers, args.anchor)
+        path = build_synthetic(root, args.seed, args.items, args.customers, args.anchor, args.ranker_from)
     print(f"artifacts: {path}")
     if args.redis:
         return load(settings, args.redis, root)

@@ -138,8 +138,9 @@ def duplicate_groups(items: Sequence[Item], vectors: np.ndarray | None) -> np.nd
 
 def learned_arrays(ds: Dataset, vectors: np.ndarray | None, trees: Trees | None = None) -> Learned:
     """Everything `edge.core.learned` reads for `ds` (EASE, item facts, recent list, duplicate groups)."""
-    ease_rows, ease_weights = ease.fit(ds)
-    return Learned(ease_rows, ease_weights, item_facts(ds), recent_rows(ds), duplicate_groups(ds.items, vectors), trees)
+    ease_rows, ease_weights, ease_items = ease.fit_top(ds)
+    facts, recent, groups = item_facts(ds), recent_rows(ds), duplicate_groups(ds.items, vectors)
+    return Learned(ease_rows, ease_weights, facts, recent, groups, trees, ease_items)
 
 
 def export(booster: Any, name: str, depth: int) -> Trees:

@@ -218,12 +218,15 @@ class Trees:
 class Learned:
     """The build's learned-ranking arrays (see module doc)."""
 
-    ease_rows: np.ndarray  # int32 [n_items, k], -1 padded
-    ease_weights: np.ndarray  # float32 [n_items, k]
+    ease_rows: np.ndarray  # int32 [n_items, k] (or [len(ease_items), k]), catalog rows, -1 padded
+    ease_weights: np.ndarray  # float32, the shape of ease_rows
     item_facts: np.ndarray  # float32 [n_items, len(ITEM_FACTS)]
     recent_rows: np.ndarray  # int32: rows by recency-weighted sales, best first
     duplicate_group: np.ndarray  # int32 [n_items]: near-duplicate group id, -1 = none
     trees: Trees | None = None
+    # int32, ascending: the items EASE was fitted over when not the whole catalog (`models.ease.EASE_MAX_ITEMS`);
+    # ease_rows[i] belongs to ease_items[i], the other items have no EASE row. None: row i is item i.
+    ease_items: np.ndarray | None = None
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What `ranking.npz` holds."""
@@ -236,7 +239,23 @@ class Learned:
         }
         if self.trees is not None:
             out.update(self.trees.arrays())
+        if self.ease_items is not None:
+            out["ease_items"] = self.ease_items
         return out
+
+    def ease_of(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The EASE rows and weights of these catalog rows (-1 / 0 for an item without an EASE row)."""
+        if self.ease_items is None:
+            return self.ease_rows[rows], self.ease_weights[rows]
+        width = self.ease_rows.shape[1]
+        out_rows = np.full((len(rows), width), -1, dtype=np.int32)
+        out_weights = np.zeros((len(rows), width), dtype=np.float32)
+        if len(self.ease_items):
+            at = np.minimum(np.searchsorted(self.ease_items, rows), len(self.ease_items) - 1)
+            found = self.ease_items[at] == rows
+            out_rows[found] = self.ease_rows[at[found]]
+            out_weights[found] = self.ease_weights[at[found]]
+        return out_rows, out_weights
 
 
 def from_arrays(
@@ -253,9 +272,23 @@ def from_arrays(
         )
     except KeyError as exc:
         raise ArtifactError(f"{source}: missing array {exc}") from exc
+    ease_items = arrays["ease_items"].astype(np.int32) if "ease_items" in arrays else None
+    ease_length = n_items if ease_items is None else len(ease_items)
     for name in ("ease_rows", "ease_weights", "item_facts", "duplicate_group"):
-        if len(getattr(learned, name)) != n_items:
-            raise ArtifactError(f"{source}: {name} has {len(getattr(learned, name))} rows, the catalog {n_items}")
+        expected = ease_length if name.startswith("ease") else n_items
+        if len(getattr(learned, name)) != expected:
+            raise ArtifactError(f"{source}: {name} has {len(getattr(learned, name))} rows, expected {expected}")
+    if ease_items is not None:
+        if len(ease_items) and (ease_items[0] < 0 or ease_items[-1] >= n_items or np.any(np.diff(ease_items) <= 0)):
+            raise ArtifactError(f"{source}: ease_items are not ascending catalog rows")
+        learned = Learned(
+            learned.ease_rows,
+            learned.ease_weights,
+            learned.item_facts,
+            learned.recent_rows,
+            learned.duplicate_group,
+            ease_items=ease_items,
+        )
     if "tree_feature" not in arrays:
         return learned
     features = tuple((ranker or {}).get("features", ()))
@@ -280,6 +313,7 @@ def from_arrays(
         learned.recent_rows,
         learned.duplicate_group,
         trees,
+        learned.ease_items,
     )
 
 
@@ -290,27 +324,67 @@ def ease_scores(learned: Learned, history: Sequence[int]) -> np.ndarray | None:
         return None
     recent = np.asarray(history[-EASE_HISTORY:], dtype=np.int64)
     decay = EASE_DECAY ** np.arange(len(recent) - 1, -1, -1, dtype=np.float32)
-    rows = learned.ease_rows[recent]
-    weights = learned.ease_weights[recent] * decay[:, None]
+    rows, weights = learned.ease_of(recent)
+    weights = weights * decay[:, None]
     valid = rows >= 0
-    scores: np.ndarray = np.bincount(rows[valid], weights=weights[valid], minlength=len(learned.ease_rows))
+    scores: np.ndarray = np.bincount(rows[valid], weights=weights[valid], minlength=len(learned.item_facts))
     scores[recent] = 0.0
     return scores
 
 
-def ease_source(scores: np.ndarray | None, k: int, skip: Container[int]) -> Source | None:
-    """The EASE source: the best `k` rows by `ease_scores` not in `skip`, scores scaled to [0, 1]."""
+class SparseScores:
+    """Scores of a few rows, ascending (every other catalog row scores 0), read like the dense array
+    they stand for: `scores[rows]`. What a big catalog's decision works with instead of catalog-length arrays."""
+
+    __slots__ = ("rows", "scores")
+
+    def __init__(self, rows: np.ndarray, scores: np.ndarray) -> None:
+        self.rows, self.scores = rows, scores
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        if not len(self.rows):
+            return np.zeros(len(rows), dtype=np.float64)
+        at = np.minimum(np.searchsorted(self.rows, rows), len(self.rows) - 1)
+        out: np.ndarray = np.where(self.rows[at] == rows, self.scores[at], 0.0)
+        return out
+
+
+def ease_scores_sparse(learned: Learned, history: Sequence[int]) -> SparseScores | None:
+    """`ease_scores` as `SparseScores` (the same values, bit for bit): work that grows with the history."""
+    if not history:
+        return None
+    recent = np.asarray(history[-EASE_HISTORY:], dtype=np.int64)
+    decay = EASE_DECAY ** np.arange(len(recent) - 1, -1, -1, dtype=np.float32)
+    rows, weights = learned.ease_of(recent)
+    weights = weights * decay[:, None]
+    valid = rows >= 0
+    found, inverse = np.unique(rows[valid], return_inverse=True)
+    scores = np.bincount(inverse, weights=weights[valid], minlength=len(found))
+    if len(found):  # the history itself scores 0 (a sorted lookup: np.isin costs 4x more here)
+        at = np.minimum(np.searchsorted(found, recent), len(found) - 1)
+        scores[at[found[at] == recent]] = 0.0
+    return SparseScores(found, scores)
+
+
+def ease_source(scores: np.ndarray | SparseScores | None, k: int, skip: Container[int]) -> Source | None:
+    """The EASE source: the best `k` rows by `ease_scores` not in `skip`, scores scaled to [0, 1]
+    (from `SparseScores`, equal scores in row order)."""
     if scores is None:
         return None
-    n = min(len(scores), k + 64)
-    top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
-    top = top[np.argsort(-scores[top], kind="stable")]
-    best = float(scores[top[0]]) if len(top) else 0.0
+    if isinstance(scores, SparseScores):
+        order = np.argsort(-scores.scores, kind="stable")[: k + 64]
+        top, values = scores.rows[order], scores.scores[order]
+    else:
+        n = min(len(scores), k + 64)
+        top = np.argpartition(-scores, n - 1)[:n] if n < len(scores) else np.arange(len(scores))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        values = scores[top]
+    best = float(values[0]) if len(top) else 0.0
     if best <= 0:
         return None
     out_rows: list[int] = []
     out_scores: list[float] = []
-    for row, score in zip(top.tolist(), scores[top].tolist(), strict=True):
+    for row, score in zip(top.tolist(), values.tolist(), strict=True):
         if score <= 0:
             break
         if row in skip:
@@ -436,7 +510,7 @@ def pool_fast(
     prices: np.ndarray,
     weights: Mapping[str, float],
     taste: tuple[np.ndarray, np.ndarray] | None = None,
-    ease: np.ndarray | None = None,
+    ease: np.ndarray | SparseScores | None = None,
 ) -> Pool:
     """`pool`, the same answer bit for bit, in work that grows with the candidates, not the catalog.
 

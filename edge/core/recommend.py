@@ -18,7 +18,18 @@ import numpy as np
 
 from edge.core.catalog import Catalog, Item, Popularity
 from edge.core.derived import Derived
-from edge.core.learned import Learned, Pool, ease_scores, ease_source, pool, pool_fast, pool_small, recent_source
+from edge.core.learned import (
+    Learned,
+    Pool,
+    SparseScores,
+    ease_scores,
+    ease_scores_sparse,
+    ease_source,
+    pool,
+    pool_fast,
+    pool_small,
+    recent_source,
+)
 from edge.core.memo import Memo
 from edge.core.placements import Match
 from edge.core.ranking import (
@@ -385,7 +396,8 @@ def learned_pool(
         (s.reason, s) for s in personal_sources(model, signals, params, k, blocked, per_category)
     ]
     history = [*signals.purchased, *signals.wishlist, *signals.viewed, *signals.cart]
-    ease = ease_scores(learned, history)
+    large = not model.plain and len(model.catalog) >= model.large_catalog
+    ease: np.ndarray | SparseScores | None = (ease_scores_sparse if large else ease_scores)(learned, history)
     found = ease_source(ease, k, blocked[1])
     if found is not None:
         keyed.append(("ease", found))
@@ -395,7 +407,10 @@ def learned_pool(
     vector = signals.user_vector
     taste = (model.index.vectors, vector) if vector is not None else None
     categories, prices = model.catalog.category_codes, model.prices
-    make = pool if model.plain else pool_fast if len(model.catalog) >= model.large_catalog else pool_small
+    if large:  # work that grows with the candidates, not the catalog
+        return pool_fast(learned, keyed, blocked, history, categories, prices, params.weights, taste, ease), blocked
+    assert not isinstance(ease, SparseScores)
+    make = pool if model.plain else pool_small
     return make(learned, keyed, blocked, history, categories, prices, params.weights, taste, ease), blocked
 
 
