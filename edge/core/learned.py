@@ -317,17 +317,24 @@ def from_arrays(
     )
 
 
-def ease_scores(learned: Learned, history: Sequence[int]) -> np.ndarray | None:
-    """EASE scores of every item for a history (most recent last, each step back weighted by
-    EASE_DECAY: recency-weighted interactions); None without history."""
-    if not history:
-        return None
+def _ease_terms(learned: Learned, history: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The recent history (most recent last) and the EASE rows and weights it adds up, each step back
+    weighted by EASE_DECAY (recency-weighted interactions); padding rows left out."""
     recent = np.asarray(history[-EASE_HISTORY:], dtype=np.int64)
     decay = EASE_DECAY ** np.arange(len(recent) - 1, -1, -1, dtype=np.float32)
     rows, weights = learned.ease_of(recent)
     weights = weights * decay[:, None]
     valid = rows >= 0
-    scores: np.ndarray = np.bincount(rows[valid], weights=weights[valid], minlength=len(learned.item_facts))
+    return recent, rows[valid], weights[valid]
+
+
+def ease_scores(learned: Learned, history: Sequence[int]) -> np.ndarray | None:
+    """EASE scores of every item for a history (`_ease_terms` summed per item; the history itself scores 0);
+    None without history."""
+    if not history:
+        return None
+    recent, rows, weights = _ease_terms(learned, history)
+    scores: np.ndarray = np.bincount(rows, weights=weights, minlength=len(learned.item_facts))
     scores[recent] = 0.0
     return scores
 
@@ -353,13 +360,9 @@ def ease_scores_sparse(learned: Learned, history: Sequence[int]) -> SparseScores
     """`ease_scores` as `SparseScores` (the same values, bit for bit): work that grows with the history."""
     if not history:
         return None
-    recent = np.asarray(history[-EASE_HISTORY:], dtype=np.int64)
-    decay = EASE_DECAY ** np.arange(len(recent) - 1, -1, -1, dtype=np.float32)
-    rows, weights = learned.ease_of(recent)
-    weights = weights * decay[:, None]
-    valid = rows >= 0
-    found, inverse = np.unique(rows[valid], return_inverse=True)
-    scores = np.bincount(inverse, weights=weights[valid], minlength=len(found))
+    recent, rows, weights = _ease_terms(learned, history)
+    found, inverse = np.unique(rows, return_inverse=True)
+    scores = np.bincount(inverse, weights=weights, minlength=len(found))
     if len(found):  # the history itself scores 0 (a sorted lookup: np.isin costs 4x more here)
         at = np.minimum(np.searchsorted(found, recent), len(found) - 1)
         scores[at[found[at] == recent]] = 0.0
