@@ -19,6 +19,11 @@ back to back (the order alternates); the report gives medians of req/s, p50 and 
 ratio, the worker's CPU time per decision and its RSS, then an open-loop run at half of Edge's
 closed-loop rate (loadtest/open_loop.py) with p50/p99/p99.9 from each request's due time.
 
+On the Redis store a third server, the floor (loadtest/floor_app.py), is measured in the same rounds:
+the request decoded and the decision's one Redis read with Edge's own code, then the bare body. Its
+ratio to bare is the best any decision logic could reach on this store and stack; edge/floor is
+what Edge's deciding itself costs.
+
 The machine may be shared, so each run also reads /proc: the CPU the server used (100% = the worker
 was saturated), the CPU every other process took meanwhile (noise; it includes redis-server) and
 the load average before and after. Markdown goes to stdout, everything to bench-results/http.json.
@@ -537,21 +542,23 @@ def markdown(mixes: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for mix, found in mixes.items():
-        for target in ("bare", "edge"):
-            s = found["summary"][target]
+        for target, s in found["summary"].items():
             lines.append(
                 f"| {mix} | {target} | {s['rps']:,.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} "
                 f"| {s['max_p99_ms']:.2f} | {s['errors']:.0f} | {_pct(s['server_cpu_pct'])} "
                 f"| {_pct(s['others_cpu_pct'])} "
                 f"| {'n/a' if s['cpu_us_per_request'] is None else round(s['cpu_us_per_request'])} |"
             )
-    lines += ["", "| mix | edge/bare req/s | per round | by CPU per request | body bytes | Edge RSS MB (peak) |"]
-    lines += ["|---|---:|---|---:|---:|---:|"]
+    lines += ["", "| mix | edge/bare req/s | per round | by CPU per request | floor/bare | edge/floor | body bytes "
+              "| Edge RSS MB (peak) |"]  # fmt: skip
+    lines += ["|---|---:|---|---:|---:|---:|---:|---:|"]
     for mix, found in mixes.items():
         rss = found["edge_rss_mb"]
+        floor = found.get("floor_ratio")
         lines.append(
             f"| {mix} | **{found['ratio']:.2f}x** | {', '.join(f'{r:.2f}' for r in found['ratio_by_round'])} "
-            f"| {_ratio_text(found['cpu_ratio'])} | {found['body_bytes']:,.0f} "
+            f"| {_ratio_text(found['cpu_ratio'])} | {_ratio_text(floor)} "
+            f"| {_ratio_text(found['ratio'] / floor if floor else None)} | {found['body_bytes']:,.0f} "
             f"| {'n/a' if rss is None else f'{rss[0]:.0f} ({rss[1]:.0f})'} |"
         )
     opened = [(mix, found["open_loop"]) for mix, found in mixes.items() if found.get("open_loop")]
@@ -570,7 +577,12 @@ def markdown(mixes: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
         "CPU us/decision: the server's CPU time per answered request. The bare endpoint answers a body",
         "of the mean size of Edge's answers for the mix. The open loop sends at half of Edge's closed-loop",
         "median and times each request from when it was due."
-        + (" With Redis, others cpu includes redis-server." if meta["store"] != "embedded" else ""),
+        + (
+            " With Redis, others cpu includes redis-server. floor: loadtest/floor_app.py, the request decoded"
+            " and the decision's one Redis read (Edge's own code), then the bare body: nothing decided."
+            if meta["store"] != "embedded"
+            else ""
+        ),
     ]
     return "\n".join(lines)
 
@@ -659,12 +671,17 @@ def main(argv: list[str] | None = None) -> int:
         for mix in mixes:
             bodies = bodies_of[mix]
             body_bytes = check_bodies(edge, bodies, edge=True)
-            bare_port = free_port()
-            bare_cmd = [str(VENV_BIN / "uvicorn"), "--app-dir", str(ROOT / "loadtest"), "bare_app:app"]
-            bare_cmd += ["--port", str(bare_port), *uvicorn_flags]
             bare_env = env | {"BARE_BODY_BYTES": str(round(body_bytes))}
-            with serve("bare", bare_cmd, bare_env, bare_port, first, out_dir, server_cpu) as bare:
-                check_bodies(bare, bodies[:5], edge=False)
+            baselines = [("bare", "bare_app:app")] + ([("floor", "floor_app:app")] if redis_url else [])
+            with ExitStack() as servers:
+                started: list[Server] = []
+                for name, app in baselines:
+                    port = free_port()
+                    command = [str(VENV_BIN / "uvicorn"), "--app-dir", str(ROOT / "loadtest"), app]
+                    command += ["--port", str(port), *uvicorn_flags]
+                    server = servers.enter_context(serve(name, command, bare_env, port, first, out_dir, server_cpu))
+                    check_bodies(server, bodies[:5], edge=False)
+                    started.append(server)
                 script = write_wrk_script(bodies, tmp)
 
                 def measure(
@@ -675,25 +692,27 @@ def main(argv: list[str] | None = None) -> int:
                     return run_python_client(server.port, bodies, seconds, args.connections)
 
                 print(f"[{mix}] warming up ({args.warmup:g} s each) ...", flush=True)
-                for server in (bare, edge):
+                every = [*started, edge]
+                for server in every:
                     measure(server, args.warmup)
                 samples: list[Sample] = []
                 for round_ in range(1, args.rounds + 1):
-                    order = (bare, edge) if round_ % 2 else (edge, bare)
-                    for server in order:
+                    shift = (round_ - 1) % len(every)  # each server goes first in turn
+                    for server in every[shift:] + every[:shift]:
                         meter = CpuMeter(server.process.pid)
-                        before, started = meter.read(), time.monotonic()
+                        before, began = meter.read(), time.monotonic()
                         raw = measure(server, args.duration)
-                        cpu = CpuMeter.shares(before, meter.read(), time.monotonic() - started)
+                        cpu = CpuMeter.shares(before, meter.read(), time.monotonic() - began)
                         sample = wrk_sample(server.name, round_, raw, cpu)
                         samples.append(sample)
                         print(
-                            f"[{mix}] round {round_} {server.name:4}: {sample.rps:9,.0f} req/s  "
+                            f"[{mix}] round {round_} {server.name:5}: {sample.rps:9,.0f} req/s  "
                             f"p50 {sample.p50_ms:6.2f} ms  p99 {sample.p99_ms:6.2f} ms  errors {sample.errors}  "
                             f"server cpu {sample.server_cpu_pct}%  others cpu {sample.others_cpu_pct}%",
                             flush=True,
                         )
-            summary = {target: summarize(samples, target) for target in ("bare", "edge")}
+            targets = [server.name for server in every]
+            summary = {target: summarize(samples, target) for target in targets}
             by_round = {(s.target, s.round): s.rps for s in samples}
             bare_us, edge_us = summary["bare"]["cpu_us_per_request"], summary["edge"]["cpu_us_per_request"]
             found: dict[str, Any] = {
@@ -701,6 +720,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio": summary["edge"]["rps"] / summary["bare"]["rps"],
                 "ratio_by_round": [by_round[("edge", r)] / by_round[("bare", r)] for r in range(1, args.rounds + 1)],
                 "cpu_ratio": bare_us / edge_us if bare_us and edge_us else None,
+                "floor_ratio": summary["floor"]["rps"] / summary["bare"]["rps"] if "floor" in summary else None,
                 "body_bytes": body_bytes,
                 "edge_rss_mb": rss_mb(edge.process.pid),
                 "samples": [asdict(s) for s in samples],
