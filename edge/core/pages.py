@@ -24,7 +24,7 @@ import numpy as np
 from edge.core.learned import ease_scores
 from edge.core.placements import Match, Placements
 from edge.core.ranking import REASON_CODE, Candidate, Ranked, RankingParams, fill, rank_scores
-from edge.core.recommend import Model, Signals, blocked_rows, recommend
+from edge.core.recommend import Model, Signals, blocked_rows, recommend, text_search
 from edge.core.shapes import Reason
 
 PAGE_WEIGHT = 0.7  # on product/cart/search pages: relevance to the page vs the visitor's taste
@@ -68,7 +68,7 @@ def place(
     if strategy == "category" and category is not None:
         return _category_page(model, category, signals, limit)
     if strategy == "search" and context.query:
-        rows, scores = model.text.search(context.query)
+        rows, scores = text_search(model, context.query)
         if rows:
             relevance: dict[int, tuple[float, Reason]] = {
                 row: (score, "search") for row, score in zip(rows, scores, strict=True)
@@ -89,8 +89,8 @@ def lead_candidates(model: Model, placements: Placements, context: PageContext, 
     if context.searches:
         weights: dict[int, float] = {}
         for age, query in enumerate(reversed(context.searches[-SEARCH_HISTORY:])):
-            rows, scores = model.text.search(query, 50)
-            for row, score in zip(rows, scores, strict=True):
+            matched, scores = text_search(model, query, 50)
+            for row, score in zip(matched, scores, strict=True):
                 weights[row] = weights.get(row, 0.0) + score * 0.5**age
         best = sorted(weights, key=lambda r: -weights[r])[:SEARCH_ITEMS]
         code = REASON_CODE["search"]

@@ -322,6 +322,20 @@ def _search(model: Model, key: Hashable, query: Callable[[], np.ndarray | None],
     return model.searches.get((key, n), compute)
 
 
+def text_search(model: Model, query: str, limit: int = 200) -> Found:
+    """`TextIndex.search` of the build's names and categories, remembered per (query, limit) beside the index
+    answers (a pure function of the build; the reference path computes it afresh)."""
+    if model.plain:
+        rows, scores = model.text.search(query, limit)
+        return tuple(rows), tuple(scores)
+
+    def compute() -> Found:
+        rows, scores = model.text.search(query, limit)
+        return tuple(rows), tuple(scores)
+
+    return model.searches.get(("text", query, limit), compute)
+
+
 def _list_source(rows: np.ndarray, k: int, reason: str) -> Source:
     top = rows[:k].tolist()
     return Source(reason, top, rank_scores(len(top)))  # type: ignore[arg-type]
