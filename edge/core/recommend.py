@@ -16,6 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
+from edge.core import kernels
 from edge.core.catalog import Catalog, Item, Popularity
 from edge.core.derived import Derived
 from edge.core.learned import (
@@ -411,7 +412,8 @@ def learned_pool(
     ]
     history = [*signals.purchased, *signals.wishlist, *signals.viewed, *signals.cart]
     large = not model.plain and len(model.catalog) >= model.large_catalog
-    ease: np.ndarray | SparseScores | None = (ease_scores_sparse if large else ease_scores)(learned, history)
+    scores_of = ease_scores_sparse if large else ease_scores if model.plain else kernels.ease_scores
+    ease: np.ndarray | SparseScores | None = scores_of(learned, history)
     found = ease_source(ease, k, blocked[1])
     if found is not None:
         keyed.append(("ease", found))
@@ -424,7 +426,7 @@ def learned_pool(
     if large:  # work that grows with the candidates, not the catalog
         return pool_fast(learned, keyed, blocked, history, categories, prices, params.weights, taste, ease), blocked
     assert not isinstance(ease, SparseScores)
-    make = pool if model.plain else pool_small
+    make = pool if model.plain else kernels.pool_small if kernels.ENABLED else pool_small
     return make(learned, keyed, blocked, history, categories, prices, params.weights, taste, ease), blocked
 
 
@@ -435,10 +437,12 @@ def recommend_learned(
     learned = model.learned
     assert learned is not None and learned.trees is not None
     found, blocked = learned_pool(model, signals, params, limit)
-    scores = learned.trees.predict(found.features)
+    compiled = kernels.ENABLED and not model.plain  # edge/core/kernels.py: the same answers, in C
+    scores = kernels.predict(learned.trees, found.features) if compiled else learned.trees.predict(found.features)
     shown = 1.0 / (1.0 + np.exp(-scores))  # the response's score: the ranker's, squashed into (0, 1)
     reasons = found.reasons
-    order = np.lexsort((found.rows, -shown)).tolist()  # best first, the lower row on a tie (rows are unique)
+    # best first, the lower row on a tie (rows are unique)
+    order = kernels.order(shown, found.rows) if compiled else np.lexsort((found.rows, -shown)).tolist()
     shown_list, rows_list = shown.tolist(), found.rows.tolist()
     candidates = ((shown_list[i], -rows_list[i], REASON_CODE[reasons[i]]) for i in order)  # lazy: fill stops early
     categories = model.catalog.category_list

@@ -1,0 +1,40 @@
+"""Types of the compiled core (edge/_kernels.c); edge/core/kernels.py is the facade that calls it."""
+
+from typing import Any
+
+from numpy.typing import NDArray
+
+def pool(
+    entry_row: NDArray[Any],
+    entry_score: NDArray[Any],
+    lengths: NDArray[Any],
+    source_code: NDArray[Any],
+    source_weight: NDArray[Any],
+    block_a: NDArray[Any],
+    block_b: NDArray[Any],
+    item_facts: NDArray[Any],
+    history: NDArray[Any],
+    category_codes: NDArray[Any],
+    prices: NDArray[Any],
+    ease: NDArray[Any] | None,
+    candidates: NDArray[Any],
+    x: NDArray[Any],
+    reason: NDArray[Any],
+    ratio: NDArray[Any],
+    width: int,
+    ease_column: int,
+    /,
+) -> int: ...
+def predict(
+    x: NDArray[Any],
+    feature: NDArray[Any],
+    threshold: NDArray[Any],
+    node_rows: NDArray[Any],
+    leaf: NDArray[Any],
+    out: NDArray[Any],
+    /,
+) -> None: ...
+def order(shown: NDArray[Any], rows: NDArray[Any], out: NDArray[Any], /) -> None: ...
+def ease_scores(
+    ease_rows: NDArray[Any], ease_weights: NDArray[Any], recent: NDArray[Any], decay: NDArray[Any], out: NDArray[Any], /
+) -> int: ...

@@ -1,0 +1,192 @@
+"""The learned ranker's hot loops through the compiled core `edge._kernels` (edge/_kernels.c), when it was built.
+
+Each function here answers exactly what the numpy function it stands for answers, bit for bit, and calls
+that function when the compiled core is missing, switched off (`EDGE_KERNELS=off`, read once at import) or
+handed something it does not take (blocked rows that are not sets, an EASE table over part of the catalog,
+deeper trees, a NaN score):
+
+    pool_small      `learned.pool_small`: proposals, blocked rows, source scores, the shown reason, item facts
+                    and the history features in C; np.log of the price ratio, the float32 taste product
+                    (BLAS) and log1p stay in numpy (C's libm and a plain loop differ from them in the last bit)
+    predict         `Trees.predict` for the table form (depth <= 3)
+    order           `np.lexsort((rows, -shown))`: the best shown first, the lower row on a tie
+    ease_scores     `learned.ease_scores` over a whole-catalog EASE table (the decay powers stay numpy's)
+
+Why C and not numba: the same kernels in numba cost +122 MB RSS per worker (libllvmlite), a 4 s cold JIT,
+a 207 MB install and a numpy pin. The reference path (`Model.as_plain`, tests/test_differential.py) never
+comes here, so the differential test checks these kernels against the numpy code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Container, Mapping, Sequence
+from types import ModuleType
+
+import numpy as np
+
+from edge.core import learned as numpy_path
+from edge.core.learned import (
+    _SOURCE_COLUMN,
+    _TABLE_NODES,
+    EASE_DECAY,
+    EASE_HISTORY,
+    FEATURES,
+    ITEM_FACTS,
+    SOURCE_KEYS,
+    SOURCE_REASON,
+    Learned,
+    Pool,
+    Trees,
+)
+from edge.core.ranking import Source
+
+KERNELS_ENV = "EDGE_KERNELS"  # "off" (or false/0/no) runs the numpy code even where the compiled core exists
+
+
+def _load() -> ModuleType | None:
+    try:
+        from edge import _kernels
+    except ImportError:
+        return None
+    return _kernels
+
+
+COMPILED = _load()  # edge._kernels (edge/_kernels.pyi), None when it was not built
+_OFF = os.environ.get(KERNELS_ENV, "").strip().lower() in ("off", "false", "0", "no")
+_C = None if _OFF else COMPILED  # what the functions below call
+ENABLED = _C is not None  # the decision path uses the compiled core
+
+_WIDTH = len(SOURCE_KEYS)
+_COLUMN = _WIDTH + 1 + len(ITEM_FACTS)  # category_affinity; then price_vs_usual, log_history, taste, ease
+_EMPTY_ROWS = np.zeros(0, dtype=np.int64)
+_DECAY: dict[int, np.ndarray] = {}  # history length -> numpy's float32 decay powers (the same expression)
+
+
+def _rows(rows: set[int] | frozenset[int]) -> np.ndarray:
+    """A set of rows as int64 (any order: the kernel only marks them)."""
+    if not rows:
+        return _EMPTY_ROWS
+    return np.fromiter(rows, np.int64, len(rows))
+
+
+def pool_small(
+    learned: Learned,
+    sources: Sequence[tuple[str, Source]],
+    blocked: tuple[Container[int], Container[int]],
+    history: Sequence[int],
+    category_codes: np.ndarray,
+    prices: np.ndarray,
+    weights: Mapping[str, float],
+    taste: tuple[np.ndarray, np.ndarray] | None = None,
+    ease: np.ndarray | None = None,
+) -> Pool:
+    """`edge.core.learned.pool_small`, the same answer bit for bit, its loops in C."""
+    first_blocked, second_blocked = blocked
+    facts = learned.item_facts
+    lengths = [len(source.rows) for _, source in sources]
+    total = sum(lengths)
+    if (
+        _C is None
+        or total == 0
+        or not isinstance(first_blocked, (set, frozenset))
+        or not isinstance(second_blocked, (set, frozenset))
+        or category_codes.dtype != np.int32
+        or prices.dtype != np.float64
+        or facts.dtype != np.float32
+        or len(category_codes) != len(facts)
+        or (ease is not None and (ease.dtype != np.float64 or len(ease) != len(facts)))
+    ):
+        return numpy_path.pool_small(
+            learned, sources, blocked, history, category_codes, prices, weights, taste, ease
+        )  # fmt: skip
+    chain = itertools.chain.from_iterable
+    candidates = np.empty(total, dtype=np.int64)
+    x = np.zeros((total, len(FEATURES)), dtype=np.float64)
+    reason = np.empty(total, dtype=np.int64)
+    ratio = np.empty(total, dtype=np.float64)
+    n = _C.pool(
+        np.fromiter(chain(source.rows for _, source in sources), np.int64, total),
+        np.fromiter(chain(source.scores for _, source in sources), np.float64, total),
+        np.asarray(lengths, dtype=np.int64),
+        np.asarray([_SOURCE_COLUMN[key] for key, _ in sources], dtype=np.int64),
+        np.asarray([weights.get(SOURCE_REASON[key], 0.0) for key, _ in sources], dtype=np.float64),
+        _rows(first_blocked),
+        _rows(second_blocked),
+        np.ascontiguousarray(facts),
+        np.asarray(history, dtype=np.int64) if history else _EMPTY_ROWS,
+        np.ascontiguousarray(category_codes),
+        np.ascontiguousarray(prices),
+        None if ease is None else np.ascontiguousarray(ease),
+        candidates, x, reason, ratio, _WIDTH, len(FEATURES) - 1,
+    )  # fmt: skip
+    if n < 0:  # a NaN score or weight: numpy's answer (NaN propagation, its IndexError) is the reference
+        return numpy_path.pool_small(
+            learned, sources, blocked, history, category_codes, prices, weights, taste, ease
+        )  # fmt: skip
+    if n == 0:
+        return Pool(_EMPTY_ROWS.copy(), np.zeros((0, len(FEATURES)), dtype=np.float64), [])
+    rows, x = candidates[:n], x[:n]
+    if history:
+        x[:, _COLUMN + 1] = np.log(ratio[:n])
+        x[:, _COLUMN + 2] = math.log1p(len(history))
+    if taste is not None:
+        item_vectors, vector = taste
+        x[:, _COLUMN + 3] = item_vectors[rows] @ vector
+    source_reason = [SOURCE_REASON[key] for key, _ in sources]
+    return Pool(rows, x, [source_reason[i] for i in reason[:n].tolist()])
+
+
+def predict(trees: Trees, x: np.ndarray) -> np.ndarray:
+    """`trees.predict(x)`, the same scores bit for bit; the table form (depth <= 3) in C."""
+    table = trees.table
+    if (
+        _C is None
+        or table is None
+        or len(x) == 0
+        or x.dtype != np.float64
+        or x.ndim != 2
+        or table.feature.dtype != np.int64
+        or table.node_rows.dtype != np.int64
+        or len(table.node_rows) != _TABLE_NODES * len(trees.roots)
+    ):
+        return trees.predict(x)
+    out = np.empty(len(x), dtype=np.float64)
+    _C.predict(np.ascontiguousarray(x), table.feature, table.threshold, table.node_rows, table.leaf, out)
+    return out
+
+
+def order(shown: np.ndarray, rows: np.ndarray) -> list[int]:
+    """`np.lexsort((rows, -shown)).tolist()`: the best shown first, the lower row on a tie."""
+    if _C is None or shown.dtype != np.float64 or rows.dtype != np.int64:
+        ordered: list[int] = np.lexsort((rows, -shown)).tolist()
+        return ordered
+    out = np.empty(len(shown), dtype=np.int64)
+    _C.order(np.ascontiguousarray(shown), np.ascontiguousarray(rows), out)
+    ordered = out.tolist()
+    return ordered
+
+
+def ease_scores(learned: Learned, history: Sequence[int]) -> np.ndarray | None:
+    """`edge.core.learned.ease_scores`, the same scores bit for bit; the sums in C."""
+    ease_rows, ease_weights = learned.ease_rows, learned.ease_weights
+    if (
+        _C is None
+        or not history
+        or learned.ease_items is not None
+        or ease_rows.dtype != np.int32
+        or ease_weights.dtype != np.float32
+        or ease_rows.shape != ease_weights.shape
+        or len(ease_rows) != len(learned.item_facts)
+    ):
+        return numpy_path.ease_scores(learned, history)
+    recent = np.asarray(history[-EASE_HISTORY:], dtype=np.int64)
+    decay = _DECAY.get(len(recent))
+    if decay is None:
+        decay = _DECAY[len(recent)] = EASE_DECAY ** np.arange(len(recent) - 1, -1, -1, dtype=np.float32)
+    scores = np.zeros(len(learned.item_facts), dtype=np.float64)
+    if _C.ease_scores(np.ascontiguousarray(ease_rows), np.ascontiguousarray(ease_weights), recent, decay, scores) == 0:
+        return numpy_path.ease_scores(learned, history)  # np.bincount of nothing is an int64 array
+    return scores
