@@ -15,10 +15,18 @@ WORKDIR /app
 COPY constraints.txt ./
 RUN pip install --no-cache-dir -r constraints.txt
 
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY edge ./edge
 COPY models ./models
-RUN pip install --no-cache-dir --no-deps -c constraints.txt . \
+# the compiled core (edge._kernels, edge/_kernels.c) needs a C compiler for this one step: installed and
+# purged in the same layer, so the image carries the built extension and no compiler; the import checks it built
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-cache-dir --no-deps -c constraints.txt . \
+    && python -I -c "import edge._kernels" \
+    && apt-get purge -y --auto-remove gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 edge \
     && useradd --system --create-home --uid 10001 --gid edge edge \
     && mkdir -p /data/artifacts \

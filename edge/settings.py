@@ -1,4 +1,8 @@
-"""Settings: every `EDGE_*` environment variable, parsed once into a frozen `Settings`."""
+"""Settings: every `EDGE_*` environment variable, parsed once into a frozen `Settings`.
+
+One exception: `EDGE_KERNELS` (`off` runs the numpy code where the compiled core `edge._kernels` exists) is
+read once when `edge.core.kernels` is imported, since it picks the code a whole process runs, tests included.
+"""
 
 from __future__ import annotations
 

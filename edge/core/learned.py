@@ -11,7 +11,11 @@ arrays into what a decision needs:
                    own predict costs ~0.5 ms per call; this costs tens of microseconds)
 
 The same `pool` feeds training (`models.ranker`), the offline evaluation and `/v1/decide`, so what
-is trained and measured is what is served.
+is trained and measured is what is served. `pool_small` and `pool_fast` are `pool` in fewer steps (the
+same answer bit for bit) for catalogs below and above `recommend.LARGE_CATALOG`. Where the compiled core
+`edge._kernels` was built, a decision runs `pool_small`, the table form of `Trees.predict` and
+`ease_scores` through `edge.core.kernels` (C loops, the same answers bit for bit; `EDGE_KERNELS=off`
+and the plain reference path keep this module's numpy code; docs/ranker.md).
 """
 
 from __future__ import annotations
