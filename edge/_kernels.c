@@ -631,11 +631,243 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------------------------------------- similar */
+
+PyDoc_STRVAR(similar_doc,
+             "similar(found_rows, found_scores, k, codes, n_categories, per_category, first_blocked, second_blocked,\n"
+             "        skip) -> (rows, scores)\n\n"
+             "`edge.core.recommend._similar_source_quick`'s loop: the first k found rows whose category (codes, int32)\n"
+             "has fewer than per_category chosen and that are in none of the three containers, their scores clipped\n"
+             "to [0, 1]. The rows are the found row objects; the containers are asked with `in`.");
+
+static PyObject *k_similar(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *found_rows, *found_scores, *codes_obj, *first, *second, *skip;
+    Py_ssize_t k, n_categories, per_category;
+    if (!PyArg_ParseTuple(args, "OOnOnnOOO:similar", &found_rows, &found_scores, &k, &codes_obj, &n_categories,
+                          &per_category, &first, &second, &skip)) {
+        return NULL;
+    }
+    Buffers b = {.held = 0};
+    const int32_t *codes;
+    Py_ssize_t n_items;
+    PyObject *rows = NULL, *scores = NULL, *out_rows = NULL, *out_scores = NULL, *result = NULL;
+    Py_ssize_t *counts = NULL;
+    if (hold(&b, codes_obj, K_I32, 0, "codes", (void **)&codes, &n_items)) {
+        goto done;
+    }
+    rows = PySequence_Fast(found_rows, "found rows must be a sequence");
+    scores = rows == NULL ? NULL : PySequence_Fast(found_scores, "found scores must be a sequence");
+    if (scores == NULL) {
+        goto done;
+    }
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(rows);
+    if (PySequence_Fast_GET_SIZE(scores) != n || n_categories < 0) {
+        bad("found rows and scores must have the same length, n_categories >= 0");
+        goto done;
+    }
+    counts = PyMem_Calloc((size_t)(n_categories ? n_categories : 1), sizeof(Py_ssize_t));
+    out_rows = PyList_New(0);
+    out_scores = PyList_New(0);
+    if (counts == NULL || out_rows == NULL || out_scores == NULL) {
+        if (counts == NULL) {
+            PyErr_NoMemory();
+        }
+        goto done;
+    }
+    PyObject **row_items = PySequence_Fast_ITEMS(rows), **score_items = PySequence_Fast_ITEMS(scores);
+    PyObject *containers[3] = {first, second, skip};
+    for (Py_ssize_t at = 0; at < n; at++) {
+        PyObject *row = row_items[at];
+        Py_ssize_t r = PyLong_AsSsize_t(row);
+        if (r == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        if (r < 0 || r >= n_items) {
+            bad("a found row is out of range");
+            goto done;
+        }
+        int32_t category = codes[r];
+        if (category < 0 || category >= n_categories) {
+            bad("a category code is out of range");
+            goto done;
+        }
+        if (counts[category] >= per_category) { /* the cap first: a found list runs deep into full categories */
+            continue;
+        }
+        int taken = 0;
+        for (int c = 0; c < 3 && !taken; c++) {
+            taken = PySequence_Contains(containers[c], row);
+            if (taken < 0) {
+                goto done;
+            }
+        }
+        if (taken) {
+            continue;
+        }
+        counts[category]++;
+        double score = PyFloat_AsDouble(score_items[at]);
+        if (score == -1.0 && PyErr_Occurred()) {
+            goto done;
+        }
+        score = score > 0.0 ? score : 0.0; /* min(1.0, max(0.0, score)) */
+        score = score < 1.0 ? score : 1.0;
+        PyObject *clipped = PyFloat_FromDouble(score);
+        if (clipped == NULL || PyList_Append(out_rows, row) < 0 || PyList_Append(out_scores, clipped) < 0) {
+            Py_XDECREF(clipped);
+            goto done;
+        }
+        Py_DECREF(clipped);
+        if (PyList_GET_SIZE(out_rows) >= k) {
+            break;
+        }
+    }
+    result = PyTuple_Pack(2, out_rows, out_scores);
+done:
+    PyMem_Free(counts);
+    Py_XDECREF(rows);
+    Py_XDECREF(scores);
+    Py_XDECREF(out_rows);
+    Py_XDECREF(out_scores);
+    release(&b);
+    return result;
+}
+
+/* --------------------------------------------------------------------------------------------- ease_source */
+
+typedef struct {
+    double value;
+    Py_ssize_t row;
+} Scored;
+
+static int cmp_scored_desc(const void *a, const void *b) {
+    double x = ((const Scored *)a)->value, y = ((const Scored *)b)->value;
+    return (x < y) - (x > y);
+}
+
+PyDoc_STRVAR(ease_source_doc,
+             "ease_source(scores, k, skip) -> (status, rows, values)\n\n"
+             "`edge.core.learned.ease_source` for dense scores: the k + 65 best by a heap instead of np.argpartition.\n"
+             "status -1: numpy must answer (a NaN, fewer scores than k + 65, or a tie among the positive best that\n"
+             "np.argpartition's order would settle); 0: no source (the best score is not positive); 1: rows and\n"
+             "values (score / best) of the source.");
+
+static PyObject *k_ease_source(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *scores_obj, *skip;
+    Py_ssize_t k;
+    if (!PyArg_ParseTuple(args, "OnO:ease_source", &scores_obj, &k, &skip)) {
+        return NULL;
+    }
+    Buffers b = {.held = 0};
+    const double *scores;
+    Py_ssize_t n_items;
+    Scored *heap = NULL;
+    PyObject *out_rows = NULL, *out_values = NULL, *result = NULL;
+    long status = -1;
+    if (hold(&b, scores_obj, K_F64, 0, "scores", (void **)&scores, &n_items)) {
+        goto done;
+    }
+    const Py_ssize_t n = k + 64 < n_items ? k + 64 : n_items; /* what numpy keeps of np.argpartition */
+    out_rows = PyList_New(0);
+    out_values = PyList_New(0);
+    if (out_rows == NULL || out_values == NULL) {
+        goto done;
+    }
+    if (n < 1 || n >= n_items) {
+        goto answer;
+    }
+    const Py_ssize_t m = n + 1; /* one more: a tie at the boundary would leave the choice to np.argpartition */
+    heap = PyMem_Malloc((size_t)m * sizeof(Scored));
+    if (heap == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t size = 0;
+    for (Py_ssize_t i = 0; i < n_items; i++) { /* a min-heap of the m largest */
+        double v = scores[i];
+        if (v != v) {
+            goto answer;
+        }
+        Py_ssize_t j;
+        if (size < m) {
+            for (j = size++; j > 0 && heap[(j - 1) / 2].value > v; j = (j - 1) / 2) {
+                heap[j] = heap[(j - 1) / 2];
+            }
+        } else if (v > heap[0].value) {
+            j = 0;
+            for (;;) {
+                Py_ssize_t c = 2 * j + 1;
+                if (c >= m) {
+                    break;
+                }
+                if (c + 1 < m && heap[c + 1].value < heap[c].value) {
+                    c++;
+                }
+                if (heap[c].value >= v) {
+                    break;
+                }
+                heap[j] = heap[c];
+                j = c;
+            }
+        } else {
+            continue;
+        }
+        heap[j].value = v;
+        heap[j].row = i;
+    }
+    qsort(heap, (size_t)size, sizeof(Scored), cmp_scored_desc);
+    for (Py_ssize_t j = 1; j < size; j++) {
+        if (heap[j].value > 0 && heap[j].value == heap[j - 1].value) {
+            goto answer; /* np.argpartition's order among equal scores would decide */
+        }
+    }
+    const double best = heap[0].value;
+    if (!(best > 0)) {
+        status = 0;
+        goto answer;
+    }
+    for (Py_ssize_t j = 0; j < n; j++) {
+        double score = heap[j].value;
+        if (score <= 0) {
+            break;
+        }
+        PyObject *row = PyLong_FromSsize_t(heap[j].row);
+        if (row == NULL) {
+            goto done;
+        }
+        int skipped = PySequence_Contains(skip, row);
+        PyObject *value = skipped ? NULL : PyFloat_FromDouble(score / best);
+        if (skipped < 0 || (!skipped && (value == NULL || PyList_Append(out_rows, row) < 0 ||
+                                         PyList_Append(out_values, value) < 0))) {
+            Py_DECREF(row);
+            Py_XDECREF(value);
+            goto done;
+        }
+        Py_DECREF(row);
+        Py_XDECREF(value);
+        if (!skipped && PyList_GET_SIZE(out_rows) >= k) {
+            break;
+        }
+    }
+    status = 1;
+answer:
+    result = Py_BuildValue("(lOO)", status, out_rows, out_values);
+done:
+    PyMem_Free(heap);
+    Py_XDECREF(out_rows);
+    Py_XDECREF(out_values);
+    release(&b);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"pool", k_pool, METH_VARARGS, pool_doc},
     {"predict", k_predict, METH_VARARGS, predict_doc},
     {"order", k_order, METH_VARARGS, order_doc},
     {"ease_scores", k_ease_scores, METH_VARARGS, ease_doc},
+    {"similar", k_similar, METH_VARARGS, similar_doc},
+    {"ease_source", k_ease_source, METH_VARARGS, ease_source_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,5 +1,6 @@
 """Types of the compiled core (edge/_kernels.c); edge/core/kernels.py is the facade that calls it."""
 
+from collections.abc import Container, Sequence
 from typing import Any
 
 from numpy.typing import NDArray
@@ -38,3 +39,16 @@ def order(shown: NDArray[Any], rows: NDArray[Any], out: NDArray[Any], /) -> None
 def ease_scores(
     ease_rows: NDArray[Any], ease_weights: NDArray[Any], recent: NDArray[Any], decay: NDArray[Any], out: NDArray[Any], /
 ) -> int: ...
+def similar(
+    found_rows: Sequence[int],
+    found_scores: Sequence[float],
+    k: int,
+    codes: NDArray[Any],
+    n_categories: int,
+    per_category: int,
+    first_blocked: Container[int],
+    second_blocked: Container[int],
+    skip: Container[int],
+    /,
+) -> tuple[list[int], list[float]]: ...
+def ease_source(scores: NDArray[Any], k: int, skip: Container[int], /) -> tuple[int, list[int], list[float]]: ...

@@ -213,6 +213,71 @@ def test_a_real_data_builds_calls_give_the_same_pools_scores_and_order(
         assert expected_ease is None or got_ease is None or _same(expected_ease, got_ease)
 
 
+def _same_source(expected: Source | None, got: Source | None) -> bool:
+    if expected is None or got is None:
+        return expected is got
+    return (
+        expected.reason == got.reason
+        and list(expected.rows) == list(got.rows)
+        and [type(r) for r in expected.rows] == [type(r) for r in got.rows]
+        and _same(np.asarray(expected.scores, dtype=np.float64), np.asarray(got.scores, dtype=np.float64))
+        and [type(s) for s in expected.scores] == [type(s) for s in got.scores]
+    )
+
+
+@needs_core
+def test_the_similar_source_equals_the_quick_one() -> None:
+    """`_similar_source_quick`'s loop in C: the category cap, the three containers, scores clipped to [0, 1]."""
+    from edge.core.recommend import _similar_source_quick
+
+    rng = np.random.default_rng(11)
+    for case in range(400):
+        n = int(rng.choice([1, 30, 500]))
+        codes = rng.integers(0, int(rng.choice([1, 3, 12])), n).astype(np.int32)
+        length = int(rng.choice([0, 1, 20, 300]))
+        found_rows = tuple(rng.choice(n, min(length, n), replace=False).tolist())
+        found = (found_rows, tuple(float(v) for v in np.round(rng.random(len(found_rows)) * 1.6 - 0.3, 2)))
+        blocked = (
+            frozenset(rng.integers(0, n, 5).tolist()),
+            set(rng.integers(0, n, int(rng.integers(0, 40))).tolist()),
+        )
+        skip: Container[int] = [(), set(rng.integers(0, n, 10).tolist()), tuple(range(case % 9))][case % 3]
+        k, per_category = int(rng.choice([0, 1, 5, 60])), int(rng.choice([1, 2, 4, 1_000_000]))
+        categories = codes.tolist()
+        expected = _similar_source_quick(found, k, "for_you", blocked, categories, per_category, skip)
+        got = kernels.similar_source(found, k, "for_you", blocked, codes, int(codes.max()) + 1, per_category, skip)
+        assert _same_source(expected, got), case
+
+
+@needs_core
+def test_the_ease_source_equals_numpys() -> None:
+    """The heap's best k + 64 against np.argpartition's; ties among the positive best and NaN go to numpy."""
+    rng = np.random.default_rng(12)
+    fell_back = answered = 0
+    for case in range(400):
+        n = int(rng.choice([1, 50, 100, 2000]))
+        k = int(rng.choice([0, 1, 24, 60]))
+        scores = rng.random(n) * 2 - 0.2
+        scores[rng.random(n) < 0.6] = 0.0
+        if case % 4 == 0:
+            scores = np.round(scores, 2)  # ties among the best
+        if case % 13 == 0:
+            scores[rng.integers(0, n)] = np.nan
+        if case % 7 == 0:
+            scores = -np.abs(scores)  # nothing positive
+        skip = set(rng.integers(0, n, int(rng.integers(0, 80))).tolist())
+        with np.errstate(invalid="ignore"):
+            expected = numpy_path.ease_source(scores, k, skip)
+            got = kernels.ease_source(scores, k, skip)
+        assert _same_source(expected, got), case
+        if 1 <= k + 64 < n and not np.isnan(scores).any():
+            status = kernels.COMPILED.ease_source(scores, k, skip)[0] if kernels.COMPILED else -1
+            fell_back += status < 0
+            answered += status >= 0
+    assert kernels.ease_source(None, 10, set()) is None
+    assert answered > 100 and fell_back > 10
+
+
 def _pool_args(n_items: int = 5, total: int = 3) -> list[Any]:
     return [
         np.arange(total, dtype=np.int64),  # entry_row
@@ -298,6 +363,18 @@ def test_bad_predict_order_and_ease_input_raises_value_error() -> None:
             core.order(*args)
     ease_rows, weights = np.zeros((5, 2), np.int32), np.ones((5, 2), np.float32)
     recent, decay = np.array([0, 4], np.int64), np.ones(2, np.float32)
+    codes = np.zeros(4, np.int32)
+    for args in [
+        ((0, 4), (1.0, 1.0), 2, codes, 1, 9, (), (), ()),  # a found row past the catalog
+        ((0, -1), (1.0, 1.0), 2, codes, 1, 9, (), (), ()),
+        ((0, 1), (1.0,), 2, codes, 1, 9, (), (), ()),  # fewer scores than rows
+        ((0, 1), (1.0, 1.0), 2, codes + 3, 1, 9, (), (), ()),  # a category past n_categories
+        ((0, 1), (1.0, 1.0), 2, codes.astype(np.int64), 1, 9, (), (), ()),
+    ]:
+        with pytest.raises(ValueError):
+            core.similar(*args)
+    with pytest.raises(ValueError):
+        core.ease_source(np.ones(100, np.float32), 3, set())
     for args in [
         (ease_rows, weights, np.array([0, 5], np.int64), decay, np.zeros(5)),  # a history row past the catalog
         (ease_rows + 7, weights, recent, decay, np.zeros(5)),  # an EASE row past the catalog

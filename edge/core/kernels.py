@@ -11,6 +11,9 @@ deeper trees, a NaN score):
     predict         `Trees.predict` for the table form (depth <= 3)
     order           `np.lexsort((rows, -shown))`: the best shown first, the lower row on a tie
     ease_scores     `learned.ease_scores` over a whole-catalog EASE table (the decay powers stay numpy's)
+    ease_source     `learned.ease_source` of dense scores: the best k + 64 by a heap, not np.argpartition (numpy
+                    answers when a tie among the positive best would leave the order to np.argpartition)
+    similar_source  `recommend._similar_source_quick`'s loop
 
 Why C and not numba: the same kernels in numba cost +122 MB RSS per worker (libllvmlite), a 4 s cold JIT,
 a 207 MB install and a numpy pin. The reference path (`Model.as_plain`, tests/test_differential.py) never
@@ -39,6 +42,7 @@ from edge.core.learned import (
     SOURCE_REASON,
     Learned,
     Pool,
+    SparseScores,
     Trees,
 )
 from edge.core.ranking import Source
@@ -190,3 +194,36 @@ def ease_scores(learned: Learned, history: Sequence[int]) -> np.ndarray | None:
     if _C.ease_scores(np.ascontiguousarray(ease_rows), np.ascontiguousarray(ease_weights), recent, decay, scores) == 0:
         return numpy_path.ease_scores(learned, history)  # np.bincount of nothing is an int64 array
     return scores
+
+
+def ease_source(scores: np.ndarray | SparseScores | None, k: int, skip: Container[int]) -> Source | None:
+    """`edge.core.learned.ease_source` of dense scores, the same source bit for bit."""
+    if (
+        _C is None
+        or scores is None
+        or not isinstance(scores, np.ndarray)
+        or scores.dtype != np.float64
+        or not 1 <= k + 64 < len(scores)
+    ):
+        return numpy_path.ease_source(scores, k, skip)
+    status, rows, values = _C.ease_source(np.ascontiguousarray(scores), k, skip)
+    if status < 0:  # a NaN, or a tie among the best that np.argpartition's order settles
+        return numpy_path.ease_source(scores, k, skip)
+    return Source("for_you", rows, values) if status else None
+
+
+def similar_source(
+    found: tuple[Sequence[int], Sequence[float]],
+    k: int,
+    reason: str,
+    blocked: tuple[Container[int], Container[int]],
+    codes: np.ndarray,
+    n_categories: int,
+    per_category: int,
+    skip: Container[int] = (),
+) -> Source:
+    """`edge.core.recommend._similar_source_quick` with the category codes as an int32 array (`codes`, one per
+    catalog row, each below `n_categories`): the same source bit for bit, its loop in C."""
+    assert _C is not None, "similar_source needs the compiled core (check ENABLED)"
+    rows, scores = _C.similar(found[0], found[1], k, codes, n_categories, per_category, *blocked, skip)
+    return Source(reason, rows, scores)  # type: ignore[arg-type]

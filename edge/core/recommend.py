@@ -8,6 +8,7 @@ tables as lists) is prepared once when a build is loaded.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 from collections.abc import Callable, Container, Hashable, Iterable, Mapping, Sequence
@@ -306,6 +307,22 @@ def _similar_source_quick(
     return Source(reason, rows, scores)  # type: ignore[arg-type]
 
 
+def _similar_source_compiled(
+    catalog: Catalog,
+    found: Found,
+    k: int,
+    reason: str,
+    blocked: tuple[Container[int], Container[int]],
+    categories: Sequence[int],
+    per_category: int,
+    skip: Container[int] = (),
+) -> Source:
+    """`_similar_source_quick`, the same answer, its loop in C (edge/core/kernels.py); `categories` is read as the
+    catalog's int32 category codes (the same values)."""
+    codes, n_categories = catalog.category_codes, len(catalog.category_names)
+    return kernels.similar_source(found, k, reason, blocked, codes, n_categories, per_category, skip)
+
+
 def _search(model: Model, key: Hashable, query: Callable[[], np.ndarray | None], n: int) -> Found:
     """The `n` nearest items to a query, remembered per (key, n): a pure function of the build.
 
@@ -372,7 +389,9 @@ def personal_sources(
     if params.strategy == "popular":
         return []
     categories = model.catalog.category_list
-    similar = _similar_source if model.plain else _similar_source_quick
+    similar: Callable[..., Source] = _similar_source if model.plain else _similar_source_quick
+    if not model.plain and kernels.ENABLED:
+        similar = functools.partial(_similar_source_compiled, model.catalog)
     sources: list[Source | None] = []
     over_fetch = min(len(signals.purchased) + len(signals.exclude), MAX_OVER_FETCH)
     if signals.viewed:
@@ -414,7 +433,7 @@ def learned_pool(
     large = not model.plain and len(model.catalog) >= model.large_catalog
     scores_of = ease_scores_sparse if large else ease_scores if model.plain else kernels.ease_scores
     ease: np.ndarray | SparseScores | None = scores_of(learned, history)
-    found = ease_source(ease, k, blocked[1])
+    found = (ease_source if model.plain else kernels.ease_source)(ease, k, blocked[1])
     if found is not None:
         keyed.append(("ease", found))
     keyed.append(("recent_popular", recent_source(learned, k)))
