@@ -36,7 +36,10 @@ def test_the_compiled_core_is_built_wherever_a_c_compiler_is() -> None:
     compiler = _compiler()
     if compiler is None:
         pytest.skip("no C compiler on this machine: Edge runs its numpy code")
-    assert kernels.COMPILED is not None, f"{compiler} exists but edge._kernels did not build: rerun ./scripts/setup"
+    assert kernels.COMPILED is not None, (
+        f"{compiler} exists but edge._kernels did not build (the Python headers, e.g. python3-dev, missing?): "
+        "`.venv/bin/python -m pip install -v -e .` shows why"
+    )
 
 
 @pytest.fixture(autouse=True)
