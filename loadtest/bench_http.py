@@ -22,7 +22,8 @@ closed-loop rate (loadtest/open_loop.py) with p50/p99/p99.9 from each request's 
 On the Redis store a third server, the floor (loadtest/floor_app.py), is measured in the same rounds:
 the request decoded and the decision's one Redis read with Edge's own code, then the bare body. Its
 ratio to bare is the best any decision logic could reach on this store and stack; edge/floor is
-what Edge's deciding itself costs.
+what Edge's deciding itself costs. `--baselines bare,decode,floor` adds the floor without its read
+(the body decoded and checked only), which splits the floor into its two parts.
 
 The machine may be shared, so each run also reads /proc: the CPU the server used (100% = the worker
 was saturated), the CPU every other process took meanwhile (noise; it includes redis-server) and
@@ -62,6 +63,12 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 PATH = "/v1/decide"
 REDIS_PREFIX = "edge-bench"
+# the servers measured beside Edge: name -> (uvicorn app, extra environment)
+BASELINES: dict[str, tuple[str, dict[str, str]]] = {
+    "bare": ("bare_app:app", {}),  # a bare Starlette endpoint answering a body of Edge's size
+    "decode": ("floor_app:app", {"FLOOR_READ": "0"}),  # + the request decoded and checked as Edge does
+    "floor": ("floor_app:app", {}),  # + the decision's one Redis read: the floor of any Redis-backed decision
+}
 
 
 # -- payloads -----------------------------------------------------------------------------------
@@ -619,11 +626,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "http.json", help="JSON results file")
     parser.add_argument("--no-pin", action="store_true", help="do not pin server and client to separate CPUs")
     parser.add_argument("--profile", type=float, default=0, metavar="SECONDS", help="py-spy the Edge worker this long")
+    parser.add_argument(
+        "--baselines",
+        type=lambda text: [name for name in text.split(",") if name],
+        default=["bare", "floor"],
+        metavar="NAMES",
+        help="servers measured beside Edge, of bare,decode,floor (default bare,floor; decode and floor need Redis)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    unknown = sorted(set(args.baselines) - set(BASELINES))
+    if unknown or "bare" not in args.baselines:
+        raise SystemExit(f"bench: --baselines takes bare (always) and any of {', '.join(BASELINES)}; not {unknown}")
     client = args.client
     if client == "auto":
         client = "wrk" if shutil.which("wrk") else "python"
@@ -672,14 +689,17 @@ def main(argv: list[str] | None = None) -> int:
             bodies = bodies_of[mix]
             body_bytes = check_bodies(edge, bodies, edge=True)
             bare_env = env | {"BARE_BODY_BYTES": str(round(body_bytes))}
-            baselines = [("bare", "bare_app:app")] + ([("floor", "floor_app:app")] if redis_url else [])
+            baselines = [name for name in args.baselines if redis_url or name == "bare"]  # the floor reads Redis
             with ExitStack() as servers:
                 started: list[Server] = []
-                for name, app in baselines:
+                for name in baselines:
+                    app, extra = BASELINES[name]
                     port = free_port()
                     command = [str(VENV_BIN / "uvicorn"), "--app-dir", str(ROOT / "loadtest"), app]
                     command += ["--port", str(port), *uvicorn_flags]
-                    server = servers.enter_context(serve(name, command, bare_env, port, first, out_dir, server_cpu))
+                    server = servers.enter_context(
+                        serve(name, command, bare_env | extra, port, first, out_dir, server_cpu)
+                    )
                     check_bodies(server, bodies[:5], edge=False)
                     started.append(server)
                 script = write_wrk_script(bodies, tmp)

@@ -12,6 +12,8 @@ BARE_BODY_BYTES bytes, as `bare_app.py` does. Nothing is decided: no segment, ex
 content or attribution. Served like `edge serve` (uvicorn, uvloop, httptools, one worker, no access
 log), so `bench_http.py` can say how much of a decision's cost the stack's floor already is: the
 floor's own ratio to the bare endpoint is the best any decision logic could reach on this store.
+FLOOR_READ=0 leaves the Redis read out (the body decoded and checked only): `bench_http.py
+--baselines bare,decode,floor` serves it as `decode`, which splits the floor into its two parts.
 """
 
 from __future__ import annotations
@@ -42,12 +44,13 @@ STORE = RedisStore.from_url(
     SETTINGS.redis_url, SETTINGS.redis_prefix, SETTINGS.redis_timeout_ms, SETTINGS.redis_pool_size
 )
 DEADLINE_S = SETTINGS.deadline_ms / 1000.0
+READ = os.environ.get("FLOOR_READ", "1") != "0"
 
 
 async def decide(request: Request) -> Response:
     decision_request = decode_decide(await request.body())
     now = decision_request.now or datetime.now(UTC)
-    if decision_request.consent is not False:  # as `Decider.decide`: no read at all without consent
+    if READ and decision_request.consent is not False:  # as `Decider.decide`: no read at all without consent
         try:  # as `Decider._fetch`: a slow or failing store degrades the answer, never fails it
             async with asyncio.timeout(DEADLINE_S):
                 await STORE.fetch(decision_request.user_id, decision_request.session_id, now.strftime("%Y%m%d"))

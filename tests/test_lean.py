@@ -8,6 +8,7 @@ import os
 import signal
 
 import pytest
+import redis
 from redis.exceptions import ConnectionError as BrokenConnection
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as ReadTimeout
@@ -47,6 +48,33 @@ def test_concurrent_calls_get_their_own_replies_in_order() -> None:
             await reader.close()
 
     asyncio.run(scenario())
+
+
+def test_the_calls_of_one_loop_turn_reach_redis_in_one_write(private_redis: PrivateRedis) -> None:
+    """Under load many decisions start in one turn of the event loop: their reads go out together (a loopback
+    `send` is the costly part of a round trip), so Redis reads them in one go, not one read per call."""
+    target = lean_target(private_redis.url)
+    assert target is not None
+    reads = redis.Redis(port=private_redis.port)
+
+    def reads_processed() -> int:
+        return int(reads.info("stats")["total_reads_processed"])
+
+    async def scenario() -> None:
+        reader = LeanReader(target, 2.0, 2.0)
+        try:
+            await reader.call("PING")  # connected
+            before = reads_processed()
+            answers = await asyncio.gather(*(reader.call("ECHO", f"call-{i}") for i in range(100)))
+            assert answers == [f"call-{i}".encode() for i in range(100)]
+            assert reads_processed() - before <= 3  # this counting client's INFO and one or two reads of the batch
+        finally:
+            await reader.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        reads.close()
 
 
 def test_a_restart_fails_the_calls_in_flight_and_the_next_call_redials(private_redis: PrivateRedis) -> None:

@@ -71,6 +71,7 @@ class _Connection(asyncio.Protocol):
         self.loop = loop
         self.reader = hiredis.Reader(protocolError=InvalidResponse, replyError=BaseParser.parse_error)
         self.waiting: deque[asyncio.Future[Any]] = deque()
+        self.outgoing: list[bytes] = []  # commands queued this turn of the loop, written by `_flush`
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.quiet_since = loop.time()  # the last reply, or when calls started waiting on a quiet connection
@@ -78,18 +79,34 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not asyncio.Transport subclasses
 
+    @property
+    def usable(self) -> bool:
+        """Open, and not closed under us (a transport closing before `connection_lost` has run)."""
+        return not self.closed and self.transport is not None and not self.transport.is_closing()
+
     def send(self, packed: bytes) -> asyncio.Future[Any]:
+        """Queue a command; the commands of one event-loop turn go out in one write (see `_flush`)."""
         future = self.loop.create_future()
         if not self.waiting:
             self.quiet_since = self.loop.time()
-        assert self.transport is not None
-        try:
-            self.transport.write(packed)
-        except RuntimeError as exc:  # uvloop: the transport was closed under us
-            self.abort(exc)
-            raise BrokenConnection("connection to redis closed") from exc
+        if not self.usable:
+            raise BrokenConnection("connection to redis closed")
+        if not self.outgoing:
+            self.loop.call_soon(self._flush)
+        self.outgoing.append(packed)
         self.waiting.append(future)
         return future
+
+    def _flush(self) -> None:
+        """Write the queued commands at once: under load a turn of the loop starts many decisions, and one
+        loopback `send` (the costly part of a round trip) for all of them costs what one command's did."""
+        outgoing, self.outgoing = self.outgoing, []
+        if self.closed or self.transport is None:
+            return  # connection_lost failed their futures
+        try:
+            self.transport.write(b"".join(outgoing))
+        except RuntimeError as exc:  # uvloop: the transport was closed under us
+            self.abort(exc)
 
     def data_received(self, data: bytes) -> None:
         reader = self.reader
@@ -154,7 +171,7 @@ class LeanReader:
     async def _call(self, packed: bytes, attempts: int) -> Any:
         for attempt in range(1, attempts + 1):
             connection = self._connection
-            if connection is None or connection.closed or connection.loop is not asyncio.get_running_loop():
+            if connection is None or not connection.usable or connection.loop is not asyncio.get_running_loop():
                 connection = await self._connect()
             future = connection.send(packed)
             expiry = connection.loop.call_later(self.timeout_s, self._expire, connection, future)
@@ -180,7 +197,7 @@ class LeanReader:
             self._connecting = (loop, asyncio.Lock())
         async with self._connecting[1]:
             connection = self._connection
-            if connection is not None and not connection.closed and connection.loop is loop:
+            if connection is not None and connection.usable and connection.loop is loop:
                 return connection
             if connection is not None and connection.loop is not loop:
                 self._connection = None  # the loop it belonged to is gone (tests run several)
