@@ -130,9 +130,39 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* The pool's body; returns n candidates, -1 (error set) or -2 (a NaN score or weight: the caller uses numpy). */
-static Py_ssize_t pool_body(const PoolArgs *a, int64_t *slot, int64_t *entry_source, double *best,
-                            int64_t *winner) {
+/* The proposed rows' slots: an open-addressing table of `mask + 1` (a power of two, at least twice the entries)
+ * keys, so that a call costs what its entries cost whatever the catalog's size (no catalog-length array). */
+typedef struct {
+    int64_t *keys; /* a row, or -1: empty */
+    int64_t *vals; /* the row's slot: -1 pending, -2 blocked, else its candidate index */
+    uint64_t mask;
+} RowTable;
+
+static uint64_t row_hash(int64_t row, uint64_t mask) {
+    return ((uint64_t)row * UINT64_C(0x9E3779B97F4A7C15) >> 32) & mask;
+}
+
+/* The table index of `row` (inserted, pending, when `insert` and absent); -1 when absent and not inserted. */
+static Py_ssize_t row_find(RowTable *t, int64_t row, int insert) {
+    uint64_t h = row_hash(row, t->mask);
+    while (t->keys[h] != -1) {
+        if (t->keys[h] == row) {
+            return (Py_ssize_t)h;
+        }
+        h = (h + 1) & t->mask;
+    }
+    if (!insert) {
+        return -1;
+    }
+    t->keys[h] = row;
+    t->vals[h] = -1;
+    return (Py_ssize_t)h;
+}
+
+/* The pool's body; returns n candidates, -1 (error set) or -2 (a NaN score or weight: the caller uses numpy).
+ * `entry_at` receives each entry's index in `table`. */
+static Py_ssize_t pool_body(const PoolArgs *a, RowTable *table, int64_t *entry_at, int64_t *entry_source,
+                            double *best, int64_t *winner) {
     const Py_ssize_t n_items = a->n_items, total = a->total, nf = a->n_features;
     Py_ssize_t e = 0;
     for (Py_ssize_t s = 0; s < a->n_sources; s++) {
@@ -152,25 +182,7 @@ static Py_ssize_t pool_body(const PoolArgs *a, int64_t *slot, int64_t *entry_sou
     if (e != total) {
         return bad("lengths do not add up to the entries");
     }
-    for (Py_ssize_t i = 0; i < n_items; i++) {
-        slot[i] = -1;
-    }
-    for (Py_ssize_t i = 0; i < a->n_block_a; i++) {
-        int64_t r = a->block_a[i];
-        if (r < 0 || r >= n_items) {
-            return bad("a blocked row is out of range");
-        }
-        slot[r] = -2;
-    }
-    for (Py_ssize_t i = 0; i < a->n_block_b; i++) {
-        int64_t r = a->block_b[i];
-        if (r < 0 || r >= n_items) {
-            return bad("a blocked row is out of range");
-        }
-        slot[r] = -2;
-    }
-    Py_ssize_t n = 0;
-    for (e = 0; e < total; e++) { /* candidates in order of first proposal */
+    for (e = 0; e < total; e++) { /* every proposed row, pending */
         int64_t r = a->entry_row[e];
         if (r < 0 || r >= n_items) {
             return bad("a proposed row is out of range");
@@ -178,13 +190,28 @@ static Py_ssize_t pool_body(const PoolArgs *a, int64_t *slot, int64_t *entry_sou
         if (a->entry_score[e] != a->entry_score[e]) {
             return -2;
         }
-        if (slot[r] == -1) {
-            slot[r] = n;
-            a->candidates[n++] = r;
+        entry_at[e] = row_find(table, r, 1);
+    }
+    for (Py_ssize_t i = 0; i < a->n_block_a + a->n_block_b; i++) { /* blocked: only proposed rows matter */
+        int64_t r = i < a->n_block_a ? a->block_a[i] : a->block_b[i - a->n_block_a];
+        if (r < 0 || r >= n_items) {
+            return bad("a blocked row is out of range");
+        }
+        Py_ssize_t at = row_find(table, r, 0);
+        if (at >= 0) {
+            table->vals[at] = -2;
+        }
+    }
+    Py_ssize_t n = 0;
+    for (e = 0; e < total; e++) { /* candidates in order of first proposal */
+        int64_t *val = &table->vals[entry_at[e]];
+        if (*val == -1) {
+            *val = n;
+            a->candidates[n++] = a->entry_row[e];
         }
     }
     for (e = 0; e < total; e++) {
-        int64_t at = slot[a->entry_row[e]];
+        int64_t at = table->vals[entry_at[e]];
         if (at < 0) {
             continue;
         }
@@ -282,7 +309,8 @@ static PyObject *k_pool(PyObject *self, PyObject *args) {
     memset(&a, 0, sizeof a);
     Py_ssize_t n_rows, n_scores, n_codes, n_weights, n_facts_all, n_cat, n_prices, n_ease = 0, n_cand, n_x, n_reason,
         n_ratio;
-    int64_t *slot = NULL, *entry_source = NULL, *winner = NULL;
+    RowTable table = {.keys = NULL, .vals = NULL, .mask = 0};
+    int64_t *entry_at = NULL, *entry_source = NULL, *winner = NULL;
     double *best = NULL;
     PyObject *result = NULL;
     if (hold(&b, o[0], K_I64, 0, "entry_row", (void **)&a.entry_row, &n_rows) ||
@@ -326,23 +354,34 @@ static PyObject *k_pool(PyObject *self, PyObject *args) {
         bad("width or ease_column do not fit the feature columns");
         goto done;
     }
-    slot = PyMem_Malloc((size_t)n_cat * sizeof(int64_t));
+    uint64_t size = 16;
+    while (size < 2 * (uint64_t)n_rows) {
+        size *= 2;
+    }
+    table.mask = size - 1;
+    table.keys = PyMem_Malloc((size_t)size * sizeof(int64_t));
+    table.vals = PyMem_Malloc((size_t)size * sizeof(int64_t));
+    entry_at = PyMem_Malloc((size_t)n_rows * sizeof(int64_t));
     entry_source = PyMem_Malloc((size_t)n_rows * sizeof(int64_t));
     winner = PyMem_Malloc((size_t)n_rows * sizeof(int64_t));
     best = PyMem_Malloc((size_t)n_rows * sizeof(double));
-    if (slot == NULL || entry_source == NULL || winner == NULL || best == NULL) {
+    if (table.keys == NULL || table.vals == NULL || entry_at == NULL || entry_source == NULL || winner == NULL ||
+        best == NULL) {
         PyErr_NoMemory();
         goto done;
     }
+    memset(table.keys, 0xff, (size_t)size * sizeof(int64_t)); /* every key -1: empty */
     for (Py_ssize_t i = 0; i < n_rows; i++) {
         winner[i] = -1;
     }
-    Py_ssize_t n = pool_body(&a, slot, entry_source, best, winner);
+    Py_ssize_t n = pool_body(&a, &table, entry_at, entry_source, best, winner);
     if (n != -1) {
         result = PyLong_FromSsize_t(n < 0 ? -1 : n);
     }
 done:
-    PyMem_Free(slot);
+    PyMem_Free(table.keys);
+    PyMem_Free(table.vals);
+    PyMem_Free(entry_at);
     PyMem_Free(entry_source);
     PyMem_Free(winner);
     PyMem_Free(best);

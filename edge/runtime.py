@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edge import heap
+from edge.core import kernels
 from edge.core.answers import LastReload
 from edge.core.content import Content
 from edge.core.decide import Engine
@@ -92,6 +93,7 @@ class Runtime:
     def open(cls, settings: Settings) -> Runtime:
         """Load everything; a missing or broken artifact, content or experiments file fails loudly."""
         item_index.set_threads(settings.faiss_threads)
+        kernels.use(settings.kernels)  # process-wide, as the faiss threads: the compiled core or the numpy code
         content: Content = load_content(settings.content)
         experiments = load_experiments_setting(settings.experiments)
         model, art = load_model(settings.artifacts)

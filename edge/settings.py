@@ -1,8 +1,4 @@
-"""Settings: every `EDGE_*` environment variable, parsed once into a frozen `Settings`.
-
-One exception: `EDGE_KERNELS` (`off` runs the numpy code where the compiled core `edge._kernels` exists) is
-read once when `edge.core.kernels` is imported, since it picks the code a whole process runs, tests included.
-"""
+"""Settings: every `EDGE_*` environment variable, parsed once into a frozen `Settings`."""
 
 from __future__ import annotations
 
@@ -55,6 +51,7 @@ class Settings:
     offer_secret: str | None = None  # HMAC key of per-person offer codes (unset = offers keep their shared code)
     access_log: bool = False  # uvicorn's access log (one line per request)
     demo: bool | None = None  # the demo storefront at /demo; None (auto) = on with the embedded store only
+    kernels: bool = True  # the learned ranker's compiled core (edge._kernels) where it was built; off = its numpy code
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -179,5 +176,6 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "read_timeout_s": _positive_number,
     "offer_secret": str,
     "access_log": _bool,
+    "kernels": _bool,
     "demo": lambda raw: None if raw.strip().lower() == "auto" else _bool(raw),
 }

@@ -4,10 +4,7 @@ cannot silently lose it."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 import sysconfig
 from collections.abc import Container, Iterator
 from pathlib import Path
@@ -18,8 +15,10 @@ import pytest
 
 from edge.core import kernels
 from edge.core import learned as numpy_path
-from edge.core.learned import FEATURES, SOURCE_KEYS, Learned, Pool, Trees
+from edge.core.learned import FEATURES, SOURCE_KEYS, Learned, Pool, SparseScores, Trees
 from edge.core.ranking import Source
+from edge.runtime import Runtime
+from edge.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_core = pytest.mark.skipif(kernels.COMPILED is None, reason="edge._kernels was not built (see the build test)")
@@ -130,6 +129,24 @@ def test_the_pool_equals_pool_small_bit_for_bit_on_generated_calls() -> None:
         assert _same_pool(expected, got), case
         in_c += isinstance(args[2][1], (set, frozenset)) and bool(args[1])
     assert in_c > 400
+
+
+@needs_core
+def test_a_big_catalogs_pool_with_sparse_ease_scores_equals_pool_fast() -> None:
+    """A catalog of `large_catalog` items and more takes the compiled pool too (its work grows with the proposals,
+    not the catalog), its EASE scores as `SparseScores`: the answer is `pool_fast`'s, bit for bit."""
+    rng = np.random.default_rng(21)
+    for case in range(300):
+        n = int(rng.choice([40, 300, 200_000]))
+        learned = _learned(rng, n)
+        vectors = rng.random((n, 8)).astype(np.float32)
+        *args, ease = _call(rng, case, learned, vectors)
+        sparse = None
+        if ease is not None:
+            rows = np.flatnonzero(ease)
+            sparse = SparseScores(rows, ease[rows])
+        expected = numpy_path.pool_fast(*args, sparse)
+        assert _same_pool(expected, kernels.pool_small(*args, sparse)), case
 
 
 @needs_core
@@ -402,10 +419,14 @@ def test_a_nan_score_is_left_to_numpy() -> None:
         kernels.pool_small(*args)
 
 
-def test_edge_kernels_off_runs_the_numpy_code() -> None:
-    probe = "from edge.core import kernels; print(kernels.ENABLED, kernels.COMPILED is not None)"
-    for value, enabled in (("off", "False"), ("on", str(kernels.COMPILED is not None))):
-        env = dict(os.environ, EDGE_KERNELS=value)
-        result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, cwd=ROOT)
-        assert result.returncode == 0, result.stderr
-        assert result.stdout.split()[0] == enabled
+def test_edge_kernels_off_runs_the_numpy_code(artifacts_dir: Path) -> None:
+    """`EDGE_KERNELS=off` (a setting like any other) makes the runtime run the numpy code, process-wide."""
+    assert Settings.from_env({"EDGE_KERNELS": "off"}).kernels is False
+    assert Settings.from_env({}).kernels is True
+    try:
+        Runtime.open(Settings(artifacts=artifacts_dir, build_if_missing=False, kernels=False))
+        assert kernels.ENABLED is False
+        Runtime.open(Settings(artifacts=artifacts_dir, build_if_missing=False))
+        assert kernels.ENABLED is (kernels.COMPILED is not None)
+    finally:
+        kernels.use(True)

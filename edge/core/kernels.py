@@ -1,13 +1,14 @@
 """The learned ranker's hot loops through the compiled core `edge._kernels` (edge/_kernels.c), when it was built.
 
 Each function here answers exactly what the numpy function it stands for answers, bit for bit, and calls
-that function when the compiled core is missing, switched off (`EDGE_KERNELS=off`, read once at import) or
-handed something it does not take (blocked rows that are not sets, an EASE table over part of the catalog,
-deeper trees, a NaN score):
+that function when the compiled core is missing, switched off (`use(False)`: the shell does it for
+`EDGE_KERNELS=off`, edge/settings.py) or handed something it does not take (blocked rows that are not sets,
+an EASE table over part of the catalog, deeper trees, a NaN score):
 
-    pool_small      `learned.pool_small`: proposals, blocked rows, source scores, the shown reason, item facts
-                    and the history features in C; np.log of the price ratio, the float32 taste product
-                    (BLAS) and log1p stay in numpy (C's libm and a plain loop differ from them in the last bit)
+    pool_small      `learned.pool_small` (and `pool_fast`, for a big catalog's sparse EASE scores): proposals,
+                    blocked rows, source scores, the shown reason, item facts and the history features in C;
+                    np.log of the price ratio, the float32 taste product (BLAS) and log1p stay in numpy (C's
+                    libm and a plain loop differ from them in the last bit)
     predict         `Trees.predict` for the table form (depth <= 3)
     order           `np.lexsort((rows, -shown))`: the best shown first, the lower row on a tie
     ease_scores     `learned.ease_scores` over a whole-catalog EASE table (the decay powers stay numpy's)
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from collections.abc import Container, Mapping, Sequence
 from types import ModuleType
 
@@ -47,8 +47,6 @@ from edge.core.learned import (
 )
 from edge.core.ranking import Source
 
-KERNELS_ENV = "EDGE_KERNELS"  # "off" (or false/0/no) runs the numpy code even where the compiled core exists
-
 
 def _load() -> ModuleType | None:
     try:
@@ -59,9 +57,18 @@ def _load() -> ModuleType | None:
 
 
 COMPILED = _load()  # edge._kernels (edge/_kernels.pyi), None when it was not built
-_OFF = os.environ.get(KERNELS_ENV, "").strip().lower() in ("off", "false", "0", "no")
-_C = None if _OFF else COMPILED  # what the functions below call
+_C = COMPILED  # what the functions below call
 ENABLED = _C is not None  # the decision path uses the compiled core
+
+
+def use(enabled: bool) -> bool:
+    """Run the compiled core (where it was built) or the numpy code from now on, in this whole process (the
+    shell calls it with `Settings.kernels` when it opens a runtime); True when the compiled core runs."""
+    global _C, ENABLED
+    _C = COMPILED if enabled else None
+    ENABLED = _C is not None
+    return ENABLED
+
 
 _WIDTH = len(SOURCE_KEYS)
 _COLUMN = _WIDTH + 1 + len(ITEM_FACTS)  # category_affinity; then price_vs_usual, log_history, taste, ease
@@ -85,9 +92,14 @@ def pool_small(
     prices: np.ndarray,
     weights: Mapping[str, float],
     taste: tuple[np.ndarray, np.ndarray] | None = None,
-    ease: np.ndarray | None = None,
+    ease: np.ndarray | SparseScores | None = None,
 ) -> Pool:
-    """`edge.core.learned.pool_small`, the same answer bit for bit, its loops in C."""
+    """`edge.core.learned.pool_small` (and `pool_fast`: the same answer), bit for bit, its loops in C.
+
+    The work grows with the proposals, not the catalog (their rows are looked up in a table of their own), so
+    a big catalog's decision takes this path too, its EASE scores given as `SparseScores`."""
+    sparse = ease if isinstance(ease, SparseScores) else None
+    dense = None if isinstance(ease, SparseScores) else ease
     first_blocked, second_blocked = blocked
     facts = learned.item_facts
     lengths = [len(source.rows) for _, source in sources]
@@ -101,11 +113,9 @@ def pool_small(
         or prices.dtype != np.float64
         or facts.dtype != np.float32
         or len(category_codes) != len(facts)
-        or (ease is not None and (ease.dtype != np.float64 or len(ease) != len(facts)))
+        or (dense is not None and (dense.dtype != np.float64 or len(dense) != len(facts)))
     ):
-        return numpy_path.pool_small(
-            learned, sources, blocked, history, category_codes, prices, weights, taste, ease
-        )  # fmt: skip
+        return _numpy_pool(learned, sources, blocked, history, category_codes, prices, weights, taste, ease)
     chain = itertools.chain.from_iterable
     candidates = np.empty(total, dtype=np.int64)
     x = np.zeros((total, len(FEATURES)), dtype=np.float64)
@@ -123,13 +133,11 @@ def pool_small(
         np.asarray(history, dtype=np.int64) if history else _EMPTY_ROWS,
         np.ascontiguousarray(category_codes),
         np.ascontiguousarray(prices),
-        None if ease is None else np.ascontiguousarray(ease),
+        None if dense is None else np.ascontiguousarray(dense),
         candidates, x, reason, ratio, _WIDTH, len(FEATURES) - 1,
     )  # fmt: skip
     if n < 0:  # a NaN score or weight: numpy's answer (NaN propagation, its IndexError) is the reference
-        return numpy_path.pool_small(
-            learned, sources, blocked, history, category_codes, prices, weights, taste, ease
-        )  # fmt: skip
+        return _numpy_pool(learned, sources, blocked, history, category_codes, prices, weights, taste, ease)
     if n == 0:
         return Pool(_EMPTY_ROWS.copy(), np.zeros((0, len(FEATURES)), dtype=np.float64), [])
     rows, x = candidates[:n], x[:n]
@@ -139,8 +147,27 @@ def pool_small(
     if taste is not None:
         item_vectors, vector = taste
         x[:, _COLUMN + 3] = item_vectors[rows] @ vector
+    if sparse is not None:
+        x[:, _COLUMN + 4] = sparse[rows]
     source_reason = [SOURCE_REASON[key] for key, _ in sources]
     return Pool(rows, x, [source_reason[i] for i in reason[:n].tolist()])
+
+
+def _numpy_pool(
+    learned: Learned,
+    sources: Sequence[tuple[str, Source]],
+    blocked: tuple[Container[int], Container[int]],
+    history: Sequence[int],
+    category_codes: np.ndarray,
+    prices: np.ndarray,
+    weights: Mapping[str, float],
+    taste: tuple[np.ndarray, np.ndarray] | None,
+    ease: np.ndarray | SparseScores | None,
+) -> Pool:
+    """The numpy pool this one stands for: `pool_fast` for sparse EASE scores (a big catalog), else `pool_small`."""
+    if isinstance(ease, SparseScores):
+        return numpy_path.pool_fast(learned, sources, blocked, history, category_codes, prices, weights, taste, ease)
+    return numpy_path.pool_small(learned, sources, blocked, history, category_codes, prices, weights, taste, ease)
 
 
 def predict(trees: Trees, x: np.ndarray) -> np.ndarray:

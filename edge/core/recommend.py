@@ -442,10 +442,13 @@ def learned_pool(
     vector = signals.user_vector
     taste = (model.index.vectors, vector) if vector is not None else None
     categories, prices = model.catalog.category_codes, model.prices
+    if kernels.ENABLED and not model.plain:  # in C: work that grows with the candidates, whatever the catalog
+        compiled = kernels.pool_small(learned, keyed, blocked, history, categories, prices, params.weights, taste, ease)
+        return compiled, blocked
     if large:  # work that grows with the candidates, not the catalog
         return pool_fast(learned, keyed, blocked, history, categories, prices, params.weights, taste, ease), blocked
     assert not isinstance(ease, SparseScores)
-    make = pool if model.plain else kernels.pool_small if kernels.ENABLED else pool_small
+    make = pool if model.plain else pool_small
     return make(learned, keyed, blocked, history, categories, prices, params.weights, taste, ease), blocked
 
 
