@@ -159,6 +159,20 @@ static Py_ssize_t row_find(RowTable *t, int64_t row, int insert) {
     return (Py_ssize_t)h;
 }
 
+/* Whether `row` is among the `n` ascending `rows` (a binary search: reads only inside the array). */
+static int in_sorted(const int64_t *rows, Py_ssize_t n, int64_t row) {
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (rows[mid] < row) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < n && rows[lo] == row;
+}
+
 /* The pool's body; returns n candidates, -1 (error set) or -2 (a NaN score or weight: the caller uses numpy).
  * `entry_at` receives each entry's index in `table`. */
 static Py_ssize_t pool_body(const PoolArgs *a, RowTable *table, int64_t *entry_at, int64_t *entry_source,
@@ -192,22 +206,23 @@ static Py_ssize_t pool_body(const PoolArgs *a, RowTable *table, int64_t *entry_a
         }
         entry_at[e] = row_find(table, r, 1);
     }
-    for (Py_ssize_t i = 0; i < a->n_block_a + a->n_block_b; i++) { /* blocked: only proposed rows matter */
-        int64_t r = i < a->n_block_a ? a->block_a[i] : a->block_b[i - a->n_block_a];
-        if (r < 0 || r >= n_items) {
-            return bad("a blocked row is out of range");
-        }
-        Py_ssize_t at = row_find(table, r, 0);
-        if (at >= 0) {
-            table->vals[at] = -2;
-        }
+    /* blocked rows come ascending (a catalog's out-of-stock set may hold most of a big catalog): each distinct
+     * proposed row is looked up in them, so the work grows with the proposals, not with the blocked rows */
+    if ((a->n_block_a && (a->block_a[0] < 0 || a->block_a[a->n_block_a - 1] >= n_items)) ||
+        (a->n_block_b && (a->block_b[0] < 0 || a->block_b[a->n_block_b - 1] >= n_items))) {
+        return bad("a blocked row is out of range");
     }
     Py_ssize_t n = 0;
     for (e = 0; e < total; e++) { /* candidates in order of first proposal */
         int64_t *val = &table->vals[entry_at[e]];
         if (*val == -1) {
-            *val = n;
-            a->candidates[n++] = a->entry_row[e];
+            int64_t r = a->entry_row[e];
+            if (in_sorted(a->block_a, a->n_block_a, r) || in_sorted(a->block_b, a->n_block_b, r)) {
+                *val = -2;
+            } else {
+                *val = n;
+                a->candidates[n++] = r;
+            }
         }
     }
     for (e = 0; e < total; e++) {
@@ -294,7 +309,8 @@ PyDoc_STRVAR(pool_doc,
              "     history, category_codes, prices, ease, candidates, x, reason, ratio, width, ease_column) -> int\n\n"
              "`edge.core.learned.pool_small`'s loops: fills candidates, x (all but the price, history-length and\n"
              "taste columns), reason (source index) and ratio (the price ratio); returns the number of candidates,\n"
-             "or -1 when a score or weight is NaN (the caller then computes it in numpy).");
+             "or -1 when a score or weight is NaN (the caller then computes it in numpy). block_a and block_b, the\n"
+             "blocked rows, must be ascending (rows are looked up in them by binary search).");
 
 static PyObject *k_pool(PyObject *self, PyObject *args) {
     (void)self;

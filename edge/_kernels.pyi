@@ -11,8 +11,8 @@ def pool(
     lengths: NDArray[Any],
     source_code: NDArray[Any],
     source_weight: NDArray[Any],
-    block_a: NDArray[Any],
-    block_b: NDArray[Any],
+    block_a: NDArray[Any],  # ascending
+    block_b: NDArray[Any],  # ascending
     item_facts: NDArray[Any],
     history: NDArray[Any],
     category_codes: NDArray[Any],

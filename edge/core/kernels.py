@@ -76,11 +76,26 @@ _EMPTY_ROWS = np.zeros(0, dtype=np.int64)
 _DECAY: dict[int, np.ndarray] = {}  # history length -> numpy's float32 decay powers (the same expression)
 
 
+_FROZEN_ROWS: dict[int, tuple[frozenset[int], np.ndarray]] = {}  # id -> (a catalog's frozen set, its rows sorted)
+FROZEN_ROWS_MEMO = 1024  # frozen sets remembered (a catalog's out-of-stock set per country)
+
+
 def _rows(rows: set[int] | frozenset[int]) -> np.ndarray:
-    """A set of rows as int64 (any order: the kernel only marks them)."""
+    """A set of rows as ascending int64, as the kernel looks rows up in it. A frozen set (a catalog's out-of-stock
+    rows per country, most of a big catalog's perhaps) is converted once and remembered by identity: it cannot
+    change, and the memo holds it, so its id is not reused while remembered."""
     if not rows:
         return _EMPTY_ROWS
-    return np.fromiter(rows, np.int64, len(rows))
+    if isinstance(rows, frozenset):
+        found = _FROZEN_ROWS.get(id(rows))
+        if found is not None and found[0] is rows:
+            return found[1]
+    ordered = np.sort(np.fromiter(rows, np.int64, len(rows)))
+    if isinstance(rows, frozenset):
+        if len(_FROZEN_ROWS) >= FROZEN_ROWS_MEMO:
+            _FROZEN_ROWS.clear()
+        _FROZEN_ROWS[id(rows)] = (rows, ordered)
+    return ordered
 
 
 def pool_small(
