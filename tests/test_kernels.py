@@ -408,6 +408,49 @@ def test_bad_predict_order_and_ease_input_raises_value_error() -> None:
             core.ease_scores(*args)
 
 
+def _garbage(rng: np.random.Generator) -> Any:
+    """An argument of any kind: None, a number, or an array of a random dtype, length, shape and stride."""
+    kind = int(rng.integers(0, 5))
+    if kind == 0:
+        return None
+    if kind == 1:
+        return int(rng.integers(-5, 100))
+    dtype = [np.int64, np.int32, np.float64, np.float32, np.uint8][int(rng.integers(0, 5))]
+    n = int(rng.choice([0, 1, 2, 3, 5, 17, 64]))
+    values = rng.integers(-3, 70, n) if np.issubdtype(dtype, np.integer) else rng.normal(size=n) * 10
+    array = values.astype(dtype)
+    if kind == 3 and n > 4:
+        return array.reshape(-1, 1) if rng.random() < 0.5 else array[::2]
+    return np.frombuffer(array.tobytes(), dtype=dtype) if kind == 4 and n else array  # read-only
+
+
+@needs_core
+def test_garbage_never_crashes_the_worker() -> None:
+    """Random dtypes, shapes, strides, lengths and values into every kernel: each call answers or raises, and the
+    process lives on (a crash would take the test worker down with it)."""
+    assert kernels.COMPILED is not None
+    core: Any = kernels.COMPILED
+    arity = {"pool": 18, "predict": 6, "order": 3, "ease_scores": 5}
+    rng = np.random.default_rng(7)
+    raised = 0
+    for case in range(6_000):
+        name = ["pool", "predict", "order", "ease_scores", "ease_source", "similar"][case % 6]
+        if name == "ease_source":
+            args: list[Any] = [_garbage(rng), int(rng.integers(-2, 10)), set(rng.integers(0, 70, 2).tolist())]
+        elif name == "similar":
+            rows, scores = tuple(rng.integers(-2, 70, 5).tolist()), tuple(rng.random(5).tolist())
+            args = [rows, scores, int(rng.integers(0, 5)), _garbage(rng), int(rng.integers(-1, 5)), 2, {3}, (), ()]
+        else:
+            args = [_garbage(rng) for _ in range(arity[name])]
+            if name == "pool":
+                args[16:] = [int(rng.integers(-1, 12)), int(rng.integers(-1, 30))]
+        try:
+            getattr(core, name)(*args)
+        except (ValueError, TypeError, OverflowError):
+            raised += 1
+    assert raised > 5_000  # nearly all of it is refused, none of it crashes
+
+
 @needs_core
 def test_a_nan_score_is_left_to_numpy() -> None:
     rng = np.random.default_rng(2)
