@@ -916,6 +916,143 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------------------------------- ease_sparse */
+
+typedef struct {
+    int64_t row;
+    double score;
+} RowScore;
+
+static int cmp_row_score(const void *a, const void *b) {
+    int64_t x = ((const RowScore *)a)->row, y = ((const RowScore *)b)->row;
+    return (x > y) - (x < y);
+}
+
+PyDoc_STRVAR(ease_sparse_doc,
+             "ease_sparse(ease_items, ease_rows, ease_weights, recent, decay, found, scores) -> int\n\n"
+             "`edge.core.learned.ease_scores_sparse`: each recent row's EASE row (found in the ascending ease_items;\n"
+             "none when absent), its weights times the row's decay (float32 products) summed per catalog row in\n"
+             "order, the recent rows themselves set to 0; found (int32) gets the rows ascending and scores their\n"
+             "sums; returns how many. found and scores need room for every term (len(recent) x the EASE width).");
+
+static PyObject *k_ease_sparse(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *o[7];
+    if (!PyArg_ParseTuple(args, "OOOOOOO:ease_sparse", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6])) {
+        return NULL;
+    }
+    Buffers b = {.held = 0};
+    const int32_t *ease_items, *ease_rows;
+    const float *ease_weights, *decay;
+    const int64_t *recent;
+    int32_t *found;
+    double *scores;
+    Py_ssize_t n_ease, n_rows, n_weights, n_recent, n_decay, n_found, n_scores;
+    PyObject *result = NULL;
+    RowTable table = {.keys = NULL, .vals = NULL, .mask = 0};
+    double *sums = NULL;
+    RowScore *pairs = NULL;
+    if (hold(&b, o[0], K_I32, 0, "ease_items", (void **)&ease_items, &n_ease) ||
+        hold(&b, o[1], K_I32, 0, "ease_rows", (void **)&ease_rows, &n_rows) ||
+        hold(&b, o[2], K_F32, 0, "ease_weights", (void **)&ease_weights, &n_weights) ||
+        hold(&b, o[3], K_I64, 0, "recent", (void **)&recent, &n_recent) ||
+        hold(&b, o[4], K_F32, 0, "decay", (void **)&decay, &n_decay) ||
+        hold(&b, o[5], K_I32, 1, "found", (void **)&found, &n_found) ||
+        hold(&b, o[6], K_F64, 1, "scores", (void **)&scores, &n_scores)) {
+        goto done;
+    }
+    if (n_ease == 0 || n_weights != n_rows || n_rows % n_ease != 0 || n_decay != n_recent) {
+        bad("ease_rows and ease_weights must have one row per EASE item, decay one value per recent row");
+        goto done;
+    }
+    const Py_ssize_t k = n_rows / n_ease;
+    if (n_scores != n_found || n_found < n_recent * k) {
+        bad("found and scores must have room for every term");
+        goto done;
+    }
+    uint64_t size = 16;
+    while (size < 2 * (uint64_t)(n_recent * k)) {
+        size *= 2;
+    }
+    table.mask = size - 1;
+    table.keys = PyMem_Malloc((size_t)size * sizeof(int64_t));
+    table.vals = PyMem_Malloc((size_t)size * sizeof(int64_t)); /* the sum's index in `sums` */
+    sums = PyMem_Malloc((size_t)(n_recent * k + 1) * sizeof(double));
+    if (table.keys == NULL || table.vals == NULL || sums == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    memset(table.keys, 0xff, (size_t)size * sizeof(int64_t));
+    Py_ssize_t n = 0;
+    for (Py_ssize_t j = 0; j < n_recent; j++) {
+        Py_ssize_t lo = 0, hi = n_ease; /* the recent row's EASE row: a binary search of ease_items */
+        while (lo < hi) {
+            Py_ssize_t mid = lo + (hi - lo) / 2;
+            if (ease_items[mid] < recent[j]) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if (lo == n_ease || ease_items[lo] != recent[j]) {
+            continue;
+        }
+        for (Py_ssize_t c = 0; c < k; c++) {
+            int32_t row = ease_rows[lo * k + c];
+            if (row < 0) {
+                continue;
+            }
+            float product = ease_weights[lo * k + c] * decay[j];
+            Py_ssize_t at = row_find(&table, row, 1);
+            if (table.vals[at] == -1) { /* new: its sum starts at 0.0, as np.bincount's */
+                table.vals[at] = n;
+                sums[n++] = 0.0;
+            }
+            sums[table.vals[at]] += (double)product;
+        }
+    }
+    pairs = PyMem_Malloc((size_t)(n ? n : 1) * sizeof(RowScore));
+    if (pairs == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t m = 0;
+    for (uint64_t h = 0; h < size; h++) {
+        if (table.keys[h] != -1) {
+            pairs[m].row = table.keys[h];
+            pairs[m].score = sums[table.vals[h]];
+            m++;
+        }
+    }
+    qsort(pairs, (size_t)m, sizeof(RowScore), cmp_row_score);
+    for (Py_ssize_t i = 0; i < m; i++) {
+        found[i] = (int32_t)pairs[i].row;
+        scores[i] = pairs[i].score;
+    }
+    for (Py_ssize_t j = 0; j < n_recent; j++) { /* the history itself scores 0 */
+        Py_ssize_t lo = 0, hi = m;
+        while (lo < hi) {
+            Py_ssize_t mid = lo + (hi - lo) / 2;
+            if (found[mid] < recent[j]) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if (lo < m && found[lo] == recent[j]) {
+            scores[lo] = 0.0;
+        }
+    }
+    result = PyLong_FromSsize_t(m);
+done:
+    PyMem_Free(table.keys);
+    PyMem_Free(table.vals);
+    PyMem_Free(sums);
+    PyMem_Free(pairs);
+    release(&b);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"pool", k_pool, METH_VARARGS, pool_doc},
     {"predict", k_predict, METH_VARARGS, predict_doc},
@@ -923,6 +1060,7 @@ static PyMethodDef methods[] = {
     {"ease_scores", k_ease_scores, METH_VARARGS, ease_doc},
     {"similar", k_similar, METH_VARARGS, similar_doc},
     {"ease_source", k_ease_source, METH_VARARGS, ease_source_doc},
+    {"ease_sparse", k_ease_sparse, METH_VARARGS, ease_sparse_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -52,3 +52,13 @@ def similar(
     /,
 ) -> tuple[list[int], list[float]]: ...
 def ease_source(scores: NDArray[Any], k: int, skip: Container[int], /) -> tuple[int, list[int], list[float]]: ...
+def ease_sparse(
+    ease_items: NDArray[Any],
+    ease_rows: NDArray[Any],
+    ease_weights: NDArray[Any],
+    recent: NDArray[Any],
+    decay: NDArray[Any],
+    found: NDArray[Any],
+    scores: NDArray[Any],
+    /,
+) -> int: ...

@@ -181,6 +181,31 @@ def test_the_order_is_lexsorts() -> None:
 
 
 @needs_core
+def test_sparse_ease_scores_equal_numpys_bit_for_bit() -> None:
+    """A big catalog's EASE scores (`ease_items`: EASE over part of the catalog): the same rows, ascending, and the
+    same sums, bit for bit; history rows without an EASE row add nothing, and the history itself scores 0."""
+    rng = np.random.default_rng(9)
+    for case in range(300):
+        n = int(rng.choice([10, 300, 50_000]))
+        width = int(rng.choice([1, 4, 20]))
+        items = np.sort(rng.choice(n, size=int(rng.integers(1, min(n, 400) + 1)), replace=False)).astype(np.int32)
+        base = _learned(rng, len(items), width)
+        ease_rows = rng.integers(-1, n, (len(items), width)).astype(np.int32)
+        ease_rows[rng.random(ease_rows.shape) < 0.2] = -1
+        learned = Learned(ease_rows, base.ease_weights, np.zeros((n, 6), np.float32), np.arange(n, dtype=np.int32),
+                          np.full(n, -1, np.int32), ease_items=items)  # fmt: skip
+        pick = [rng.choice(items), rng.integers(0, n), rng.choice(ease_rows[ease_rows >= 0] if (ease_rows >= 0).any()
+                else items)]  # fmt: skip
+        length = int(rng.choice([0, 1, 3, 49, 50, 51, 120]))
+        history = [int(pick[int(rng.integers(0, 3))]) for _ in range(length)]
+        expected, got = numpy_path.ease_scores_sparse(learned, history), kernels.ease_scores_sparse(learned, history)
+        if expected is None or got is None:
+            assert expected is None and got is None, case
+            continue
+        assert _same(expected.rows, got.rows) and _same(expected.scores, got.scores), case
+
+
+@needs_core
 def test_ease_scores_equal_numpys_bit_for_bit() -> None:
     rng = np.random.default_rng(8)
     for case in range(300):
@@ -430,11 +455,11 @@ def test_garbage_never_crashes_the_worker() -> None:
     process lives on (a crash would take the test worker down with it)."""
     assert kernels.COMPILED is not None
     core: Any = kernels.COMPILED
-    arity = {"pool": 18, "predict": 6, "order": 3, "ease_scores": 5}
+    arity = {"pool": 18, "predict": 6, "order": 3, "ease_scores": 5, "ease_sparse": 7}
     rng = np.random.default_rng(7)
     raised = 0
     for case in range(6_000):
-        name = ["pool", "predict", "order", "ease_scores", "ease_source", "similar"][case % 6]
+        name = ["pool", "predict", "order", "ease_scores", "ease_sparse", "ease_source", "similar"][case % 7]
         if name == "ease_source":
             args: list[Any] = [_garbage(rng), int(rng.integers(-2, 10)), set(rng.integers(0, 70, 2).tolist())]
         elif name == "similar":

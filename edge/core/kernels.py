@@ -12,6 +12,7 @@ an EASE table over part of the catalog, deeper trees, a NaN score):
     predict         `Trees.predict` for the table form (depth <= 3)
     order           `np.lexsort((rows, -shown))`: the best shown first, the lower row on a tie
     ease_scores     `learned.ease_scores` over a whole-catalog EASE table (the decay powers stay numpy's)
+    ease_scores_sparse  `learned.ease_scores_sparse`, a big catalog's EASE scores over part of it (`ease_items`)
     ease_source     `learned.ease_source` of dense scores: the best k + 64 by a heap, not np.argpartition (numpy
                     answers when a tie among the positive best would leave the order to np.argpartition)
     similar_source  `recommend._similar_source_quick`'s loop
@@ -215,6 +216,14 @@ def order(shown: np.ndarray, rows: np.ndarray) -> list[int]:
     return ordered
 
 
+def _decay(n: int) -> np.ndarray:
+    """`_ease_terms`' float32 decay powers for a history of `n` (numpy's own expression, remembered per length)."""
+    decay = _DECAY.get(n)
+    if decay is None:
+        decay = _DECAY[n] = EASE_DECAY ** np.arange(n - 1, -1, -1, dtype=np.float32)
+    return decay
+
+
 def ease_scores(learned: Learned, history: Sequence[int]) -> np.ndarray | None:
     """`edge.core.learned.ease_scores`, the same scores bit for bit; the sums in C."""
     ease_rows, ease_weights = learned.ease_rows, learned.ease_weights
@@ -229,13 +238,40 @@ def ease_scores(learned: Learned, history: Sequence[int]) -> np.ndarray | None:
     ):
         return numpy_path.ease_scores(learned, history)
     recent = np.asarray(history[-EASE_HISTORY:], dtype=np.int64)
-    decay = _DECAY.get(len(recent))
-    if decay is None:
-        decay = _DECAY[len(recent)] = EASE_DECAY ** np.arange(len(recent) - 1, -1, -1, dtype=np.float32)
+    decay = _decay(len(recent))
     scores = np.zeros(len(learned.item_facts), dtype=np.float64)
     if _C.ease_scores(np.ascontiguousarray(ease_rows), np.ascontiguousarray(ease_weights), recent, decay, scores) == 0:
         return numpy_path.ease_scores(learned, history)  # np.bincount of nothing is an int64 array
     return scores
+
+
+def ease_scores_sparse(learned: Learned, history: Sequence[int]) -> SparseScores | None:
+    """`edge.core.learned.ease_scores_sparse` (a big catalog's EASE scores), the same rows and scores bit for bit;
+    the lookups and sums in C."""
+    ease_items, ease_rows, ease_weights = learned.ease_items, learned.ease_rows, learned.ease_weights
+    if (
+        _C is None
+        or not history
+        or ease_items is None
+        or len(ease_items) == 0
+        or ease_items.dtype != np.int32
+        or ease_rows.dtype != np.int32
+        or ease_weights.dtype != np.float32
+        or ease_rows.shape != ease_weights.shape
+        or len(ease_rows) != len(ease_items)
+    ):
+        return numpy_path.ease_scores_sparse(learned, history)
+    recent = np.asarray(history[-EASE_HISTORY:], dtype=np.int64)
+    decay = _decay(len(recent))
+    room = len(recent) * ease_rows.shape[1]
+    found = np.empty(room, dtype=np.int32)
+    scores = np.empty(room, dtype=np.float64)
+    n = _C.ease_sparse(
+        ease_items, np.ascontiguousarray(ease_rows), np.ascontiguousarray(ease_weights), recent, decay, found, scores
+    )
+    if n == 0:
+        return numpy_path.ease_scores_sparse(learned, history)  # np.bincount of nothing is an int64 array
+    return SparseScores(found[:n], scores[:n])
 
 
 def ease_source(scores: np.ndarray | SparseScores | None, k: int, skip: Container[int]) -> Source | None:

@@ -25,7 +25,6 @@ from edge.core.learned import (
     Pool,
     SparseScores,
     ease_scores,
-    ease_scores_sparse,
     ease_source,
     pool,
     pool_fast,
@@ -431,8 +430,11 @@ def learned_pool(
     ]
     history = [*signals.purchased, *signals.wishlist, *signals.viewed, *signals.cart]
     large = not model.plain and len(model.catalog) >= model.large_catalog
-    scores_of = ease_scores_sparse if large else ease_scores if model.plain else kernels.ease_scores
-    ease: np.ndarray | SparseScores | None = scores_of(learned, history)
+    ease: np.ndarray | SparseScores | None
+    if model.plain:
+        ease = ease_scores(learned, history)
+    else:  # edge/core/kernels.py: in C where built, else numpy's; sparse for a big catalog
+        ease = (kernels.ease_scores_sparse if large else kernels.ease_scores)(learned, history)
     found = (ease_source if model.plain else kernels.ease_source)(ease, k, blocked[1])
     if found is not None:
         keyed.append(("ease", found))
