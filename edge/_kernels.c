@@ -918,6 +918,20 @@ done:
 
 /* ------------------------------------------------------------------------------------------- ease_sparse */
 
+/* Where `row` is among the `n` ascending int32 `rows` (a binary search), -1 when it is not. */
+static Py_ssize_t position32(const int32_t *rows, Py_ssize_t n, int64_t row) {
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (rows[mid] < row) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < n && rows[lo] == row ? lo : -1;
+}
+
 typedef struct {
     int64_t row;
     double score;
@@ -985,16 +999,8 @@ static PyObject *k_ease_sparse(PyObject *self, PyObject *args) {
     memset(table.keys, 0xff, (size_t)size * sizeof(int64_t));
     Py_ssize_t n = 0;
     for (Py_ssize_t j = 0; j < n_recent; j++) {
-        Py_ssize_t lo = 0, hi = n_ease; /* the recent row's EASE row: a binary search of ease_items */
-        while (lo < hi) {
-            Py_ssize_t mid = lo + (hi - lo) / 2;
-            if (ease_items[mid] < recent[j]) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        if (lo == n_ease || ease_items[lo] != recent[j]) {
+        Py_ssize_t lo = position32(ease_items, n_ease, recent[j]); /* the recent row's EASE row */
+        if (lo < 0) {
             continue;
         }
         for (Py_ssize_t c = 0; c < k; c++) {
@@ -1030,17 +1036,9 @@ static PyObject *k_ease_sparse(PyObject *self, PyObject *args) {
         scores[i] = pairs[i].score;
     }
     for (Py_ssize_t j = 0; j < n_recent; j++) { /* the history itself scores 0 */
-        Py_ssize_t lo = 0, hi = m;
-        while (lo < hi) {
-            Py_ssize_t mid = lo + (hi - lo) / 2;
-            if (found[mid] < recent[j]) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        if (lo < m && found[lo] == recent[j]) {
-            scores[lo] = 0.0;
+        Py_ssize_t at = position32(found, m, recent[j]);
+        if (at >= 0) {
+            scores[at] = 0.0;
         }
     }
     result = PyLong_FromSsize_t(m);
